@@ -1,0 +1,140 @@
+"""Adsorption on surfaces: one document per relaxed placement, one per best placement.
+
+E_ads = E(slab+adsorbate) - E(slab) - E_ref(adsorbate), with E_ref from the
+reference scheme recorded in ``provenance.energy_reference``; a document whose
+numbers do not add up is refused.
+"""
+
+from pydantic import Field, computed_field, model_validator
+from pymatgen.core import Structure
+
+from .document import ResultDoc
+
+# eV; the stored E_ads must equal E - E_slab - E_ref to this (float round-off only)
+ENERGY_CONSISTENCY_TOL = 1e-6
+
+
+def _model_of(doc: ResultDoc) -> tuple[str, str, str]:
+    p = doc.provenance
+    return p.model_name, p.task, p.checkpoint_hash
+
+
+def _require_reference(doc: ResultDoc) -> None:
+    if doc.provenance.energy_reference is None:
+        raise ValueError(
+            "an adsorption energy needs provenance.energy_reference (scheme and values)"
+        )
+
+
+class AdsorptionPlacementDoc(ResultDoc):
+    """One adsorbate placement on one slab, relaxed, with its adsorption energy."""
+
+    collection = "adsorption_placements"
+    key_fields = ("slab_id", "adsorbate", "placement_index")
+    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy", "valid")
+    summary_fields = (
+        "slab_id",
+        "adsorbate",
+        "placement_index",
+        "site_type",
+        "adsorption_energy",
+        "valid",
+        "provenance.model_name",
+    )
+
+    slab_id: str = Field(description="SlabDoc.slab_id of the clean slab")
+    bulk_id: str
+    bulk_formula: str
+    miller_index: tuple[int, int, int]
+    adsorbate: str = Field(description="adsorbate formula as placed, e.g. 'CO', 'OH'")
+    placement_index: int = Field(description="index of this placement on this slab")
+    site_type: str = Field(description="pymatgen AdsorbateSiteFinder: ontop, bridge or hollow")
+    site_position: tuple[float, float, float] = Field(description="A, Cartesian")
+    initial_structure: Structure
+    final_structure: Structure
+    energy: float = Field(description="eV, relaxed slab + adsorbate")
+    slab_energy: float = Field(description="eV, relaxed clean slab")
+    reference_energy: float = Field(description="eV, E_ref of the adsorbate under the scheme")
+    adsorption_energy: float = Field(description="eV")
+    converged: bool = True
+
+    @model_validator(mode="after")
+    def _check_energies(self):
+        _require_reference(self)
+        expected = self.energy - self.slab_energy - self.reference_energy
+        if abs(expected - self.adsorption_energy) > ENERGY_CONSISTENCY_TOL:
+            raise ValueError(
+                f"adsorption_energy {self.adsorption_energy} != energy - slab_energy - "
+                f"reference_energy = {expected}"
+            )
+        return self
+
+    @computed_field
+    @property
+    def valid(self) -> bool:
+        return not self.anomalies and self.converged
+
+
+class BestAdsorptionDoc(ResultDoc):
+    """The lowest-energy valid placement of one adsorbate on one slab."""
+
+    collection = "adsorption_best"
+    key_fields = ("slab_id", "adsorbate")
+    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy")
+    summary_fields = (
+        "slab_id",
+        "adsorbate",
+        "adsorption_energy",
+        "site_type",
+        "n_valid",
+        "n_placements",
+        "provenance.model_name",
+    )
+
+    slab_id: str
+    bulk_id: str
+    bulk_formula: str
+    miller_index: tuple[int, int, int]
+    adsorbate: str
+    adsorption_energy: float | None = Field(None, description="eV; None: no valid placement")
+    best_placement_index: int | None = None
+    site_type: str | None = None
+    final_structure: Structure | None = None
+    n_placements: int
+    n_valid: int
+
+    @classmethod
+    def from_placements(cls, placements: list[AdsorptionPlacementDoc]) -> "BestAdsorptionDoc":
+        """Pick the valid placement of lowest E_ads; all must share slab, adsorbate and model."""
+        if not placements:
+            raise ValueError("no placements to choose from")
+        first = placements[0]
+        same = {(p.slab_id, p.adsorbate) + _model_of(p) for p in placements}
+        if len(same) != 1:
+            raise ValueError(f"placements of different slabs, adsorbates or models: {same}")
+        valid = [p for p in placements if p.valid]
+        best = min(valid, key=lambda p: p.adsorption_energy) if valid else None
+        return cls(
+            provenance=first.provenance.model_copy(update={"jobflow_uuid": None}),
+            slab_id=first.slab_id,
+            bulk_id=first.bulk_id,
+            bulk_formula=first.bulk_formula,
+            miller_index=first.miller_index,
+            adsorbate=first.adsorbate,
+            adsorption_energy=best.adsorption_energy if best else None,
+            best_placement_index=best.placement_index if best else None,
+            site_type=best.site_type if best else None,
+            final_structure=best.final_structure if best else None,
+            n_placements=len(placements),
+            n_valid=len(valid),
+        )
+
+    @model_validator(mode="after")
+    def _check(self):
+        _require_reference(self)
+        return self
+
+    @computed_field
+    @property
+    def valid(self) -> bool:
+        return not self.anomalies and self.adsorption_energy is not None

@@ -1,0 +1,58 @@
+"""A benchmark run: a model's predictions on a DFT reference set, with error statistics."""
+
+import math
+
+from pydantic import BaseModel, Field
+
+from .document import ResultDoc
+
+
+class BenchmarkEntry(BaseModel):
+    """One system of the reference set."""
+
+    system_id: str
+    reference: float = Field(description="DFT value")
+    predicted: float = Field(description="model value")
+
+
+class BenchmarkRunDoc(ResultDoc):
+    """Errors of one model on one reference set for one quantity."""
+
+    collection = "benchmarks"
+    key_fields = ("dataset", "dataset_hash", "quantity")
+    index_fields = ("dataset",)
+    summary_fields = (
+        "dataset",
+        "quantity",
+        "n",
+        "mae",
+        "rmse",
+        "max_abs_error",
+        "provenance.model_name",
+        "provenance.task",
+    )
+
+    dataset: str = Field(description="name of the reference set, e.g. 'xu_kitchin_2014'")
+    dataset_hash: str = Field(description="content hash of the reference data")
+    quantity: str = Field(description="e.g. 'adsorption_energy'")
+    units: str = "eV"
+    n: int
+    mae: float
+    rmse: float
+    max_abs_error: float
+    entries: list[BenchmarkEntry] = Field(default_factory=list)
+
+    @classmethod
+    def from_entries(cls, entries: list[BenchmarkEntry], **fields) -> "BenchmarkRunDoc":
+        """Compute n, MAE, RMSE and the largest error from the entries."""
+        if not entries:
+            raise ValueError("a benchmark run needs at least one entry")
+        errors = [e.predicted - e.reference for e in entries]
+        return cls(
+            entries=entries,
+            n=len(errors),
+            mae=sum(abs(x) for x in errors) / len(errors),
+            rmse=math.sqrt(sum(x * x for x in errors) / len(errors)),
+            max_abs_error=max(abs(x) for x in errors),
+            **fields,
+        )

@@ -1,0 +1,50 @@
+"""The base of every stored result document.
+
+A result document knows the collection it lives in, the fields that identify
+it (its natural key, so that re-running a flow replaces rather than
+duplicates), the extra indexes its queries need and the columns a table of it
+shows.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from monty.json import jsanitize
+from pydantic import BaseModel, Field, computed_field
+
+from .anomaly import Anomaly
+from .provenance import Provenance, utcnow
+
+# the same input computed with another model, task or checkpoint is another result
+MODEL_KEY = ("provenance.model_name", "provenance.task", "provenance.checkpoint_hash")
+
+
+class ResultDoc(BaseModel):
+    """Fields shared by all results; subclasses set the class variables."""
+
+    collection: ClassVar[str]
+    key_fields: ClassVar[tuple[str, ...]]  # what identifies the result, besides MODEL_KEY
+    index_fields: ClassVar[tuple[str, ...]] = ()  # single-field indexes for common queries
+    summary_fields: ClassVar[tuple[str, ...]] = ()  # default columns of `omni-flows query`
+
+    provenance: Provenance
+    anomalies: list[Anomaly] = Field(default_factory=list)
+    last_updated: datetime = Field(default_factory=utcnow)
+
+    @computed_field  # stored, so that `valid=true` is a query
+    @property
+    def valid(self) -> bool:
+        """True when no anomaly was flagged (subclasses add convergence)."""
+        return not self.anomalies
+
+    @classmethod
+    def natural_key(cls) -> tuple[str, ...]:
+        """Dotted field paths whose values identify one result in its collection."""
+        return cls.key_fields + MODEL_KEY
+
+    def to_document(self) -> dict[str, Any]:
+        """The BSON-ready dict stored in MongoDB (pymatgen objects as their dicts)."""
+        doc = jsanitize(self, strict=True, allow_bson=True)
+        for tag in ("@module", "@class", "@version"):
+            doc.pop(tag, None)
+        return doc

@@ -1,0 +1,30 @@
+"""The project's exception family.
+
+Every error a user can cause derives from :class:`OmniFlowsError`, so callers
+(CLI, workflows) can catch one type. It lives in ``model/`` because that is the
+part every other part may import; it imports nothing itself.
+"""
+
+
+class OmniFlowsError(Exception):
+    """Base of all user-facing errors of omni-flows; the message says what to do."""
+
+
+class ModelNotFoundError(OmniFlowsError, FileNotFoundError):
+    """A model name or checkpoint path that does not resolve."""
+
+
+class UnknownElementError(OmniFlowsError, ValueError):
+    """A structure holds an element the model was not trained on."""
+
+
+class UnknownTaskError(OmniFlowsError, ValueError):
+    """A task (functional / data domain) the model does not have, or none given."""
+
+
+class InvalidStructureError(OmniFlowsError, ValueError):
+    """NaN/inf positions, overlapping atoms, a degenerate cell, ..."""
+
+
+class CheckpointError(OmniFlowsError, ValueError):
+    """A checkpoint that cannot be read or fails its integrity check."""

@@ -1,0 +1,1 @@
+"""jobflow Makers and Flows: MLIP static/relax, surface and MOF adsorption, validation."""
