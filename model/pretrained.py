@@ -1,0 +1,126 @@
+"""Pretrained models by name, resolved offline from the installed ``sevenn`` wheel.
+
+A SevenNet checkpoint is converted once into the native format in a cache folder
+(``$OMNI_FLOWS_HOME/models`` or ``~/.cache/omni-flows/models``); later loads read
+the cached safetensors file. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from .errors import ModelNotFoundError
+from .network import OmniNet
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    name: str
+    sevenn_file: str  # relative to sevenn/pretrained_potentials
+    description: str
+    aliases: tuple[str, ...] = ()
+
+
+PRETRAINED = [
+    PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
+                    "SevenNet-0 (11Jul2024), PBE(+U) MPtrj, 89 elements, lmax 2",
+                    ("sevennet-0", "7net-0_11Jul2024")),
+    PretrainedModel("7net-0_22May2024", "SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
+                    "SevenNet-0 (22May2024), PBE(+U) MPtrj, 89 elements, lmax 2"),
+    PretrainedModel("7net-l3i5", "SevenNet_l3i5/checkpoint_l3i5.pth",
+                    "SevenNet-l3i5, PBE(+U) MPtrj, 89 elements, lmax 3"),
+    PretrainedModel("7net-mf-0", "SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
+                    "SevenNet-MF-0, tasks PBE and R2SCAN (MP), 89 elements, lmax 2",
+                    ("sevennet-mf-0",)),
+]
+
+
+def _lookup(name: str) -> PretrainedModel | None:
+    key = name.lower()
+    for m in PRETRAINED:
+        if key == m.name.lower() or key in (a.lower() for a in m.aliases):
+            return m
+    return None
+
+
+def sevenn_weights_dir() -> Path | None:
+    """sevenn/pretrained_potentials of the installed wheel, found without importing it."""
+    spec = importlib.util.find_spec("sevenn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "pretrained_potentials"
+
+
+def available_models() -> list[PretrainedModel]:
+    """Pretrained models whose weights are installed on this machine."""
+    root = sevenn_weights_dir()
+    return [m for m in PRETRAINED if root is not None and (root / m.sevenn_file).is_file()]
+
+
+def default_cache_dir() -> Path:
+    home = os.environ.get("OMNI_FLOWS_HOME")
+    return Path(home) / "models" if home else Path.home() / ".cache" / "omni-flows" / "models"
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def convert_sevenn_file(path: Path, name: str, cache_dir: Path | None = None) -> Path:
+    """Convert a SevenNet ``.pth`` once; returns the cached native checkpoint."""
+    from .sevenn_import import model_from_sevenn, read_sevenn_checkpoint
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache_dir / f"{name}-{_file_digest(path)}.safetensors"
+    if target.is_file():
+        try:
+            read_metadata(target)
+            return target
+        except Exception:
+            target.unlink()  # a broken cache entry is re-made, never trusted
+    model = model_from_sevenn(read_sevenn_checkpoint(str(path)), name=name)
+    save_checkpoint(model, target, extra={"source": str(path)})
+    return target
+
+
+def resolve(name_or_path: str | os.PathLike, cache_dir: Path | None = None) -> Path:
+    """Path of the native checkpoint for a pretrained name or a checkpoint file."""
+    path = Path(name_or_path)
+    if path.suffix in (".safetensors",) and path.is_file():
+        return path
+    if path.suffix in (".pth", ".pt") and path.is_file():
+        return convert_sevenn_file(path, path.stem, cache_dir)
+    entry = _lookup(str(name_or_path))
+    root = sevenn_weights_dir()
+    if entry is not None and root is not None and (root / entry.sevenn_file).is_file():
+        return convert_sevenn_file(root / entry.sevenn_file, entry.name, cache_dir)
+    names = ", ".join(m.name for m in available_models()) or "none (is the sevenn package installed?)"
+    what = "file does not exist" if path.suffix else "is not a known model name"
+    raise ModelNotFoundError(
+        f"{str(name_or_path)!r} {what}. Available pretrained models: {names}; or give the path of "
+        "an omni-flows checkpoint (.safetensors) or a SevenNet checkpoint (.pth)"
+    )
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_dir: Path | None = None,
+) -> OmniNet:
+    """Load a pretrained model by name (``"7net-mf-0"``) or from a checkpoint file."""
+    if isinstance(name_or_path, OmniNet):
+        return name_or_path
+    model = load_checkpoint(resolve(name_or_path, cache_dir))
+    return model.to(device=device, dtype=dtype).eval()

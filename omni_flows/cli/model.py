@@ -1,0 +1,61 @@
+"""``omni-flows model list | info NAME``."""
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Pretrained and local MLIP models.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_models() -> None:
+    """Pretrained models installed on this machine (resolved offline)."""
+    from omni_flows.model.pretrained import available_models
+
+    table = Table("name", "aliases", "description")
+    for m in available_models():
+        table.add_row(m.name, ", ".join(m.aliases), m.description)
+    Console().print(table)
+
+
+@app.command("info")
+def info(
+    name: str = typer.Argument(..., help="pretrained name or checkpoint path"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Architecture, tasks, elements, parameter counts and checkpoint hash of a model."""
+    from omni_flows.model.checkpoint import read_metadata
+    from omni_flows.model.pretrained import load_model, resolve
+
+    path = resolve(name)
+    model = load_model(path)
+    groups = model.parameter_groups()
+    cfg = model.config
+    data = {
+        "name": cfg.name or name,
+        "checkpoint": str(path),
+        "checkpoint_hash": read_metadata(path)["content_hash"],
+        "tasks": cfg.tasks,
+        "elements": cfg.species,
+        "cutoff": cfg.cutoff,
+        "num_interactions": cfg.num_interactions,
+        "lmax_edge": cfg.lmax_edge,
+        "parity": cfg.edge_parity,
+        "node_irreps": cfg.node_irreps,
+        "self_connection": cfg.self_connection,
+        "parameters": {
+            "universal": sum(p.numel() for p in groups["universal"]),
+            "task_specific": sum(p.numel() for p in groups["task_specific"]),
+        },
+    }
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table("property", "value", show_header=False)
+    for key, value in data.items():
+        if key == "elements":
+            value = f"{len(value)}: {' '.join(value)}"
+        table.add_row(key, str(value))
+    Console().print(table)
