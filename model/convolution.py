@@ -59,17 +59,16 @@ class Convolution(nn.Module):
             k_total = sum(Irrep(p[2]).dim for p in group_paths)
             coeff = torch.zeros(self.irreps_sh.dim, ir1.dim, k_total)
             k_of_path, k = [], 0
-            path_of_row = []
             for n, (_, j, ir3) in enumerate(group_paths):
                 ir2, ir3 = self.irreps_sh[j].ir, Irrep(ir3)
                 # e3nn 'component' normalisation: each path scaled by sqrt(2 l3 + 1)
                 cg = o3.wigner_3j(ir1.l, ir2.l, ir3.l) * math.sqrt(ir3.dim)
                 coeff[sh_offsets[j] : sh_offsets[j + 1], :, k : k + ir3.dim] = cg.permute(1, 0, 2)
                 k_of_path.append(k)
-                path_of_row += [n] * ir3.dim
                 k += ir3.dim
+            # dividing by the average neighbour count is folded into the constant coefficients
+            coeff = coeff / avg_num_neighbors
             self.register_buffer(f"coeff_{i}", coeff.reshape(self.irreps_sh.dim, -1), persistent=False)
-            self.register_buffer(f"row_path_{i}", torch.tensor(path_of_row), persistent=False)
             self.groups.append(
                 dict(block=i, ir=str(ir1), mul=mul, d1=ir1.dim, paths=group_paths,
                      k_of_path=k_of_path, k_total=k_total, w_offset=weight_offset)
@@ -88,24 +87,33 @@ class Convolution(nn.Module):
         radial: torch.Tensor,
         edge_center: torch.Tensor,
         edge_neighbor: torch.Tensor,
+        center_counts: torch.Tensor | None = None,
     ) -> Features:
+        """``center_counts`` (edges sorted by centre) enables segment sums, about twice
+        as fast as index_add on CPU; training (double backward) uses index_add."""
+        use_segments = center_counts is not None and not (self.training and torch.is_grad_enabled())
         num_nodes, num_edges = next(iter(x.values())).shape[0], sh.shape[0]
-        weights = self.radial(radial)
+        # split/unbind rather than slicing: their backward concatenates instead of
+        # zero-filling a full-size gradient per slice
+        weights = self.radial(radial).split([g["mul"] * len(g["paths"]) for g in self.groups], dim=1)
         pieces: dict[str, list[torch.Tensor]] = {}
-        for g in self.groups:
+        for g, w in zip(self.groups, weights):
             i, d1, mul = g["block"], g["d1"], g["mul"]
+            w_paths = w.view(num_edges, len(g["paths"]), mul).unbind(1)
             t = (sh @ getattr(self, f"coeff_{i}")).view(num_edges, d1, g["k_total"])
-            x_j = x[g["ir"]][edge_neighbor]  # (E, d1, mul)
-            if d1 == 1:
-                msg = t.transpose(1, 2) * x_j
+            x_j = torch.index_select(x[g["ir"]], 0, edge_neighbor)  # (E, d1, mul)
+            dims = [Irrep(ir3).dim for _, _, ir3 in g["paths"]]
+            if d1 == 1:  # scalar input: an outer product per path, weights applied to x first
+                t_paths = t.squeeze(1).split(dims, dim=1)
+                msgs = [tp.unsqueeze(-1) * (x_j * wp.unsqueeze(1)) for tp, wp in zip(t_paths, w_paths)]
             else:
-                msg = torch.bmm(t.transpose(1, 2), x_j)
-            w = weights[:, g["w_offset"] : g["w_offset"] + mul * len(g["paths"])]
-            w = w.view(num_edges, len(g["paths"]), mul)[:, getattr(self, f"row_path_{i}")]
-            msg = msg * w
-            agg = msg.new_zeros(num_nodes, g["k_total"], mul).index_add_(0, edge_center, msg)
-            agg = agg / self.avg_num_neighbors
-            for (_, _, ir3), k in zip(g["paths"], g["k_of_path"]):
-                pieces.setdefault(ir3, []).append(agg[:, k : k + Irrep(ir3).dim])
+                full = torch.bmm(t.transpose(1, 2), x_j).split(dims, dim=1)
+                msgs = [m * wp.unsqueeze(1) for m, wp in zip(full, w_paths)]
+            for (_, _, ir3), msg in zip(g["paths"], msgs):
+                if use_segments:
+                    agg = torch.segment_reduce(msg, "sum", lengths=center_counts, axis=0)
+                else:
+                    agg = msg.new_zeros(num_nodes, msg.shape[1], mul).index_add_(0, edge_center, msg)
+                pieces.setdefault(ir3, []).append(agg)
         # paths were visited block by block = e3nn instruction order within each irrep
         return {ir: torch.cat(p, dim=-1) if len(p) > 1 else p[0] for ir, p in pieces.items()}

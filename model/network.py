@@ -49,13 +49,13 @@ class Interaction(nn.Module):
             task_norm_width=cfg.task_width("self_interaction_2"), **tasks,
         )
 
-    def forward(self, x, sh, radial, edge_index, node_task, groups):
+    def forward(self, x, sh, radial, edge_index, node_task, groups, center_counts=None):
         if isinstance(self.self_connection, ElementLinear):
             skip = self.self_connection(x, groups)
         else:
             skip = self.self_connection(x)
         h = self.linear_1(x, node_task)
-        h = self.convolution(h, sh, radial, edge_index[0], edge_index[1])
+        h = self.convolution(h, sh, radial, edge_index[0], edge_index[1], center_counts)
         h = self.linear_2(h, node_task)
         return self.gate({ir: h[ir] + skip[ir] for ir in h})
 
@@ -176,8 +176,9 @@ class OmniNet(nn.Module):
         groups = SpeciesGroups(species)
         onehot = nn.functional.one_hot(species, self.config.num_species).to(vec.dtype)
         x = self.embedding({"0e": onehot.unsqueeze(1)}, node_task)
+        counts = graph.center_counts
         for block in self.interactions:
-            x = block(x, sh, radial, graph.edge_index, node_task, groups)
+            x = block(x, sh, radial, graph.edge_index, node_task, groups, counts)
         h = self.readout_hidden(x, node_task)
         e = self.readout_energy(h)["0e"][:, 0, 0]
         scale_task = node_task if self.config.per_task_scale else torch.zeros_like(node_task)
