@@ -44,7 +44,8 @@ class ResultDoc(BaseModel):
 
     def to_document(self) -> dict[str, Any]:
         """The BSON-ready dict stored in MongoDB (pymatgen objects as their dicts)."""
-        doc = jsanitize(self, strict=True, allow_bson=True)
+        # as jobflow stores job outputs: enums as their values, so `kind=desorption` matches
+        doc = jsanitize(self, strict=True, allow_bson=True, enum_values=True)
         for tag in ("@module", "@class", "@version"):
             doc.pop(tag, None)
         return doc

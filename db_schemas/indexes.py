@@ -42,7 +42,8 @@ class IndexSpec:
 
     @property
     def name(self) -> str:
-        return "_".join(self.fields) + ("_unique" if self.unique else "")
+        # one unique index per collection: name it for what it is, not its (long) fields
+        return "natural_key" if self.unique else "_".join(self.fields)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import BaseModel, Field
 
-from omni_flows.model.errors import OmniFlowsError
+from .errors import SchemaError
 
 # the packages whose versions decide a result (read from metadata: nothing is imported)
 TRACKED_PACKAGES = ("omni-flows", "torch", "e3nn", "ase", "pymatgen", "jobflow", "sevenn")
 
 
-class MissingReferenceError(OmniFlowsError, KeyError):
+class MissingReferenceError(SchemaError, KeyError):
     """An adsorption energy needs a reference energy that the scheme does not hold."""
 
     def __str__(self) -> str:

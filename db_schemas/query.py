@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from omni_flows.model.errors import OmniFlowsError
+from .errors import SchemaError
 
 MONGO_OPERATORS = {
     "=": "$eq",
@@ -38,7 +38,7 @@ _TERM = re.compile(
 )
 
 
-class QueryError(OmniFlowsError, ValueError):
+class QueryError(SchemaError):
     """A query term or JSON filter that cannot be read."""
 
 

@@ -24,12 +24,14 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def write_json_schemas(folder: str | Path) -> list[Path]:
-    """Write ``<collection>.schema.json`` per result collection into ``folder``."""
+def write_json_schemas(folder: str | Path, collections: list[str] | None = None) -> list[Path]:
+    """Write ``<collection>.schema.json`` into ``folder``, for ``collections`` or all."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, schema in json_schemas().items():
+        if collections is not None and name not in collections:
+            continue
         path = folder / f"{name}.schema.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         paths.append(path)

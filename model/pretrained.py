@@ -1,7 +1,7 @@
 """Pretrained models by name, resolved offline from the installed ``sevenn`` wheel.
 
 A SevenNet checkpoint is converted once into the native format in a cache folder
-(``$OMNI_FLOWS_HOME/models`` or ``~/.cache/omni-flows/models``); later loads read
+(``$OMNI_FLOWS_HOME/models``, default ``~/.local/share/omni-flows/models``); later loads read
 the cached safetensors file. Nothing is ever downloaded.
 """
 
@@ -66,7 +66,8 @@ def available_models() -> list[PretrainedModel]:
 
 def default_cache_dir() -> Path:
     home = os.environ.get("OMNI_FLOWS_HOME")
-    return Path(home) / "models" if home else Path.home() / ".cache" / "omni-flows" / "models"
+    # same default home as the application's Settings
+    return (Path(home) if home else Path.home() / ".local" / "share" / "omni-flows") / "models"
 
 
 def _file_digest(path: Path) -> str:

@@ -5,9 +5,13 @@ import sys
 import typer
 from rich.console import Console
 
+from omni_flows.db_schemas.errors import SchemaError
 from omni_flows.model.errors import OmniFlowsError
 
+from . import db as db_cmd
+from . import engine as engine_cmd
 from . import model as model_cmd
+from . import query as query_cmd
 
 app = typer.Typer(
     name="omni-flows",
@@ -16,12 +20,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(model_cmd.app, name="model")
+app.add_typer(db_cmd.app, name="db")
+app.command("query")(query_cmd.query)
+app.command("submit")(engine_cmd.submit)
+app.command("worker")(engine_cmd.worker)
+app.command("remote-config")(engine_cmd.remote_config)
 
 
 def main() -> None:
     """Console-script entry point: user errors print one clear line, exit code 2."""
     try:
         app()
-    except OmniFlowsError as exc:
+    except (OmniFlowsError, SchemaError) as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         sys.exit(2)

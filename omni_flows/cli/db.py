@@ -1,0 +1,97 @@
+"""``omni-flows db start | stop | status | schema | publish``: the database and its documents."""
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="The database: local server, document schemas.", no_args_is_help=True)
+
+
+def _info_table(info: dict) -> Table:
+    table = Table("property", "value", show_header=False)
+    for key, value in info.items():
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command("start")
+def start() -> None:
+    """Start the local database server over <home>/db (nothing to do if it runs)."""
+    from omni_flows.server import start_server
+    from omni_flows.settings import load_settings
+
+    info = start_server(load_settings())
+    Console().print(f"database server running at [bold]{info.uri}[/] (pid {info.pid})")
+
+
+@app.command("stop")
+def stop() -> None:
+    """Stop the local database server cleanly."""
+    from omni_flows.server import stop_server
+    from omni_flows.settings import load_settings
+
+    info = stop_server(load_settings())
+    Console().print("database server stopped" if info else "no database server was running")
+
+
+@app.command("status")
+def status(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Where the database is: the local server (pid, uri, data folder) or the configured URI."""
+    from omni_flows.server import server_status
+    from omni_flows.settings import load_settings
+
+    settings = load_settings()
+    if settings.uses_local_server:
+        info = server_status(settings)
+        data = (
+            {"running": True, **info.as_dict()}
+            if info
+            else {"running": False, "uri": settings.uri, "pid": None}
+        )
+    else:  # a user's MongoDB: not ours to start or stop
+        data = {"running": None, "uri": settings.mongodb_uri, "pid": None}
+    data["database"] = settings.database
+    if as_json:
+        print(json.dumps(data))
+        return
+    Console().print(_info_table(data))
+
+
+@app.command("schema")
+def schema(
+    collection: str = typer.Argument(None, help="one collection; all when left out"),
+    out: Path = typer.Option(None, "--out", "-o", help="write <collection>.schema.json here"),
+) -> None:
+    """JSON Schema of the stored documents, with natural keys and indexes."""
+    from omni_flows.db_schemas.schema import json_schemas, write_json_schemas
+    from omni_flows.errors import UnknownCollectionError
+
+    schemas = json_schemas()
+    if collection is not None and collection not in schemas:
+        raise UnknownCollectionError(
+            f"no result collection {collection!r}; known: {', '.join(schemas)}"
+        )
+    if out is not None:
+        paths = write_json_schemas(out, [collection] if collection else None)
+        print("\n".join(str(p) for p in paths))  # plain: paths must not be wrapped
+        return
+    print(json.dumps(schemas[collection] if collection else schemas, indent=2))
+
+
+@app.command("publish")
+def publish() -> None:
+    """File result documents of all job outputs into their collections (after jobflow-remote)."""
+    from omni_flows.stores import job_store, publish_results
+
+    store = job_store()
+    store.connect()
+    try:
+        n = publish_results(store)
+    finally:
+        store.close()
+    Console().print(f"{n} result documents filed")

@@ -1,0 +1,70 @@
+"""``omni-flows submit | worker | remote-config``: run Flows on an engine."""
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omni_flows.engines import Engine
+
+
+def submit(
+    flow_file: Path = typer.Argument(..., help="a Flow serialized as JSON (flow.to_json())"),
+    engine: Engine = typer.Option(Engine.LOCAL, "--engine", "-e", help="where to run it"),
+    restart: bool = typer.Option(
+        False, "--restart", help="local: run every job again instead of resuming"
+    ),
+) -> None:
+    """Run a Flow here (local) or hand it to FireWorks / jobflow-remote."""
+    from omni_flows.engines.flow_file import load_flow
+
+    flow = load_flow(flow_file)
+    console = Console()
+    if engine is Engine.LOCAL:
+        from omni_flows.engines.local import run_local
+
+        responses = run_local(flow, resume=not restart)
+        console.print(f"ran {len(responses)} jobs locally; outputs are in the database")
+    elif engine is Engine.FIREWORKS:
+        from omni_flows.engines.fireworks import submit_fireworks
+
+        ids = submit_fireworks(flow)
+        console.print(f"added fireworks {ids[0]}-{ids[-1]}; run them with `omni-flows worker`")
+    else:
+        from omni_flows.engines.remote import submit_jobflow_remote
+
+        ids = submit_jobflow_remote(flow)
+        console.print(f"queued {len(ids)} jobs in jobflow-remote; start it with `jf runner start`")
+
+
+def worker(
+    nlaunches: int = typer.Option(0, "--nlaunches", "-n", help="stop after this many; 0: all"),
+    launch_dir: Path = typer.Option(None, "--launch-dir", help="default <home>/fireworks"),
+) -> None:
+    """Run the ready FireWorks of the LaunchPad (rapidfire) until none is left."""
+    from omni_flows.engines.fireworks import run_worker
+
+    states = run_worker(nlaunches=nlaunches, launch_dir=launch_dir)
+    table = Table("state", "fireworks", title="LaunchPad")
+    for state, count in sorted(states.items()):
+        table.add_row(state, str(count))
+    Console().print(table)
+
+
+def remote_config(
+    write: bool = typer.Option(False, "--write", help="write it to the projects folder, checked"),
+    folder: Path = typer.Option(None, "--folder", help="default: jobflow-remote's (~/.jfremote)"),
+    name: str = typer.Option("omni-flows", "--name", help="project name"),
+) -> None:
+    """The jobflow-remote project for the cluster in the settings (printed, or --write)."""
+    import yaml
+
+    from omni_flows.engines.remote import project_config, write_project
+    from omni_flows.settings import load_settings
+
+    if write:
+        path = write_project(load_settings(), folder, name)
+        Console().print(f"jobflow-remote project written and checked: {path}")
+        return
+    print(yaml.safe_dump(project_config(load_settings(), name), sort_keys=False), end="")

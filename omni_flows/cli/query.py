@@ -1,0 +1,122 @@
+"""``omni-flows query COLLECTION [TERMS...]``: stored results as a table, CSV or JSON."""
+
+import csv
+import io
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+class OutputFormat(str, Enum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def _get(doc: Any, path: str) -> Any:
+    """The value at a dotted path; through a list, the values of its elements."""
+    for part in path.split("."):
+        if isinstance(doc, list):
+            doc = [item.get(part) for item in doc if isinstance(item, dict)]
+        elif isinstance(doc, dict):
+            doc = doc.get(part)
+        else:
+            return None
+    return doc
+
+
+def _cell(value: Any) -> str:
+    """A value as one table cell: floats to 4 decimals, lists joined, dicts as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _csv_value(value: Any) -> Any:
+    """Numbers and strings as they are (full precision), anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, default=str)
+
+
+def query(
+    collection: str = typer.Argument(..., help="e.g. adsorption_best, slabs, calculations"),
+    terms: list[str] = typer.Argument(
+        None, help="FIELD OP VALUE, OP one of = != < <= > >= ~ (regex); e.g. 'adsorption_energy<0'"
+    ),
+    filter_json: str = typer.Option(None, "--filter", "-f", help="a MongoDB filter as JSON"),
+    fields: str = typer.Option(None, "--fields", help="comma-separated columns (dotted paths)"),
+    sort: str = typer.Option(None, "--sort", help="field to sort by; '-field' for descending"),
+    limit: int = typer.Option(50, "--limit", "-n", help="at most this many; 0 for all"),
+    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json"),
+    output: Path = typer.Option(None, "--output", "-o", help="write to this file"),
+) -> None:
+    """Query stored results (terms and --filter combine with AND)."""
+    from bson import json_util
+
+    from omni_flows.db_schemas.indexes import collection_spec
+    from omni_flows.db_schemas.query import build_filter
+    from omni_flows.errors import UnknownCollectionError
+    from omni_flows.stores import connect_database
+
+    criteria = build_filter(terms or [], filter_json)
+    db = connect_database()
+    spec = collection_spec(collection)
+    if spec is None and collection not in db.list_collection_names():
+        known = sorted(set(db.list_collection_names()) | {"outputs"})
+        raise UnknownCollectionError(f"no collection {collection!r}; known: {', '.join(known)}")
+
+    columns = [f.strip() for f in fields.split(",")] if fields else None
+    cursor = db[collection].find(criteria, {"_id": 0, **{c: 1 for c in columns or []}})
+    if sort:
+        cursor = cursor.sort(sort.lstrip("-"), -1 if sort.startswith("-") else 1)
+    docs = list(cursor.limit(limit))
+    if columns is None:
+        summary = spec.document.summary_fields if spec and spec.document else ()
+        columns = list(summary) or list(dict.fromkeys(k for d in docs for k in d))
+
+    if fmt is OutputFormat.JSON:
+        text = json_util.dumps(docs, json_options=json_util.RELAXED_JSON_OPTIONS, indent=2)
+    elif fmt is OutputFormat.CSV:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        for doc in docs:
+            writer.writerow([_csv_value(_get(doc, c)) for c in columns])
+        text = buffer.getvalue()
+    else:
+        table = Table(title=f"{collection}: {len(docs)} documents")
+        for column in columns:
+            table.add_column(column, overflow="fold")  # narrow terminals wrap, never cut
+        for doc in docs:
+            table.add_row(*(_cell(_get(doc, c)) for c in columns))
+        text = None
+
+    console = Console()
+    if text is None:
+        if output is not None:
+            with output.open("w") as f:
+                Console(file=f, width=200).print(table)
+        else:
+            console.print(table)
+    elif output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n")
+    else:
+        print(text)
+    if not docs:
+        Console(stderr=True).print(f"no documents in {collection} match {json.dumps(criteria)}")
+    elif len(docs) == limit:
+        Console(stderr=True).print(f"the first {limit} documents; --limit 0 for all")

@@ -1,0 +1,85 @@
+"""Run a Flow in this process with jobflow's ``run_locally``, resuming where it stopped."""
+
+import copy
+from pathlib import Path
+
+from jobflow import Flow, Job, JobStore
+from jobflow.core.flow import get_flow
+from jobflow.managers.local import run_locally
+from pymongo.errors import PyMongoError
+
+from omni_flows.errors import DatabaseUnavailableError, EngineError
+from omni_flows.settings import Settings
+from omni_flows.stores import job_store
+
+
+def finished_uuids(store: JobStore, uuids: list[str]) -> set[str]:
+    """The uuids among ``uuids`` whose output is already in the store."""
+    docs = store.query({"uuid": {"$in": list(uuids)}}, properties=["uuid"])
+    return {doc["uuid"] for doc in docs}
+
+
+def _unfinished(flow: Flow, done: set[str]) -> Flow:
+    """A flow of the jobs not yet done; references to done jobs resolve from the store."""
+    todo = [job for job, _ in flow.iterflow() if job.uuid not in done]
+    copies = [copy.deepcopy(job) for job in todo]
+    hosts = [job.hosts for job in copies]
+    for job in copies:  # a job belongs to one flow: detach the copies to regroup them
+        job.hosts = []
+    rest = Flow(copies, name=flow.name)
+    for job, original in zip(copies, hosts):  # outputs keep recording the original flow
+        job.hosts = original
+    return rest
+
+
+def run_local(
+    flow: Flow | Job | list[Job],
+    settings: Settings | None = None,
+    store: JobStore | None = None,
+    resume: bool = True,
+    root_dir: str | Path | None = None,
+    raise_immediately: bool = False,
+) -> dict:
+    """Run ``flow`` here; return jobflow's responses ``{uuid: {index: Response}}``.
+
+    With ``resume`` the jobs whose output is already stored are not run again,
+    so a run that was interrupted (a crash, a killed database) continues where
+    it stopped. Jobs that a finished job added at run time (``Response.addition``
+    and friends) are not re-created: use FireWorks or jobflow-remote for
+    dynamic flows that must survive interruptions.
+
+    Raises :class:`EngineError` naming the jobs that did not finish.
+    """
+    store = store or job_store(settings)
+    store.connect()
+    flow = get_flow(flow)
+    uuids = [job.uuid for job, _ in flow.iterflow()]
+    to_run = flow
+    if resume:
+        done = finished_uuids(store, uuids)
+        if len(done) == len(uuids):
+            return {}
+        if done:
+            to_run = _unfinished(flow, done)
+    responses = run_locally(
+        to_run,
+        store=store,
+        log=False,
+        root_dir=root_dir,
+        allow_external_references=True,
+        raise_immediately=raise_immediately,
+    )
+    try:
+        missing = set(uuids) - finished_uuids(store, uuids)
+    except PyMongoError as exc:
+        raise DatabaseUnavailableError(
+            f"the database went away during the run of flow {flow.name!r} "
+            f"({type(exc).__name__}); once it is back, run the flow again to resume"
+        ) from None
+    if missing:
+        names = sorted({job.name for job, _ in flow.iterflow() if job.uuid in missing})
+        raise EngineError(
+            f"{len(missing)} of {len(uuids)} jobs of flow {flow.name!r} did not finish "
+            f"({', '.join(names)}); run it again to resume"
+        )
+    return responses

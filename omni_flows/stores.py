@@ -1,0 +1,173 @@
+"""Where results are written: a jobflow JobStore on MongoDB, one code path for every server.
+
+Documents go to a maggma ``MongoStore`` (collection ``outputs``), blobs
+(trajectories, large arrays: never inside a 16 MB document) to a
+``GridFSStore`` (``outputs_blobs``). The server is the local SecantusDB of
+``omni_flows.server`` or a user's MongoDB URI; the pymongo calls are the same.
+
+Every client is made with the same options: writes acknowledged only once they
+are in the journal (``j=True``), and an unreachable server reported within
+seconds instead of a hang.
+
+Job outputs that are result documents (``omni_flows.db_schemas``) are also
+upserted into their own collection on their natural key, so that running a
+flow again replaces its results instead of adding copies.
+"""
+
+from typing import Any
+
+from jobflow import JobStore
+from maggma.stores import GridFSStore, MongoStore
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from omni_flows.db_schemas.indexes import (
+    COLLECTIONS,
+    JOB_BLOBS,
+    JOB_OUTPUTS,
+    RESULT_DOCUMENTS,
+    document_for_class,
+)
+from omni_flows.errors import DatabaseUnavailableError, IndexConflictError
+from omni_flows.server import ensure_server
+from omni_flows.settings import Settings, load_settings
+
+# below the 5 s within which an unreachable database must be reported
+SERVER_SELECTION_TIMEOUT_MS = 3000
+
+# journal=True: the server acknowledges a write only once it is in its on-disk journal
+CLIENT_OPTIONS: dict[str, Any] = {
+    "w": 1,
+    "journal": True,
+    "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+    "connectTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+}
+
+_RESULT_CLASSES = [doc.__name__ for doc in RESULT_DOCUMENTS]
+
+
+def mongo_client(uri: str) -> MongoClient:
+    """A pymongo client with the platform's options (journaled writes, short timeouts)."""
+    return MongoClient(uri, **CLIENT_OPTIONS)
+
+
+def check_connection(uri: str) -> None:
+    """Raise :class:`DatabaseUnavailableError` unless the server at ``uri`` answers."""
+    client = mongo_client(uri)
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        seconds = SERVER_SELECTION_TIMEOUT_MS / 1000
+        raise DatabaseUnavailableError(
+            f"cannot reach MongoDB at {uri} within {seconds:.0f} s ({type(exc).__name__}). "
+            "Start the local server with `omni-flows db start`, or check "
+            "OMNI_FLOWS_MONGODB_URI / mongodb_uri in the config file."
+        ) from None
+    finally:
+        client.close()
+
+
+def ensure_indexes(db: Database) -> list[str]:
+    """Create every declared index unless one on the same fields exists; return their names."""
+    names = []
+    for spec in COLLECTIONS:
+        existing = {tuple(ix["key"]): ix for ix in db[spec.name].list_indexes()}
+        for index in spec.indexes:
+            found = existing.get(index.fields)
+            if found is None:
+                keys = [(field, 1) for field in index.fields]
+                db[spec.name].create_index(keys, unique=index.unique, name=index.name)
+            elif bool(found.get("unique")) != index.unique:
+                raise IndexConflictError(
+                    f"{db.name}.{spec.name} has index {found['name']!r} on {index.fields} with "
+                    f"unique={bool(found.get('unique'))}; omni-flows needs unique={index.unique}. "
+                    "Drop that index and run again."
+                )
+            names.append(f"{spec.name}.{index.name if found is None else found['name']}")
+    return names
+
+
+def _ready_uri(settings: Settings) -> str:
+    """The server's URI, once it answers and has every index."""
+    uri = ensure_server(settings)
+    check_connection(uri)
+    client = mongo_client(uri)
+    try:
+        ensure_indexes(client[settings.database])
+    finally:
+        client.close()
+    return uri
+
+
+def connect_database(settings: Settings | None = None) -> Database:
+    """The platform's database, reachable and indexed (starts the local server if needed)."""
+    settings = settings or load_settings()
+    return mongo_client(_ready_uri(settings))[settings.database]
+
+
+def _get(doc: dict, path: str) -> Any:
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def publish_results(store: JobStore, criteria: dict | None = None) -> int:
+    """Upsert the job outputs that are result documents into their collections.
+
+    Oldest first, so that where several runs made the same result the newest
+    one stays. Returns the number of documents written.
+    """
+    db = store.docs_store._collection.database
+    query = {**(criteria or {}), "output.@class": {"$in": _RESULT_CLASSES}}
+    written = 0
+    for job_doc in store.docs_store.query(query, sort={"completed_at": 1}):
+        output = job_doc["output"]
+        doc_cls = document_for_class(output["@class"])
+        if doc_cls is None or not output.get("@module", "").startswith("omni_flows.db_schemas"):
+            continue
+        doc = {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"}
+        doc["provenance"]["jobflow_uuid"] = doc["provenance"].get("jobflow_uuid") or job_doc["uuid"]
+        key = {field: _get(doc, field) for field in doc_cls.natural_key()}
+        collection = db[doc_cls.collection]
+        try:
+            collection.replace_one(key, doc, upsert=True)
+        except DuplicateKeyError:  # a concurrent writer inserted the same key first
+            collection.replace_one(key, doc, upsert=True)
+        written += 1
+    return written
+
+
+def _field(doc: Any, name: str) -> Any:
+    """A field of a jobflow JobStoreDocument or of its dict form."""
+    return doc.get(name) if isinstance(doc, dict) else getattr(doc, name, None)
+
+
+def _is_result(output: Any) -> bool:
+    if isinstance(output, dict):
+        return output.get("@class") in _RESULT_CLASSES
+    return type(output).__name__ in _RESULT_CLASSES
+
+
+class OmniJobStore(JobStore):
+    """A jobflow JobStore that also files result documents in their own collections."""
+
+    def update(self, docs, key=None, save=None):
+        super().update(docs, key=key, save=save)
+        docs = docs if isinstance(docs, list) else [docs]
+        uuids = [_field(d, "uuid") for d in docs if _is_result(_field(d, "output"))]
+        if uuids:
+            publish_results(self, {"uuid": {"$in": uuids}})
+
+
+def job_store(settings: Settings | None = None) -> OmniJobStore:
+    """The JobStore of the configured server: checked reachable, indexes in place."""
+    settings = settings or load_settings()
+    uri = _ready_uri(settings)
+    options = dict(CLIENT_OPTIONS)
+    return OmniJobStore(
+        MongoStore(settings.database, JOB_OUTPUTS, uri=uri, mongoclient_kwargs=options),
+        additional_stores={
+            "data": GridFSStore(settings.database, JOB_BLOBS, uri=uri, mongoclient_kwargs=options)
+        },
+    )

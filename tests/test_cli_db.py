@@ -1,0 +1,183 @@
+"""The command line: ``db start|status|stop|schema``, ``query``, ``submit``, ``worker``.
+
+References: the operating system and a ``ping`` for the server commands; the
+values stored by the test itself for the queries; the CLI's contract that a
+user error is one line on stderr with exit code 2.
+"""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+from jobflow import Flow, JobStore, job
+from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
+
+from omni_flows.cli import app
+from omni_flows.db_schemas import Anomaly, AnomalyKind, Provenance, SlabDoc
+from omni_flows.errors import InvalidFlowError, UnknownCollectionError
+from omni_flows.server import _pid_alive
+from omni_flows.engines.local import run_local
+from omni_flows.stores import check_connection, connect_database, job_store
+
+runner = CliRunner()
+
+
+def cli_env(settings) -> dict:
+    """The environment that points the CLI at ``settings``' server and database."""
+    return {
+        "OMNI_FLOWS_HOME": str(settings.home),
+        "OMNI_FLOWS_DB_PORT": str(settings.db_port),
+        "OMNI_FLOWS_DATABASE": settings.database,
+        "OMNI_FLOWS_MONGODB_URI": None,  # unset: the user's own must not leak in
+        "OMNI_FLOWS_CONFIG": None,
+        "COLUMNS": "200",  # rich tables as wide as a wide terminal
+    }
+
+
+def invoke(args: list[str], settings, ok: bool = True):
+    result = runner.invoke(app, args, env=cli_env(settings))
+    if ok:
+        assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+@job
+def double(x: float) -> float:
+    return 2 * x
+
+
+@job
+def relax_slab(hkl: tuple[int, int, int], energy: float, reconstructed: bool = False) -> SlabDoc:
+    doc = SlabDoc.model_validate(slab(hkl, energy))
+    if reconstructed:
+        doc.anomalies = [Anomaly(kind=AnomalyKind.SURFACE_CHANGE, detail="top layer moved 0.9 A")]
+    return doc
+
+
+def slab(hkl, energy) -> dict:
+    return SlabDoc(
+        provenance=Provenance(model_name="test-model", task="PBE", checkpoint_hash="c0ffee"),
+        bulk_id="mp-30",
+        bulk_formula="Cu",
+        miller_index=hkl,
+        shift=0.0,
+        structure=Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]),
+        min_slab_size=8.0,
+        min_vacuum_size=15.0,
+        energy=energy,
+        surface_energy=0.08 if hkl == (1, 1, 1) else 0.09,
+    ).to_document()
+
+
+def test_db_start_status_stop(tmp_path, new_local_settings):
+    settings = new_local_settings(tmp_path)
+    assert json.loads(invoke(["db", "status", "--json"], settings).stdout)["running"] is False
+    assert "running at mongodb://127.0.0.1:" in invoke(["db", "start"], settings).stdout
+
+    status = json.loads(invoke(["db", "status", "--json"], settings).stdout)
+    assert status["uri"] == f"mongodb://127.0.0.1:{settings.db_port}/" and status["running"]
+    assert _pid_alive(status["pid"])
+    check_connection(status["uri"])  # it answers
+
+    assert "stopped" in invoke(["db", "stop"], settings).stdout
+    assert not _pid_alive(status["pid"])
+    assert json.loads(invoke(["db", "status", "--json"], settings).stdout)["pid"] is None
+
+
+def test_db_schema_exports_every_collection(settings, tmp_path):
+    out = invoke(["db", "schema", "--out", str(tmp_path)], settings).stdout
+    files = sorted(p.name for p in tmp_path.glob("*.schema.json"))
+    assert len(files) == 7 and "adsorption_best.schema.json" in files
+    assert all(str(tmp_path) in line for line in out.split())
+    slabs = json.loads(invoke(["db", "schema", "slabs"], settings).stdout)
+    assert slabs["title"] == "SlabDoc" and slabs["x-natural-key"][0] == "slab_id"
+    result = invoke(["db", "schema", "nope"], settings, ok=False)
+    assert isinstance(result.exception, UnknownCollectionError)
+
+
+def test_query_prints_table_csv_and_json(settings, tmp_path):
+    db = connect_database(settings)
+    db.slabs.insert_many([slab((1, 1, 1), -40.5), slab((1, 0, 0), -38.25)])
+    db.client.close()
+
+    text = invoke(["query", "slabs", "energy<-39", "--format", "csv"], settings).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["slab_id"], float(r["energy"])) for r in rows] == [("mp-30/1,1,1/0.0000", -40.5)]
+    assert rows[0]["miller_index"] == "[1, 1, 1]"
+    assert rows[0]["provenance.model_name"] == "test-model"
+
+    args = ["query", "slabs", "--filter", '{"miller_index": [1, 0, 0]}', "--format", "json"]
+    docs = json.loads(invoke(args, settings).stdout)
+    assert len(docs) == 1 and docs[0]["energy"] == -38.25 and docs[0]["structure"]["lattice"]
+
+    table = invoke(["query", "slabs", "model=test-model", "--sort", "-energy"], settings).stdout
+    assert "slabs: 2 documents" in table
+    assert table.index("mp-30/1,0,0") < table.index("mp-30/1,1,1")  # -38.25 before -40.5
+
+    out = tmp_path / "surface.csv"
+    columns = ["--fields", "slab_id,surface_energy", "--sort", "surface_energy"]
+    invoke(["query", "slabs", *columns, "--format", "csv", "-o", str(out)], settings)
+    assert out.read_text().splitlines() == [
+        "slab_id,surface_energy",
+        "\"mp-30/1,1,1/0.0000\",0.08",
+        "\"mp-30/1,0,0/0.0000\",0.09",
+    ]
+    result = invoke(["query", "nope"], settings, ok=False)
+    assert isinstance(result.exception, UnknownCollectionError)
+
+
+def test_user_error_is_one_line_and_exit_code_2():
+    code = "import sys; from omni_flows.cli import main; sys.argv[0] = 'omni-flows'; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "query", "slabs", "3<a"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot read query term '3<a'")
+    assert "Traceback" not in done.stderr
+
+
+def test_submit_runs_locally_or_on_fireworks_with_a_worker(settings, tmp_path):
+    first = double(1.5)
+    flow_file = tmp_path / "flow.json"
+    flow_file.write_text(Flow([first, double(first.output)]).to_json())
+    assert "ran 2 jobs locally" in invoke(["submit", str(flow_file)], settings).stdout
+    assert "ran 0 jobs locally" in invoke(["submit", str(flow_file)], settings).stdout  # resumed
+
+    first = double(10)
+    flow_file.write_text(Flow([first, double(first.output)]).to_json())
+    submitted = invoke(["submit", str(flow_file), "-e", "fireworks"], settings).stdout
+    assert "added fireworks" in submitted
+    worker = invoke(["worker", "--launch-dir", str(tmp_path)], settings).stdout
+    assert "COMPLETED" in worker and "│ 2 " in worker
+
+    args = ["query", "outputs", "name=double", "--format", "json", "--sort", "output"]
+    outputs = json.loads(invoke(args, settings).stdout)
+    assert [d["output"] for d in outputs] == [3.0, 6.0, 20.0, 40.0]
+
+    (tmp_path / "bad.json").write_text('{"not": "a flow"}')
+    result = invoke(["submit", str(tmp_path / "bad.json")], settings, ok=False)
+    assert isinstance(result.exception, InvalidFlowError)
+    assert "not a jobflow Flow" in str(result.exception)
+
+
+def test_db_publish_files_results_written_by_a_plain_jobflow_store(settings):
+    ours = job_store(settings)
+    plain = JobStore(ours.docs_store, ours.additional_stores)  # as jobflow-remote builds it
+    jobs = [relax_slab((1, 1, 1), -40.5), relax_slab((1, 0, 0), -38.25, reconstructed=True)]
+    run_local(Flow(jobs), store=plain)
+    db = connect_database(settings)
+    assert db.outputs.count_documents({}) == 2 and db.slabs.count_documents({}) == 0
+
+    assert "2 result documents filed" in invoke(["db", "publish"], settings).stdout
+    assert sorted(d["energy"] for d in db.slabs.find({})) == [-40.5, -38.25]
+    invoke(["db", "publish"], settings)  # again: updates, no copies
+    assert db.slabs.count_documents({}) == 2
+
+    args = ["query", "slabs", "anomalies.kind=surface_change", "--format", "json"]
+    (flagged,) = json.loads(invoke(args, settings).stdout)
+    assert flagged["slab_id"] == "mp-30/1,0,0/0.0000" and flagged["valid"] is False
+    assert flagged["anomalies"] == [{"kind": "surface_change", "detail": "top layer moved 0.9 A"}]
+    db.client.close()

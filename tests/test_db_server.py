@@ -1,0 +1,187 @@
+"""The local server's life cycle, and what survives when it is killed mid-run.
+
+References: the operating system (is the pid alive), the server answering
+``ping``, the ids a writer printed only after the server acknowledged them, and
+the energies the chained jobs below compute by hand (-1, -2, ..., -N eV).
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from jobflow import Flow, job
+from pymatgen.core import Lattice, Structure
+
+from omni_flows.db_schemas import Provenance, SlabDoc
+from omni_flows.engines.local import run_local
+from omni_flows.engines.flow_file import load_flow
+from omni_flows.errors import DatabaseServerError
+from omni_flows.server import _pid_alive, server_status, start_server, stop_server
+from omni_flows.stores import job_store, mongo_client
+
+N_STEPS = 12
+
+
+@job
+def step(i: int, previous: SlabDoc | None) -> SlabDoc:
+    """One slow link of a chain: energy = previous energy - 1 eV."""
+    time.sleep(0.3)  # slow enough for the server to be killed mid-chain
+    return SlabDoc(
+        provenance=Provenance(model_name="test-model", task="PBE", checkpoint_hash="c0ffee"),
+        bulk_id="chain",
+        bulk_formula="Cu",
+        miller_index=(1, 0, 0),
+        shift=i / 100,
+        structure=Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]),
+        min_slab_size=8.0,
+        min_vacuum_size=15.0,
+        energy=(previous.energy if previous else 0.0) - 1.0,
+    )
+
+
+def chain_flow() -> Flow:
+    jobs = [step(0, None)]
+    for i in range(1, N_STEPS):
+        jobs.append(step(i, jobs[-1].output))
+    return Flow(jobs, name="chain")
+
+
+def test_server_starts_once_keeps_data_and_stops(tmp_path, new_local_settings):
+    settings = new_local_settings(tmp_path)
+    assert server_status(settings) is None
+    info = start_server(settings)
+    try:
+        assert start_server(settings).pid == info.pid  # already running: the same server
+        assert _pid_alive(info.pid) and info.uri == settings.uri
+        client = mongo_client(info.uri)
+        client.omni.kept.insert_one({"_id": 1, "energy": -1.25})
+        client.close()
+        other = new_local_settings(tmp_path / "other").model_copy(
+            update={"db_port": settings.db_port}
+        )
+        with pytest.raises(DatabaseServerError, match="in use"):  # its port is taken
+            start_server(other)
+    finally:
+        assert stop_server(settings).pid == info.pid
+    assert server_status(settings) is None and not _pid_alive(info.pid)
+    assert stop_server(settings) is None
+
+    info = start_server(settings)  # the data folder is reopened intact
+    client = mongo_client(info.uri)
+    assert client.omni.kept.find_one({"_id": 1})["energy"] == -1.25
+    client.close()
+    stop_server(settings)
+
+
+STARTER = """
+import sys
+from omni_flows.server import start_server
+from omni_flows.settings import Settings
+print(start_server(Settings(home=sys.argv[1], db_port=int(sys.argv[2]), mongodb_uri=None)).pid)
+"""
+
+
+def test_concurrent_starts_share_one_server_and_a_stale_state_is_dropped(
+    tmp_path, new_local_settings
+):
+    settings = new_local_settings(tmp_path)
+    args = [sys.executable, "-c", STARTER, str(settings.home), str(settings.db_port)]
+    starters = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    pids = {int(p.communicate(timeout=120)[0]) for p in starters}
+    info = server_status(settings)
+    assert pids == {info.pid}  # one server, whoever started it
+    stop_server(settings)
+
+    # a state file whose pid now belongs to another program (as after a reboot)
+    state = settings.db_dir / "server.json"
+    state.write_text(json.dumps(dataclasses.asdict(info) | {"pid": os.getpid()}))
+    assert server_status(settings) is None and not state.exists()
+
+
+WRITER = """
+import sys
+from omni_flows.stores import mongo_client
+coll = mongo_client(sys.argv[1]).omni.acked
+i = 0
+try:
+    while True:
+        coll.insert_one({"_id": i})
+        print(i, flush=True)  # only after the server acknowledged it
+        i += 1
+except Exception:
+    pass
+"""
+
+RUNNER = """
+import sys
+from omni_flows.engines.flow_file import load_flow
+from omni_flows.engines.local import run_local
+from omni_flows.settings import Settings
+settings = Settings(home=sys.argv[2], db_port=int(sys.argv[3]), mongodb_uri=None)
+run_local(load_flow(sys.argv[1]), settings)
+"""
+
+
+def test_sigkilled_server_keeps_acknowledged_writes_and_the_flow_resumes(
+    tmp_path, new_local_settings
+):
+    settings = new_local_settings(tmp_path / "home")
+    info = start_server(settings)
+    flow_file = tmp_path / "chain.json"
+    flow_file.write_text(chain_flow().to_json())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    args = [str(flow_file), str(settings.home), str(settings.db_port)]
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, *args],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, info.uri], stdout=subprocess.PIPE, text=True
+    )
+
+    client = mongo_client(info.uri)
+    outputs = client[settings.database].outputs
+    while outputs.count_documents({}) < 4:  # a third of the chain is done
+        assert runner.poll() is None, runner.stderr.read()
+        time.sleep(0.05)
+    before = {d["uuid"]: d["completed_at"] for d in outputs.find({})}
+    os.kill(info.pid, signal.SIGKILL)
+    client.close()
+
+    acked = [int(line) for line in writer.communicate(timeout=60)[0].split()]
+    assert runner.wait(timeout=60) != 0  # the run was interrupted
+    assert "run the flow again to resume" in runner.stderr.read()
+    assert 4 <= len(before) < N_STEPS and len(acked) > 0
+
+    info = start_server(settings)  # WiredTiger replays its journal
+    client = mongo_client(info.uri)
+    assert client.omni.acked.count_documents({"_id": {"$in": acked}}) == len(acked)
+    db = client[settings.database]
+    found = db.outputs.find({"uuid": {"$in": list(before)}})
+    survived = {d["uuid"]: d["completed_at"] for d in found}
+    assert survived == before
+
+    flow = load_flow(flow_file)  # the same flow, the same job uuids
+    run_local(flow, settings)
+    uuids = [j.uuid for j in flow.jobs]
+    assert db.outputs.count_documents({}) == N_STEPS
+    assert sorted(db.outputs.distinct("uuid")) == sorted(uuids)
+    for uuid, completed_at in before.items():  # finished jobs were not run again
+        assert db.outputs.find_one({"uuid": uuid})["completed_at"] == completed_at
+    energies = [d["energy"] for d in db.slabs.find({}).sort("shift", 1)]
+    assert energies == [-float(i + 1) for i in range(N_STEPS)]
+    store = job_store(settings)
+    store.connect()
+    assert store.get_output(uuids[-1])["energy"] == -float(N_STEPS)
+    store.close()
+    client.close()
+    stop_server(settings)
