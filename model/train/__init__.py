@@ -1,0 +1,1 @@
+"""Multi-domain training: data, losses, selective regularization, domain-bridging set, trainer."""
