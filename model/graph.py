@@ -36,11 +36,6 @@ class AtomGraph:
     volume: torch.Tensor  # (B,) 0 for structures without a cell
 
     @property
-    def center_counts(self) -> torch.Tensor:
-        """Edges per centre atom; edges are sorted by centre."""
-        return torch.bincount(self.edge_index[0], minlength=self.positions.shape[0])
-
-    @property
     def num_graphs(self) -> int:
         return self.cell.shape[0]
 
@@ -128,7 +123,7 @@ def build_graph(
     for g, atoms in enumerate(structures):
         check_structure(atoms, species)
         i, j, s, d = neighbor_list(atoms, cutoff)
-        order = np.argsort(i, kind="stable")  # edges grouped by centre: segment sums
+        order = np.argsort(i, kind="stable")  # edges grouped by centre (neighbour slots)
         i, j, s, d = i[order], j[order], s[order], d[order]
         close = d < MIN_DISTANCE
         if close.any():

@@ -16,7 +16,7 @@ from e3nn.o3 import Irreps
 from torch import nn
 
 from .config import ModelConfig
-from .convolution import Convolution
+from .convolution import Convolution, NeighborSlots
 from .gate import Gate
 from .graph import AtomGraph
 from .linear import ElementLinear, EquivariantLinear, SpeciesGroups
@@ -49,13 +49,13 @@ class Interaction(nn.Module):
             task_norm_width=cfg.task_width("self_interaction_2"), **tasks,
         )
 
-    def forward(self, x, sh, radial, edge_index, node_task, groups, center_counts=None):
+    def forward(self, x, sh, radial, slots, node_task, groups):
         if isinstance(self.self_connection, ElementLinear):
             skip = self.self_connection(x, groups)
         else:
             skip = self.self_connection(x)
         h = self.linear_1(x, node_task)
-        h = self.convolution(h, sh, radial, edge_index[0], edge_index[1], center_counts)
+        h = self.convolution(h, sh, radial, slots)
         h = self.linear_2(h, node_task)
         return self.gate({ir: h[ir] + skip[ir] for ir in h})
 
@@ -176,9 +176,10 @@ class OmniNet(nn.Module):
         groups = SpeciesGroups(species)
         onehot = nn.functional.one_hot(species, self.config.num_species).to(vec.dtype)
         x = self.embedding({"0e": onehot.unsqueeze(1)}, node_task)
-        counts = graph.center_counts
+        slots = NeighborSlots(graph.edge_index[0], graph.edge_index[1], graph.num_atoms_total)
+        sh, radial = slots.pad(sh), slots.pad(radial)
         for block in self.interactions:
-            x = block(x, sh, radial, graph.edge_index, node_task, groups, counts)
+            x = block(x, sh, radial, slots, node_task, groups)
         h = self.readout_hidden(x, node_task)
         e = self.readout_energy(h)["0e"][:, 0, 0]
         scale_task = node_task if self.config.per_task_scale else torch.zeros_like(node_task)

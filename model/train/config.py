@@ -1,0 +1,161 @@
+"""The training configuration, as plain data validated once here.
+
+``TrainConfig.from_dict`` takes the parsed YAML (see ``docs/training.md``); every
+field has a documented default, unknown keys are an error so typos never pass
+silently. The rest of the training code trusts these objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import OmniFlowsError
+
+LOSSES = ("mse", "huber", "mae", "l2mae")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("none", "onecycle", "cosine")
+DTYPES = ("float32", "float64")
+
+
+class TrainingConfigError(OmniFlowsError, ValueError):
+    """A training configuration that cannot be run; the message says which key to fix."""
+
+
+@dataclass
+class DatasetConfig:
+    """One data set: an ASE-readable file (extxyz, db, traj, vasprun.xml, OUTCAR...)
+    mapped to a task, with its own loss weights (multiplying the global ones)."""
+
+    path: str
+    task: str
+    index: str = ":"  # ASE index: which frames of the file
+    format: str | None = None  # ASE format; None: guessed from the name
+    energy_weight: float = 1.0
+    force_weight: float = 1.0
+    stress_weight: float = 1.0
+    every: int = 1  # keep every n-th frame (thin out relaxation trajectories)
+
+
+@dataclass
+class DataConfig:
+    train: list[DatasetConfig]
+    valid: list[DatasetConfig] = field(default_factory=list)
+    dbs: list[DatasetConfig] = field(default_factory=list)  # domain-bridging set
+    dbs_fraction: float = 0.001  # share of DBS samples in every epoch (paper: ~0.1 %)
+    cache_dir: str = "graph_cache"  # graphs are built once and memory-mapped from here
+    batch_size: int = 4  # structures per optimisation step, over all ranks
+    free_atoms_only: bool = True  # forces of FixAtoms-constrained atoms are not fitted
+
+
+@dataclass
+class ModelSource:
+    """Either a checkpoint to start from, or a new network described by ``config``."""
+
+    checkpoint: str | None = None  # pretrained name ("7net-mf-0") or a .safetensors/.pth path
+    config: dict | None = None  # ModelConfig fields for a model trained from scratch
+    append_tasks: list[dict] = field(default_factory=list)  # [{name: oc20, copy_from: PBE}]
+    freeze_universal: bool = False  # fine-tune only the task-specific parameters
+    use_statistics: bool | None = None  # shifts/scale/neighbours from data; default: only from scratch
+
+
+@dataclass
+class LossConfig:
+    kind: str = "mse"  # mse | huber | mae | l2mae (mean per-atom force-vector norm)
+    huber_delta: float = 0.01
+    energy_weight: float = 1.0  # per-atom energy, eV/atom
+    force_weight: float = 1.0  # eV/A
+    stress_weight: float = 0.01  # GPa
+
+
+@dataclass
+class RegularizationConfig:
+    """Selective L2: lambda/2 * ||W||^2 over task-specific parameters whose name
+    contains one of ``groups``. Default: the interaction blocks' task weights only."""
+
+    weight: float = 0.0  # lambda
+    groups: list[str] = field(default_factory=lambda: ["interactions."])
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "none"  # none | onecycle | cosine (with linear warm-up)
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.01
+    grad_clip: float | None = 10.0  # max global gradient norm; None: off
+    ema_decay: float | None = 0.999  # None: no EMA
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig
+    model: ModelSource = field(default_factory=ModelSource)
+    loss: LossConfig = field(default_factory=LossConfig)
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 10
+    max_steps: int | None = None  # stop early after this many optimisation steps
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "auto"
+    output_dir: str = "train_out"
+    checkpoint_every: int = 1  # epochs
+    resume: str | None = None  # a trainer state file (state.pt) to continue from
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss.kind not in LOSSES:
+            raise TrainingConfigError(f"loss.kind {self.loss.kind!r}: use one of {LOSSES}")
+        if self.optim.optimizer not in OPTIMIZERS:
+            raise TrainingConfigError(f"optim.optimizer {self.optim.optimizer!r}: use one of {OPTIMIZERS}")
+        if self.optim.scheduler not in SCHEDULERS:
+            raise TrainingConfigError(f"optim.scheduler {self.optim.scheduler!r}: use one of {SCHEDULERS}")
+        if self.dtype not in DTYPES:
+            raise TrainingConfigError(f"dtype {self.dtype!r}: use one of {DTYPES}")
+        if not self.data.train:
+            raise TrainingConfigError("data.train is empty: list at least one data set")
+        if not 0.0 <= self.data.dbs_fraction < 1.0:
+            raise TrainingConfigError("data.dbs_fraction must be in [0, 1)")
+        if (self.model.checkpoint is None) == (self.model.config is None):
+            raise TrainingConfigError("model: give exactly one of 'checkpoint' or 'config'")
+        if self.data.batch_size < 1 or self.epochs < 1:
+            raise TrainingConfigError("data.batch_size and epochs must be at least 1")
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "TrainConfig":
+        return _build(cls, raw, "")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_NESTED = {
+    ("TrainConfig", "data"): DataConfig, ("TrainConfig", "model"): ModelSource,
+    ("TrainConfig", "loss"): LossConfig, ("TrainConfig", "regularization"): RegularizationConfig,
+    ("TrainConfig", "optim"): OptimConfig,
+}
+_LISTS = {("DataConfig", "train"), ("DataConfig", "valid"), ("DataConfig", "dbs")}
+
+
+def _build(cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise TrainingConfigError(f"{where or 'the config'} must be a mapping, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise TrainingConfigError(f"unknown key(s) {unknown} in {where or 'the config'}; known: {sorted(known)}")
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else key
+        if (cls.__name__, key) in _NESTED:
+            value = _build(_NESTED[(cls.__name__, key)], value or {}, path)
+        elif (cls.__name__, key) in _LISTS:
+            value = [_build(DatasetConfig, v, f"{path}[{i}]") for i, v in enumerate(value or [])]
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise TrainingConfigError(f"{where or 'the config'}: {exc}") from exc
