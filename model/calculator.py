@@ -14,7 +14,8 @@ from .pretrained import load_model
 class OmniCalculator(Calculator):
     """``OmniCalculator(model="7net-mf-0", task="PBE", device="auto")``.
 
-    ``model`` is a pretrained name, a checkpoint path or an :class:`OmniNet`.
+    ``model`` is a pretrained name, a checkpoint path or an :class:`OmniNet`;
+    ``backend`` picks the kernels (``"e3nn"``, ``"compile"``; see ``backends``).
     A multi-task model needs a task (there is no silent default). Stress is
     given for structures with a cell of non-zero volume.
     """
@@ -27,14 +28,14 @@ class OmniCalculator(Calculator):
         task: str | None = None,
         device: str = "auto",
         dtype: torch.dtype = torch.float32,
+        backend: str = "e3nn",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         if isinstance(model, OmniNet):
-            self.model = model.to(device=self.device, dtype=dtype).eval()
-        else:
-            self.model = load_model(model, device=self.device, dtype=dtype)
+            model = model.to(device=self.device, dtype=dtype).eval()
+        self.model = load_model(model, device=self.device, dtype=dtype, backend=backend)
         self.model.task_index(task)  # unknown or missing task fails here, not mid-run
         self.task = task
         self.checkpoint_hash = getattr(self.model, "checkpoint_hash", None) or model_hash(self.model)

@@ -119,9 +119,13 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: Path | None = None,
+    backend: str = "e3nn",
 ) -> OmniNet:
-    """Load a pretrained model by name (``"7net-mf-0"``) or from a checkpoint file."""
+    """Load a pretrained model by name (``"7net-mf-0"``) or from a checkpoint file,
+    with a kernel backend (see :mod:`omni_flows.model.backends`)."""
+    from .backends import apply_backend
+
     if isinstance(name_or_path, OmniNet):
-        return name_or_path
+        return apply_backend(name_or_path, backend)
     model = load_checkpoint(resolve(name_or_path, cache_dir))
-    return model.to(device=device, dtype=dtype).eval()
+    return apply_backend(model.to(device=device, dtype=dtype).eval(), backend)

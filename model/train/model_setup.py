@@ -21,7 +21,7 @@ from .statistics import DataStatistics
 def build_model(source: ModelSource, dtype: torch.dtype,
                 statistics: Callable[[ModelConfig], DataStatistics] | None) -> tuple[OmniNet, DataStatistics | None]:
     """The model, and the statistics applied to it (None when none were)."""
-    use_stats = source.use_statistics if source.use_statistics is not None else source.checkpoint is None
+    use_stats = use_statistics(source)
     stats = None
     if source.checkpoint is not None:
         model = load_model(source.checkpoint, dtype=dtype)
@@ -39,26 +39,22 @@ def build_model(source: ModelSource, dtype: torch.dtype,
         if unknown or "name" not in entry:
             raise TrainingConfigError(f"model.append_tasks entries need 'name' (and may have 'copy_from'); got {entry}")
         model.append_task(entry["name"], entry.get("copy_from"))
-    if use_stats and statistics is not None:
-        stats = stats or statistics(model.config)
-        apply_statistics(model, stats, only_new=source.checkpoint is not None,
-                         new_tasks=[e["name"] for e in source.append_tasks])
+    if stats is not None:  # a fine-tuned model refits its new tasks' shifts on residuals instead
+        apply_statistics(model, stats)
     if source.freeze_universal:
         for p in model.parameter_groups()["universal"]:
             p.requires_grad_(False)
     return model.train(), stats
 
 
-@torch.no_grad()
-def apply_statistics(model: OmniNet, stats: DataStatistics, only_new: bool, new_tasks: list[str]) -> None:
-    """Set energy shifts (and, for a new model, the force scale) from the data.
+def use_statistics(source: ModelSource) -> bool:
+    return source.use_statistics if source.use_statistics is not None else source.checkpoint is None
 
-    A fine-tuned checkpoint keeps its trained rows; only appended tasks get
-    shifts fitted to their data.
-    """
-    rows = range(model.energy_shift.shape[0]) if not only_new else [model.task_index(t) for t in new_tasks]
-    for t in rows:
-        if t < stats.shifts.shape[0] and stats.shifts[t].abs().sum() > 0:
+
+@torch.no_grad()
+def apply_statistics(model: OmniNet, stats: DataStatistics) -> None:
+    """Energy shifts of every task that has energies, and the force scale, from the data."""
+    for t in range(model.energy_shift.shape[0]):
+        if stats.shifts[t].abs().sum() > 0:
             model.energy_shift[t] = stats.shifts[t].to(model.energy_shift.dtype)
-    if not only_new:
-        model.energy_scale.fill_(stats.force_rms)
+    model.energy_scale.fill_(stats.force_rms)

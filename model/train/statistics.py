@@ -53,3 +53,20 @@ def compute_statistics(stores: list[GraphStore], tasks: list[int], num_tasks: in
     shifts = torch.stack([torch.linalg.pinv(xtx[t]) @ xty[t] for t in range(num_tasks)])
     force_rms = float((sums[0] / sums[1]).sqrt()) if sums[1] > 0 else 1.0
     return DataStatistics(shifts, force_rms, float(sums[2] / max(float(sums[3]), 1.0)))
+
+
+def residual_shifts(energies: list[tuple[np.ndarray, float, float]], num_species: int) -> torch.Tensor:
+    """Per-element shifts fitted to ``E_ref - E_model``, for a task appended to a trained model.
+
+    ``energies``: this rank's (species counts, reference energy, model energy) triples;
+    the normal equations are summed over ranks before solving.
+    """
+    xtx = torch.zeros(num_species, num_species, dtype=torch.float64)
+    xty = torch.zeros(num_species, dtype=torch.float64)
+    for counts, ref, pred in energies:
+        x = torch.from_numpy(counts.astype(np.float64))
+        xtx += torch.outer(x, x)
+        xty += x * (ref - pred)
+    dist.all_sum(xtx)
+    dist.all_sum(xty)
+    return torch.linalg.pinv(xtx) @ xty

@@ -30,11 +30,11 @@ from .config import TrainConfig, TrainingConfigError
 from .ema import EMA
 from .graph_cache import GraphStore, open_dataset
 from .loss import TaskMetrics, data_loss, differences, label_counts
-from .model_setup import build_model
+from .model_setup import build_model, use_statistics
 from .optim import build_optimizer, build_scheduler
 from .regularization import regularized_parameters, selective_l2
 from .sampler import MixedSampler
-from .statistics import compute_statistics
+from .statistics import compute_statistics, residual_shifts
 
 STATE_FILE, MODEL_FILE, EPOCH_LOG, STEP_LOG = "state.pt", "model.safetensors", "log.csv", "steps.csv"
 
@@ -49,6 +49,9 @@ def _base_model_config(cfg: TrainConfig) -> ModelConfig:
     return base
 
 
+SINGLE_TASK = "default"  # the task name data sets use with a single-task model
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -60,7 +63,7 @@ class Trainer:
         random.seed(cfg.seed)
         self.out = Path(cfg.output_dir)
         base = _base_model_config(cfg)
-        self.tasks = base.tasks
+        self.tasks = base.tasks or [SINGLE_TASK]
         self.lookup = species_lookup(base.species)
         self.sources = self._open(cfg.data.train + cfg.data.dbs + cfg.data.valid, base.cutoff)
         n_train, n_dbs = len(cfg.data.train), len(cfg.data.dbs)
@@ -73,6 +76,9 @@ class Trainer:
         state = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
         if state is None:
             self.model, self.statistics = build_model(cfg.model, self.dtype, self._statistics)
+            if cfg.model.checkpoint is not None and use_statistics(cfg.model):
+                self.model.to(self.device)
+                self._refit_new_task_shifts([e["name"] for e in cfg.model.append_tasks])
         else:  # the saved architecture (statistics included) is the one to continue
             self.model = OmniNet(ModelConfig.from_dict(json.loads(state["model_config"]))).to(self.dtype)
             self.model.load_state_dict(state["model"])
@@ -111,6 +117,27 @@ class Trainer:
         n_train = len(self.cfg.data.train)
         stores, tasks = zip(*self.sources[:n_train])
         return compute_statistics(list(stores), list(tasks), len(self.tasks), self.lookup, config.num_species)
+
+    @torch.no_grad()
+    def _refit_new_task_shifts(self, tasks: list[str]) -> None:
+        """Shifts of appended tasks += least squares of the residual E_ref - E_model per element,
+        so that fine-tuning starts without a constant energy offset between functionals."""
+        for name in tasks:
+            t = self.model.task_index(name)
+            items = [i for i in self.sampler.train if self.sources[i.source][1] == t][self.rank :: self.world]
+            rows = []
+            for start in range(0, len(items), self.cfg.data.batch_size):
+                graph, labels = self.make_batch(items[start : start + self.cfg.data.batch_size])
+                with torch.enable_grad():
+                    energy = self.model.eval()(graph, compute_forces=False)["energy"]
+                counts = torch.zeros(graph.num_graphs, self.model.config.num_species, dtype=torch.float64)
+                counts.index_put_((graph.batch.cpu(), graph.species.cpu()), torch.ones(len(graph.batch), dtype=torch.float64), accumulate=True)
+                for g in range(graph.num_graphs):
+                    if labels.energy_mask[g]:
+                        rows.append((counts[g].numpy(), float(labels.energy[g]), float(energy[g])))
+            delta = residual_shifts(rows, self.model.config.num_species)
+            self.model.energy_shift[t] += delta.to(self.model.energy_shift)
+        self.model.train()
 
     def make_batch(self, items: list[Item]):
         frames, tasks, weights = [], [], []

@@ -1,0 +1,70 @@
+"""Batched relaxation against ASE's sequential FIRE; kernel backend selection."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import add_adsorbate, fcc111
+from ase.constraints import FixAtoms
+from ase.optimize import FIRE
+
+from omni_flows.model import OmniCalculator, load_model
+from omni_flows.model.backends import BackendUnavailableError
+from omni_flows.model.batch_relax import relax_batch
+from omni_flows.model.inference import evaluate
+
+from structures import co_on_pt111
+
+
+def placements():
+    out = []
+    for k, (ads, site) in enumerate([("O", "fcc"), ("H", "hcp")]):
+        slab = fcc111("Cu", (2, 2, 3), vacuum=6.0)
+        add_adsorbate(slab, ads, 1.5, site)
+        slab.set_constraint(FixAtoms(indices=[a.index for a in slab if a.tag == 3]))
+        slab.rattle(0.03, seed=k)
+        out.append(slab)
+    return out
+
+
+def test_batched_relaxation_matches_sequential_ase_fire():
+    model = load_model("7net-mf-0", dtype=torch.float64)
+    structures = placements()
+    batched = relax_batch(structures, model, "PBE", fmax=0.05, steps=200)
+    calc = OmniCalculator(model, task="PBE", dtype=torch.float64)
+    for s, b in zip(structures, batched):
+        a = s.copy()
+        a.calc = calc
+        opt = FIRE(a, logfile=None)
+        assert opt.run(fmax=0.05, steps=200) and b.converged
+        assert b.nsteps == opt.nsteps  # the same FIRE trajectory, step for step
+        assert abs(b.energy - a.get_potential_energy()) < 1e-6
+        np.testing.assert_allclose(b.atoms.positions, a.positions, atol=1e-5)
+        fixed = s.constraints[0].get_indices()
+        np.testing.assert_array_equal(b.atoms.positions[fixed], s.positions[fixed])
+        assert np.linalg.norm(b.forces, axis=1).max() < 0.05
+
+
+def test_unknown_and_unavailable_backends_fail_clearly():
+    with pytest.raises(BackendUnavailableError, match="choose one of"):
+        OmniCalculator("7net-0", backend="fast")
+    with pytest.raises(BackendUnavailableError, match="not implemented"):
+        OmniCalculator("7net-0", backend="cueq")
+
+
+@pytest.mark.slow  # the first compiled call takes minutes on CPU
+def test_compile_backend_gives_the_same_numbers():
+    atoms = co_on_pt111()
+    ref = evaluate(load_model("7net-mf-0"), [atoms], "PBE")[0]
+    got = evaluate(load_model("7net-mf-0", backend="compile"), [atoms], "PBE")[0]
+    assert abs(got["energy"] - ref["energy"]) / len(atoms) < 1e-5
+    np.testing.assert_allclose(got["forces"], ref["forces"], atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_matches_cpu():
+    atoms = co_on_pt111()
+    ref = evaluate(load_model("7net-mf-0"), [atoms], "PBE")[0]
+    got = evaluate(load_model("7net-mf-0", device="cuda"), [atoms], "PBE")[0]
+    assert abs(got["energy"] - ref["energy"]) / len(atoms) < 1e-5
+    np.testing.assert_allclose(got["forces"], ref["forces"], atol=1e-4)
