@@ -92,12 +92,14 @@ class Convolution(nn.Module):
         self.irreps_out = mid.sort().irreps
 
     def forward(self, x: Features, sh: torch.Tensor, radial: torch.Tensor, slots: NeighborSlots) -> Features:
-        """``sh`` and ``radial`` are already in slot layout (num_atoms * width, ...)."""
+        """``sh`` is in slot layout (num_atoms * width, ...); ``radial`` is per edge, since
+        the radial MLP is the costliest per-edge step and empty slots need no weights."""
         n_atoms, width = slots.num_atoms, slots.width
         sh_blocks = sh.split(self.sh_dims, dim=1)
         # split/unbind rather than slicing: their backward concatenates instead of
         # zero-filling a full-size gradient per slice
-        weights = self.radial(radial).split([g["mul"] * len(g["paths"]) for g in self.groups], dim=1)
+        weights = slots.pad(self.radial(radial))
+        weights = weights.split([g["mul"] * len(g["paths"]) for g in self.groups], dim=1)
         pieces: dict[str, list[torch.Tensor]] = {}
         for g, w in zip(self.groups, weights):
             i, d1, mul = g["block"], g["d1"], g["mul"]

@@ -177,7 +177,7 @@ class OmniNet(nn.Module):
         onehot = nn.functional.one_hot(species, self.config.num_species).to(vec.dtype)
         x = self.embedding({"0e": onehot.unsqueeze(1)}, node_task)
         slots = NeighborSlots(graph.edge_index[0], graph.edge_index[1], graph.num_atoms_total)
-        sh, radial = slots.pad(sh), slots.pad(radial)
+        sh = slots.pad(sh)
         for block in self.interactions:
             x = block(x, sh, radial, slots, node_task, groups)
         h = self.readout_hidden(x, node_task)
