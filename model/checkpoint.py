@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -43,7 +44,7 @@ def save_checkpoint(model: OmniNet, path: str | Path, extra: dict | None = None)
     meta = {"format": FORMAT, "config": model.config.to_json(), "content_hash": digest,
             "extra": json.dumps(extra or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.partial")
+    tmp = Path(f"{path}.{os.getpid()}.partial")  # unique: concurrent writers never mix
     save_file(state, str(tmp), metadata=meta)
     tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
     return digest
