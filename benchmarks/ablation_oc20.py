@@ -33,27 +33,46 @@ from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 from ase.io import read, write
-
 from omni_flows.model import load_model
 from omni_flows.model.graph import build_graph
 from omni_flows.model.train import TrainConfig, Trainer
 
 warnings.filterwarnings("ignore")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BULK_METALS = {"Pt": "fcc", "Pd": "fcc", "Au": "fcc", "Ag": "fcc", "Cu": "fcc", "Ni": "fcc", "Rh": "fcc",
-               "Ir": "fcc", "Al": "fcc", "Fe": "bcc", "Mo": "bcc", "W": "bcc", "Ru": "hcp", "Os": "hcp"}
+BULK_METALS = {
+    "Pt": "fcc",
+    "Pd": "fcc",
+    "Au": "fcc",
+    "Ag": "fcc",
+    "Cu": "fcc",
+    "Ni": "fcc",
+    "Rh": "fcc",
+    "Ir": "fcc",
+    "Al": "fcc",
+    "Fe": "bcc",
+    "Mo": "bcc",
+    "W": "bcc",
+    "Ru": "hcp",
+    "Os": "hcp",
+}
 
 
 def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data-dir", type=Path, default=DATA)
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/omni_flows_ablation_oc20"))
     p.add_argument("--model", default="7net-mf-0")
-    p.add_argument("--full", action="store_true", help="all trajectories and longer training (use a GPU)")
+    p.add_argument(
+        "--full", action="store_true", help="all trajectories and longer training (use a GPU)"
+    )
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--reg-weight", type=float, default=1e-4, help="lambda of the selective L2 penalty")
+    p.add_argument(
+        "--reg-weight", type=float, default=1e-4, help="lambda of the selective L2 penalty"
+    )
     p.add_argument("--dbs-fraction", type=float, default=None)
     p.add_argument("--max-atoms", type=int, default=None, help="only trajectories up to this size")
     p.add_argument("--every", type=int, default=None, help="keep every n-th frame of a trajectory")
@@ -106,13 +125,17 @@ def bulk_cells(seed: int) -> list[Atoms]:
     return out
 
 
-def predict(model, structures: list[Atoms], task: str, stress: bool = False, batch: int = 8) -> list[dict]:
+def predict(
+    model, structures: list[Atoms], task: str, stress: bool = False, batch: int = 8
+) -> list[dict]:
     dtype = next(model.parameters()).dtype
     device = next(model.parameters()).device
     out = []
     for s in range(0, len(structures), batch):
         chunk = structures[s : s + batch]
-        graph = build_graph(chunk, model.config.species, model.config.cutoff, model.task_index(task), dtype).to(device)
+        graph = build_graph(
+            chunk, model.config.species, model.config.cutoff, model.task_index(task), dtype
+        ).to(device)
         res = model(graph, compute_forces=True, compute_stress=stress)
         ends = np.cumsum([len(a) for a in chunk])
         forces = np.split(res["forces"].detach().cpu().double().numpy(), ends[:-1])
@@ -155,8 +178,11 @@ def oc20_metrics(model, trajs: list[Path], every: int) -> dict:
             ref_f = atoms.calc.results["forces"][free]
             f_err.extend(np.abs(p["forces"][free] - ref_f).ravel())
             f_zero.extend(np.abs(ref_f).ravel())
-    return {"force_mae": 1000 * np.mean(f_err), "zero_force_mae": 1000 * np.mean(f_zero),
-            "rel_energy_mae": 1000 * np.mean(e_rel)}
+    return {
+        "force_mae": 1000 * np.mean(f_err),
+        "zero_force_mae": 1000 * np.mean(f_zero),
+        "rel_energy_mae": 1000 * np.mean(e_rel),
+    }
 
 
 def pbe_snapshot(model, bulks, pairs) -> dict:
@@ -165,9 +191,12 @@ def pbe_snapshot(model, bulks, pairs) -> dict:
     slabs = list({id(p[1]): p[1] for p in pairs}.values())
     clean_e = {id(s): r["energy"] for s, r in zip(slabs, predict(model, slabs, "PBE"))}
     binding = np.array([a["energy"] - clean_e[id(p[1])] for a, p in zip(ads, pairs)])
-    return {"bulk_e": np.array([r["energy"] / len(a) for r, a in zip(bulk_pred, bulks)]),
-            "bulk_f": np.concatenate([r["forces"].ravel() for r in bulk_pred]),
-            "xk_e": np.array([a["energy"] / len(p[0]) for a, p in zip(ads, pairs)]), "xk_bind": binding}
+    return {
+        "bulk_e": np.array([r["energy"] / len(a) for r, a in zip(bulk_pred, bulks)]),
+        "bulk_f": np.concatenate([r["forces"].ravel() for r in bulk_pred]),
+        "xk_e": np.array([a["energy"] / len(p[0]) for a, p in zip(ads, pairs)]),
+        "xk_bind": binding,
+    }
 
 
 def xk_dft_mae(snapshot, pairs) -> float:
@@ -195,8 +224,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     train, test = split_trajectories(oc20, a.max_atoms)
-    print(f"OC20 (RPBE): train on {len(train)} trajectories, hold out {len(test)} whole trajectories "
-          f"({', '.join(f.stem for f in test)}); every {a.every}th frame; <= {a.max_atoms} atoms")
+    print(
+        f"OC20 (RPBE): train on {len(train)} trajectories, hold out {len(test)} whole trajectories "
+        f"({', '.join(f.stem for f in test)}); every {a.every}th frame; <= {a.max_atoms} atoms"
+    )
 
     base = load_model(a.model, device="cpu", dtype=torch.float32)
     clean, pairs = xu_kitchin(xk)
@@ -206,23 +237,47 @@ def main() -> None:
     write(work / "dbs_slabs.extxyz", dbs_slabs)
     eval_bulk = bulk_cells(seed=1)
     before = pbe_snapshot(base, eval_bulk, pairs)
-    rows = {"(0) pretrained, PBE task on OC20": {**oc20_metrics(_as_oc20(base), test, a.every),
-                                                  **{k: 0.0 for k in before}, "xk_dft": xk_dft_mae(before, pairs)}}
-    variants = {"(a) no regularization": (0.0, False), "(b) selective regularization": (a.reg_weight, False),
-                "(c) selective reg. + DBS": (a.reg_weight, True)}
+    rows = {
+        "(0) pretrained, PBE task on OC20": {
+            **oc20_metrics(_as_oc20(base), test, a.every),
+            **{k: 0.0 for k in before},
+            "xk_dft": xk_dft_mae(before, pairs),
+        }
+    }
+    variants = {
+        "(a) no regularization": (0.0, False),
+        "(b) selective regularization": (a.reg_weight, False),
+        "(c) selective reg. + DBS": (a.reg_weight, True),
+    }
     for name, (reg, with_dbs) in variants.items():
         cfg = {
-            "data": {"train": [{"path": str(f), "task": "oc20", "every": a.every} for f in train],
-                     "dbs": ([{"path": str(work / "dbs_bulk.extxyz"), "task": "PBE"},
-                              {"path": str(work / "dbs_slabs.extxyz"), "task": "PBE"}] if with_dbs else []),
-                     "dbs_fraction": a.dbs_fraction, "batch_size": a.batch_size, "cache_dir": str(work / "cache")},
-            "model": {"checkpoint": a.model, "append_tasks": [{"name": "oc20", "copy_from": "PBE"}],
-                      "use_statistics": True},
+            "data": {
+                "train": [{"path": str(f), "task": "oc20", "every": a.every} for f in train],
+                "dbs": (
+                    [
+                        {"path": str(work / "dbs_bulk.extxyz"), "task": "PBE"},
+                        {"path": str(work / "dbs_slabs.extxyz"), "task": "PBE"},
+                    ]
+                    if with_dbs
+                    else []
+                ),
+                "dbs_fraction": a.dbs_fraction,
+                "batch_size": a.batch_size,
+                "cache_dir": str(work / "cache"),
+            },
+            "model": {
+                "checkpoint": a.model,
+                "append_tasks": [{"name": "oc20", "copy_from": "PBE"}],
+                "use_statistics": True,
+            },
             "regularization": {"weight": reg},
             "optim": {"lr": a.lr, "scheduler": "cosine", "warmup_fraction": 0.1, "ema_decay": 0.99},
             "loss": {"stress_weight": 0.01},
-            "epochs": 1000, "max_steps": a.steps, "device": a.device,
-            "output_dir": str(work / "runs" / name[:3].strip("()")), "progress": False,
+            "epochs": 1000,
+            "max_steps": a.steps,
+            "device": a.device,
+            "output_dir": str(work / "runs" / name[:3].strip("()")),
+            "progress": False,
         }
         t = time.time()
         trainer = Trainer(TrainConfig.from_dict(cfg))
@@ -230,7 +285,11 @@ def main() -> None:
         with trainer.ema.applied() as model:
             model.eval()
             after = pbe_snapshot(model, eval_bulk, pairs)
-            rows[name] = {**oc20_metrics(model, test, a.every), **drift(before, after), "xk_dft": xk_dft_mae(after, pairs)}
+            rows[name] = {
+                **oc20_metrics(model, test, a.every),
+                **drift(before, after),
+                "xk_dft": xk_dft_mae(after, pairs),
+            }
         print(f"{name}: {a.steps} steps in {time.time() - t:.0f} s", flush=True)
     print_table(rows, a)
     (work / "ablation.json").write_text(json.dumps(rows, indent=1))
@@ -245,20 +304,31 @@ def _as_oc20(model):
 
 
 def print_table(rows: dict, a) -> None:
-    cols = [("force_mae", "OC20 F MAE free"), ("zero_force_mae", "zero-F base"), ("rel_energy_mae", "OC20 dE_rel MAE"),
-            ("bulk_e", "PBE bulk dE/atom"), ("bulk_f", "PBE bulk dF"), ("xk_e", "PBE XK dE/atom"),
-            ("xk_bind", "PBE XK dE_bind"), ("xk_dft", "PBE XK E_bind vs DFT")]
+    cols = [
+        ("force_mae", "OC20 F MAE free"),
+        ("zero_force_mae", "zero-F base"),
+        ("rel_energy_mae", "OC20 dE_rel MAE"),
+        ("bulk_e", "PBE bulk dE/atom"),
+        ("bulk_f", "PBE bulk dF"),
+        ("xk_e", "PBE XK dE/atom"),
+        ("xk_bind", "PBE XK dE_bind"),
+        ("xk_dft", "PBE XK E_bind vs DFT"),
+    ]
     units = ["meV/A", "meV/A", "meV", "meV", "meV/A", "meV", "meV", "meV"]
     print()
-    print(f"held-out OC20 (RPBE) and PBE-task drift; {a.steps} steps of batch {a.batch_size}, lr {a.lr}, "
-          f"lambda {a.reg_weight}, DBS fraction {a.dbs_fraction}")
+    print(
+        f"held-out OC20 (RPBE) and PBE-task drift; {a.steps} steps of batch {a.batch_size}, lr {a.lr}, "
+        f"lambda {a.reg_weight}, DBS fraction {a.dbs_fraction}"
+    )
     print(f"{'variant':34s}" + "".join(f"{c[1]:>21s}" for c in cols))
     print(f"{'':34s}" + "".join(f"{'(' + u + ')':>21s}" for u in units))
     for name, r in rows.items():
         print(f"{name:34s}" + "".join(f"{r[c[0]]:21.1f}" for c in cols))
-    print("DBS: bulk metals + clean Xu & Kitchin slabs, labelled by the pretrained model's PBE task "
-          "(no DFT labels at the reference level); drift columns = mean |after - before| of the PBE "
-          "task on different rattled bulk cells and on the 0.25-ML Xu & Kitchin adsorbate slabs.")
+    print(
+        "DBS: bulk metals + clean Xu & Kitchin slabs, labelled by the pretrained model's PBE task "
+        "(no DFT labels at the reference level); drift columns = mean |after - before| of the PBE "
+        "task on different rattled bulk cells and on the 0.25-ML Xu & Kitchin adsorbate slabs."
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class Labels:
     weights: torch.Tensor  # (B, 3) energy/force/stress weight of each structure's data set
     task: torch.Tensor  # (B,)
 
-    def to(self, device=None, dtype=None) -> "Labels":
+    def to(self, device=None, dtype=None) -> Labels:
         def move(t):
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
 
@@ -52,14 +52,22 @@ def species_lookup(species: list[str]) -> np.ndarray:
     return table
 
 
-def collate(frames: list[dict], tasks: list[int], weights: list[tuple[float, float, float]],
-            lookup: np.ndarray, free_atoms_only: bool, dtype: torch.dtype) -> tuple[AtomGraph, Labels]:
+def collate(
+    frames: list[dict],
+    tasks: list[int],
+    weights: list[tuple[float, float, float]],
+    lookup: np.ndarray,
+    free_atoms_only: bool,
+    dtype: torch.dtype,
+) -> tuple[AtomGraph, Labels]:
     species = lookup[np.concatenate([f["numbers"] for f in frames]).astype(np.int64)]
     if (species < 0).any():
         from ase.data import chemical_symbols
 
         bad = sorted({chemical_symbols[z] for f in frames for z in f["numbers"] if lookup[z] < 0})
-        raise UnknownElementError(f"training data hold element(s) {bad} that the model does not know")
+        raise UnknownElementError(
+            f"training data hold element(s) {bad} that the model does not know"
+        )
     natoms = np.array([len(f["numbers"]) for f in frames])
     offsets = np.concatenate([[0], np.cumsum(natoms)[:-1]])
     edges = np.concatenate([f["edges"].astype(np.int64) + o for f, o in zip(frames, offsets)]).T
@@ -69,7 +77,7 @@ def collate(frames: list[dict], tasks: list[int], weights: list[tuple[float, flo
         force_mask &= np.concatenate([f["free"] for f in frames])
     energy = np.array([float(f["energy"]) for f in frames])
     stress = np.stack([f["stress"] for f in frames])
-    floats = dict(dtype=dtype)
+    floats = {"dtype": dtype}
     graph = AtomGraph(
         positions=torch.tensor(np.concatenate([f["positions"] for f in frames]), **floats),
         species=torch.from_numpy(species),

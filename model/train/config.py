@@ -56,7 +56,9 @@ class ModelSource:
     config: dict | None = None  # ModelConfig fields for a model trained from scratch
     append_tasks: list[dict] = field(default_factory=list)  # [{name: oc20, copy_from: PBE}]
     freeze_universal: bool = False  # fine-tune only the task-specific parameters
-    use_statistics: bool | None = None  # shifts/scale/neighbours from data; default: only from scratch
+    use_statistics: bool | None = (
+        None  # shifts/scale/neighbours from data; default: only from scratch
+    )
 
 
 @dataclass
@@ -110,9 +112,13 @@ class TrainConfig:
         if self.loss.kind not in LOSSES:
             raise TrainingConfigError(f"loss.kind {self.loss.kind!r}: use one of {LOSSES}")
         if self.optim.optimizer not in OPTIMIZERS:
-            raise TrainingConfigError(f"optim.optimizer {self.optim.optimizer!r}: use one of {OPTIMIZERS}")
+            raise TrainingConfigError(
+                f"optim.optimizer {self.optim.optimizer!r}: use one of {OPTIMIZERS}"
+            )
         if self.optim.scheduler not in SCHEDULERS:
-            raise TrainingConfigError(f"optim.scheduler {self.optim.scheduler!r}: use one of {SCHEDULERS}")
+            raise TrainingConfigError(
+                f"optim.scheduler {self.optim.scheduler!r}: use one of {SCHEDULERS}"
+            )
         if self.dtype not in DTYPES:
             raise TrainingConfigError(f"dtype {self.dtype!r}: use one of {DTYPES}")
         if not self.data.train:
@@ -125,7 +131,7 @@ class TrainConfig:
             raise TrainingConfigError("data.batch_size and epochs must be at least 1")
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "TrainConfig":
+    def from_dict(cls, raw: dict) -> TrainConfig:
         return _build(cls, raw, "")
 
     def to_dict(self) -> dict:
@@ -133,8 +139,10 @@ class TrainConfig:
 
 
 _NESTED = {
-    ("TrainConfig", "data"): DataConfig, ("TrainConfig", "model"): ModelSource,
-    ("TrainConfig", "loss"): LossConfig, ("TrainConfig", "regularization"): RegularizationConfig,
+    ("TrainConfig", "data"): DataConfig,
+    ("TrainConfig", "model"): ModelSource,
+    ("TrainConfig", "loss"): LossConfig,
+    ("TrainConfig", "regularization"): RegularizationConfig,
     ("TrainConfig", "optim"): OptimConfig,
 }
 _LISTS = {("DataConfig", "train"), ("DataConfig", "valid"), ("DataConfig", "dbs")}
@@ -142,11 +150,15 @@ _LISTS = {("DataConfig", "train"), ("DataConfig", "valid"), ("DataConfig", "dbs"
 
 def _build(cls, raw, where: str):
     if not isinstance(raw, dict):
-        raise TrainingConfigError(f"{where or 'the config'} must be a mapping, got {type(raw).__name__}")
+        raise TrainingConfigError(
+            f"{where or 'the config'} must be a mapping, got {type(raw).__name__}"
+        )
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise TrainingConfigError(f"unknown key(s) {unknown} in {where or 'the config'}; known: {sorted(known)}")
+        raise TrainingConfigError(
+            f"unknown key(s) {unknown} in {where or 'the config'}; known: {sorted(known)}"
+        )
     kwargs = {}
     for key, value in raw.items():
         path = f"{where}.{key}" if where else key

@@ -32,10 +32,18 @@ from .config import DatasetConfig, TrainingConfigError
 CACHE_VERSION = 1
 # name -> (dtype, trailing shape); rows are atoms, edges or structures
 ARRAYS = {
-    "numbers": ("int16", ()), "positions": ("float64", (3,)), "forces": ("float64", (3,)),
-    "free": ("bool", ()), "edges": ("int32", (2,)), "shifts": ("int8", (3,)),
-    "cell": ("float64", (3, 3)), "volume": ("float64", ()), "energy": ("float64", ()),
-    "stress": ("float64", (3, 3)), "num_atoms": ("int64", ()), "num_edges": ("int64", ()),
+    "numbers": ("int16", ()),
+    "positions": ("float64", (3,)),
+    "forces": ("float64", (3,)),
+    "free": ("bool", ()),
+    "edges": ("int32", (2,)),
+    "shifts": ("int8", (3,)),
+    "cell": ("float64", (3, 3)),
+    "volume": ("float64", ()),
+    "energy": ("float64", ()),
+    "stress": ("float64", (3, 3)),
+    "num_atoms": ("int64", ()),
+    "num_edges": ("int64", ()),
 }
 
 
@@ -71,8 +79,16 @@ def free_mask(atoms: Atoms) -> np.ndarray:
 def cache_key(spec: DatasetConfig, cutoff: float) -> str:
     path = Path(spec.path)
     st = path.stat()
-    ident = [CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns, spec.index, spec.format,
-             spec.every, round(cutoff, 6)]
+    ident = [
+        CACHE_VERSION,
+        str(path.resolve()),
+        st.st_size,
+        st.st_mtime_ns,
+        spec.index,
+        spec.format,
+        spec.every,
+        round(cutoff, 6),
+    ]
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:20]
 
 
@@ -80,7 +96,7 @@ def build_cache(spec: DatasetConfig, cutoff: float, target: Path) -> None:
     """Read ``spec.path`` and stream its labelled graphs into ``target`` (a folder)."""
     tmp = target.with_name(target.name + f".partial{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
-    files = {name: open(tmp / f"{name}.bin", "wb") for name in ARRAYS}
+    files = {name: open(tmp / f"{name}.bin", "wb") for name in ARRAYS}  # noqa: SIM115 closed below
     count = 0
     try:
         frames = iread(spec.path, index=spec.index, format=spec.format)
@@ -89,17 +105,25 @@ def build_cache(spec: DatasetConfig, cutoff: float, target: Path) -> None:
                 continue
             i, j, s, d = neighbor_list(atoms, cutoff)
             if (d < MIN_DISTANCE).any():
-                raise InvalidStructureError(f"{spec.path} frame {n}: atoms closer than {MIN_DISTANCE} A")
+                raise InvalidStructureError(
+                    f"{spec.path} frame {n}: atoms closer than {MIN_DISTANCE} A"
+                )
             order = np.argsort(i, kind="stable")  # edges grouped by centre (the model expects it)
             energy, forces, stress = read_labels(atoms)
             has_cell = abs(atoms.cell.volume) > 1e-8
             rows = {
-                "numbers": atoms.numbers, "positions": atoms.positions, "forces": forces,
-                "free": free_mask(atoms), "edges": np.stack([i[order], j[order]], 1), "shifts": s[order],
+                "numbers": atoms.numbers,
+                "positions": atoms.positions,
+                "forces": forces,
+                "free": free_mask(atoms),
+                "edges": np.stack([i[order], j[order]], 1),
+                "shifts": s[order],
                 "cell": atoms.cell.array if (has_cell or any(atoms.pbc)) else np.zeros((3, 3)),
-                "volume": abs(atoms.cell.volume) if has_cell else 0.0, "energy": energy,
+                "volume": abs(atoms.cell.volume) if has_cell else 0.0,
+                "energy": energy,
                 "stress": stress if has_cell else np.full((3, 3), np.nan),
-                "num_atoms": len(atoms), "num_edges": len(i),
+                "num_atoms": len(atoms),
+                "num_edges": len(i),
             }
             for name, (dtype, _) in ARRAYS.items():
                 files[name].write(np.ascontiguousarray(rows[name], dtype=dtype).tobytes())
@@ -109,7 +133,9 @@ def build_cache(spec: DatasetConfig, cutoff: float, target: Path) -> None:
             f.close()
     if count == 0:
         raise TrainingConfigError(f"data set {spec.path} (index {spec.index!r}) has no frames")
-    (tmp / "meta.json").write_text(json.dumps({"source": spec.path, "cutoff": cutoff, "count": count}))
+    (tmp / "meta.json").write_text(
+        json.dumps({"source": spec.path, "cutoff": cutoff, "count": count})
+    )
     if target.exists():  # another process built it meanwhile: keep theirs
         shutil.rmtree(tmp)
     else:
@@ -135,16 +161,28 @@ class GraphStore:
     def __getitem__(self, k: int) -> dict[str, np.ndarray]:
         a = slice(self.atom_ptr[k], self.atom_ptr[k + 1])
         e = slice(self.edge_ptr[k], self.edge_ptr[k + 1])
-        out = {name: np.asarray(self.arrays[name][a]) for name in ("numbers", "positions", "forces", "free")}
+        out = {
+            name: np.asarray(self.arrays[name][a])
+            for name in ("numbers", "positions", "forces", "free")
+        }
         out.update({name: np.asarray(self.arrays[name][e]) for name in ("edges", "shifts")})
-        out.update({name: np.asarray(self.arrays[name][k]) for name in ("cell", "volume", "energy", "stress")})
+        out.update(
+            {
+                name: np.asarray(self.arrays[name][k])
+                for name in ("cell", "volume", "energy", "stress")
+            }
+        )
         return out
 
 
-def open_dataset(spec: DatasetConfig, cutoff: float, cache_dir: str | Path, build: bool = True) -> GraphStore:
+def open_dataset(
+    spec: DatasetConfig, cutoff: float, cache_dir: str | Path, build: bool = True
+) -> GraphStore:
     """The cached graphs of ``spec``, built first if needed (``build=False``: only open)."""
     if not Path(spec.path).exists():
-        raise TrainingConfigError(f"data set {spec.path} does not exist; fix data.*.path in the config")
+        raise TrainingConfigError(
+            f"data set {spec.path} does not exist; fix data.*.path in the config"
+        )
     target = Path(cache_dir) / f"{Path(spec.path).name}-{cache_key(spec, cutoff)}"
     if not (target / "meta.json").exists():
         if not build:

@@ -28,14 +28,25 @@ def row_loss(kind: str, diff: torch.Tensor, delta: float) -> torch.Tensor:
     return torch.linalg.vector_norm(diff, dim=-1)  # l2mae
 
 
-def differences(out: dict, graph: AtomGraph, labels: Labels) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def differences(
+    out: dict, graph: AtomGraph, labels: Labels
+) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """term -> (diff rows, their data-set weights, their task index), labelled rows only."""
     e = labels.energy_mask
-    res = {"energy": (((out["energy"] - labels.energy) / labels.num_atoms)[e].unsqueeze(-1),
-                      labels.weights[e, 0], labels.task[e])}
+    res = {
+        "energy": (
+            ((out["energy"] - labels.energy) / labels.num_atoms)[e].unsqueeze(-1),
+            labels.weights[e, 0],
+            labels.task[e],
+        )
+    }
     f = labels.force_mask
     atom_graph = graph.batch[f]
-    res["force"] = ((out["forces"] - labels.forces)[f], labels.weights[atom_graph, 1], labels.task[atom_graph])
+    res["force"] = (
+        (out["forces"] - labels.forces)[f],
+        labels.weights[atom_graph, 1],
+        labels.task[atom_graph],
+    )
     s = labels.stress_mask
     if "stress" in out and bool(s.any()):
         diff = (out["stress"] - labels.stress)[s].reshape(-1, 9) * EV_A3_TO_GPA
@@ -45,10 +56,14 @@ def differences(out: dict, graph: AtomGraph, labels: Labels) -> dict[str, tuple[
 
 def label_counts(labels: Labels) -> torch.Tensor:
     """Rows carrying each label (energy, force, stress) in this rank's batch."""
-    return torch.stack([labels.energy_mask.sum(), labels.force_mask.sum(), labels.stress_mask.sum()]).double()
+    return torch.stack(
+        [labels.energy_mask.sum(), labels.force_mask.sum(), labels.stress_mask.sum()]
+    ).double()
 
 
-def data_loss(diffs: dict, counts: torch.Tensor, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def data_loss(
+    diffs: dict, counts: torch.Tensor, cfg: LossConfig
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """sum_k w_k * sum(rows of k) / count_k(global batch); also each unweighted term."""
     weights = {"energy": cfg.energy_weight, "force": cfg.force_weight, "stress": cfg.stress_weight}
     total, terms = None, {}
@@ -81,7 +96,9 @@ class TaskMetrics:
             diff = diff.detach().double().cpu()
             task = task.cpu()
             self.sums[:, col].index_add_(0, task, diff.abs().sum(-1))
-            self.sums[:, col + 1].index_add_(0, task, torch.full_like(task, diff.shape[-1], dtype=torch.float64))
+            self.sums[:, col + 1].index_add_(
+                0, task, torch.full_like(task, diff.shape[-1], dtype=torch.float64)
+            )
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -89,7 +106,10 @@ class TaskMetrics:
             s = self.sums[t]
             if s[1] == 0 and s[3] == 0:
                 continue
-            mean = lambda a, n: float(s[a] / s[n]) if s[n] > 0 else float("nan")  # noqa: E731
-            out[name] = {"energy_mae_mev_atom": 1000 * mean(0, 1), "force_mae_mev_a": 1000 * mean(2, 3),
-                         "stress_mae_gpa": mean(4, 5)}
+            e, f, st = (float(s[a] / s[a + 1]) if s[a + 1] > 0 else float("nan") for a in (0, 2, 4))
+            out[name] = {
+                "energy_mae_mev_atom": 1000 * e,
+                "force_mae_mev_a": 1000 * f,
+                "stress_mae_gpa": st,
+            }
         return out

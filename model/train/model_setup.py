@@ -7,7 +7,7 @@ or zero-initialised) and can freeze every universal parameter.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -18,18 +18,18 @@ from .config import ModelSource, TrainingConfigError
 from .statistics import DataStatistics
 
 
-def build_model(source: ModelSource, dtype: torch.dtype,
-                statistics: Callable[[ModelConfig], DataStatistics] | None) -> tuple[OmniNet, DataStatistics | None]:
+def build_model(
+    source: ModelSource,
+    dtype: torch.dtype,
+    statistics: Callable[[ModelConfig], DataStatistics] | None,
+) -> tuple[OmniNet, DataStatistics | None]:
     """The model, and the statistics applied to it (None when none were)."""
     use_stats = use_statistics(source)
     stats = None
     if source.checkpoint is not None:
         model = load_model(source.checkpoint, dtype=dtype)
     else:
-        try:
-            config = ModelConfig.from_dict(dict(source.config))
-        except Exception as exc:
-            raise TrainingConfigError(f"model.config: {exc}") from exc
+        config = new_model_config(source.config)
         if use_stats and statistics is not None:
             stats = statistics(config)
             config.avg_num_neighbors = [stats.avg_num_neighbors] * config.num_interactions
@@ -37,7 +37,9 @@ def build_model(source: ModelSource, dtype: torch.dtype,
     for entry in source.append_tasks:
         unknown = set(entry) - {"name", "copy_from"}
         if unknown or "name" not in entry:
-            raise TrainingConfigError(f"model.append_tasks entries need 'name' (and may have 'copy_from'); got {entry}")
+            raise TrainingConfigError(
+                f"model.append_tasks entries need 'name' (and may have 'copy_from'); got {entry}"
+            )
         model.append_task(entry["name"], entry.get("copy_from"))
     if stats is not None:  # a fine-tuned model refits its new tasks' shifts on residuals instead
         apply_statistics(model, stats)
@@ -45,6 +47,15 @@ def build_model(source: ModelSource, dtype: torch.dtype,
         for p in model.parameter_groups()["universal"]:
             p.requires_grad_(False)
     return model.train(), stats
+
+
+def new_model_config(raw: dict) -> ModelConfig:
+    """ModelConfig of a new model; per-interaction lists may be left out (set from the data)."""
+    raw = {"avg_num_neighbors": 1.0, "self_connection": "linear", **raw}
+    try:
+        return ModelConfig.from_dict(raw)
+    except Exception as exc:
+        raise TrainingConfigError(f"model.config: {exc}") from exc
 
 
 def use_statistics(source: ModelSource) -> bool:

@@ -18,7 +18,10 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: OptimConfig, total_steps: i
     total_steps = max(total_steps, 1)
     if cfg.scheduler == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=max(cfg.warmup_fraction, 1e-3),
+            opt,
+            max_lr=cfg.lr,
+            total_steps=total_steps,
+            pct_start=max(cfg.warmup_fraction, 1e-3),
             final_div_factor=1.0 / max(cfg.min_lr_ratio, 1e-12) / 25.0,
         )
     if cfg.scheduler == "cosine":

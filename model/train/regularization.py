@@ -17,7 +17,9 @@ from ..network import OmniNet
 
 def regularized_parameters(model: OmniNet, groups: list[str]) -> dict[str, nn.Parameter]:
     """Task-specific parameters whose name contains one of ``groups``."""
-    chosen = {n: p for n, p in model.task_specific_parameters().items() if any(g in n for g in groups)}
+    chosen = {
+        n: p for n, p in model.task_specific_parameters().items() if any(g in n for g in groups)
+    }
     if groups and not chosen:
         raise OmniFlowsError(
             f"regularization.groups {groups} match no task-specific parameter; they are "

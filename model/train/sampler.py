@@ -17,7 +17,9 @@ from .batch import Item
 
 
 class MixedSampler:
-    def __init__(self, train: list[Item], dbs: list[Item], fraction: float, batch_size: int, seed: int) -> None:
+    def __init__(
+        self, train: list[Item], dbs: list[Item], fraction: float, batch_size: int, seed: int
+    ) -> None:
         self.train, self.dbs, self.fraction = train, dbs, fraction
         self.batch_size, self.seed = batch_size, seed
         self.epoch, self.cursor = 0, 0  # the state: where the next batch starts
@@ -30,7 +32,11 @@ class MixedSampler:
 
     def epoch_items(self, epoch: int) -> list[Item]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        extra = torch.randint(len(self.dbs), (self.num_dbs,), generator=g).tolist() if self.num_dbs else []
+        extra = (
+            torch.randint(len(self.dbs), (self.num_dbs,), generator=g).tolist()
+            if self.num_dbs
+            else []
+        )
         items = self.train + [self.dbs[k] for k in extra]
         return [items[k] for k in torch.randperm(len(items), generator=g).tolist()]
 

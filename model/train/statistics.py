@@ -28,8 +28,9 @@ class DataStatistics:
     avg_num_neighbors: float
 
 
-def compute_statistics(stores: list[GraphStore], tasks: list[int], num_tasks: int,
-                       lookup: np.ndarray, num_species: int) -> DataStatistics:
+def compute_statistics(
+    stores: list[GraphStore], tasks: list[int], num_tasks: int, lookup: np.ndarray, num_species: int
+) -> DataStatistics:
     s = num_species
     xtx = torch.zeros(num_tasks, s, s, dtype=torch.float64)
     xty = torch.zeros(num_tasks, s, dtype=torch.float64)
@@ -38,7 +39,9 @@ def compute_statistics(stores: list[GraphStore], tasks: list[int], num_tasks: in
     for store, task in zip(stores, tasks):
         for k in range(rank, len(store), world):  # this rank's share
             frame = store[k]
-            counts = np.bincount(lookup[frame["numbers"].astype(np.int64)], minlength=s).astype(np.float64)
+            counts = np.bincount(lookup[frame["numbers"].astype(np.int64)], minlength=s).astype(
+                np.float64
+            )
             sums[2] += len(frame["edges"])
             sums[3] += len(frame["numbers"])
             if np.isfinite(frame["energy"]):
@@ -55,7 +58,9 @@ def compute_statistics(stores: list[GraphStore], tasks: list[int], num_tasks: in
     return DataStatistics(shifts, force_rms, float(sums[2] / max(float(sums[3]), 1.0)))
 
 
-def residual_shifts(energies: list[tuple[np.ndarray, float, float]], num_species: int) -> torch.Tensor:
+def residual_shifts(
+    energies: list[tuple[np.ndarray, float, float]], num_species: int
+) -> torch.Tensor:
     """Per-element shifts fitted to ``E_ref - E_model``, for a task appended to a trained model.
 
     ``energies``: this rank's (species counts, reference energy, model energy) triples;

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -30,21 +30,28 @@ from .config import TrainConfig, TrainingConfigError
 from .ema import EMA
 from .graph_cache import GraphStore, open_dataset
 from .loss import TaskMetrics, data_loss, differences, label_counts
-from .model_setup import build_model, use_statistics
+from .model_setup import build_model, new_model_config, use_statistics
 from .optim import build_optimizer, build_scheduler
 from .regularization import regularized_parameters, selective_l2
 from .sampler import MixedSampler
 from .statistics import compute_statistics, residual_shifts
 
-STATE_FILE, MODEL_FILE, EPOCH_LOG, STEP_LOG = "state.pt", "model.safetensors", "log.csv", "steps.csv"
+STATE_FILE, MODEL_FILE, EPOCH_LOG, STEP_LOG = (
+    "state.pt",
+    "model.safetensors",
+    "log.csv",
+    "steps.csv",
+)
 
 
 def _base_model_config(cfg: TrainConfig) -> ModelConfig:
     """Cut-off and tasks are needed before the model exists (graphs, statistics)."""
     if cfg.model.config is not None:
-        base = ModelConfig.from_dict(dict(cfg.model.config))
+        base = new_model_config(cfg.model.config)
     else:
-        base = ModelConfig.from_dict(json.loads(read_metadata(resolve(cfg.model.checkpoint))["config"]))
+        base = ModelConfig.from_dict(
+            json.loads(read_metadata(resolve(cfg.model.checkpoint))["config"])
+        )
     base.tasks = list(base.tasks) + [e["name"] for e in cfg.model.append_tasks if "name" in e]
     return base
 
@@ -67,20 +74,28 @@ class Trainer:
         self.lookup = species_lookup(base.species)
         self.sources = self._open(cfg.data.train + cfg.data.dbs + cfg.data.valid, base.cutoff)
         n_train, n_dbs = len(cfg.data.train), len(cfg.data.dbs)
-        items = [[Item(s, k) for k in range(len(self.sources[s][0]))] for s in range(len(self.sources))]
+        items = [
+            [Item(s, k) for k in range(len(self.sources[s][0]))] for s in range(len(self.sources))
+        ]
         train = [i for s in range(n_train) for i in items[s]]
         dbs = [i for s in range(n_train, n_train + n_dbs) for i in items[s]]
         self.valid = [i for s in range(n_train + n_dbs, len(items)) for i in items[s]]
-        self.sampler = MixedSampler(train, dbs, cfg.data.dbs_fraction, cfg.data.batch_size, cfg.seed)
+        self.sampler = MixedSampler(
+            train, dbs, cfg.data.dbs_fraction, cfg.data.batch_size, cfg.seed
+        )
 
-        state = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
+        state = (
+            torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
+        )
         if state is None:
             self.model, self.statistics = build_model(cfg.model, self.dtype, self._statistics)
             if cfg.model.checkpoint is not None and use_statistics(cfg.model):
                 self.model.to(self.device)
                 self._refit_new_task_shifts([e["name"] for e in cfg.model.append_tasks])
         else:  # the saved architecture (statistics included) is the one to continue
-            self.model = OmniNet(ModelConfig.from_dict(json.loads(state["model_config"]))).to(self.dtype)
+            self.model = OmniNet(ModelConfig.from_dict(json.loads(state["model_config"]))).to(
+                self.dtype
+            )
             self.model.load_state_dict(state["model"])
             if cfg.model.freeze_universal:
                 for p in self.model.parameter_groups()["universal"]:
@@ -88,8 +103,11 @@ class Trainer:
             self.statistics = None
         self.model.to(self.device).train()
         self.ddp = DistributedDataParallel(self.model) if self.world > 1 else self.model
-        self.reg_params = (regularized_parameters(self.model, cfg.regularization.groups)
-                           if cfg.regularization.weight else {})
+        self.reg_params = (
+            regularized_parameters(self.model, cfg.regularization.groups)
+            if cfg.regularization.weight
+            else {}
+        )
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         total = cfg.epochs * self.sampler.batches_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
@@ -104,7 +122,9 @@ class Trainer:
     def _open(self, specs, cutoff) -> list[tuple[GraphStore, int]]:
         for spec in specs:
             if spec.task not in self.tasks:
-                raise TrainingConfigError(f"data set {spec.path}: task {spec.task!r} is not one of {self.tasks}")
+                raise TrainingConfigError(
+                    f"data set {spec.path}: task {spec.task!r} is not one of {self.tasks}"
+                )
         cache = self.cfg.data.cache_dir
         if self.rank == 0:  # rank 0 builds missing caches; the others then only open them
             stores = [open_dataset(s, cutoff, cache) for s in specs]
@@ -116,7 +136,9 @@ class Trainer:
     def _statistics(self, config: ModelConfig):
         n_train = len(self.cfg.data.train)
         stores, tasks = zip(*self.sources[:n_train])
-        return compute_statistics(list(stores), list(tasks), len(self.tasks), self.lookup, config.num_species)
+        return compute_statistics(
+            list(stores), list(tasks), len(self.tasks), self.lookup, config.num_species
+        )
 
     @torch.no_grad()
     def _refit_new_task_shifts(self, tasks: list[str]) -> None:
@@ -124,14 +146,22 @@ class Trainer:
         so that fine-tuning starts without a constant energy offset between functionals."""
         for name in tasks:
             t = self.model.task_index(name)
-            items = [i for i in self.sampler.train if self.sources[i.source][1] == t][self.rank :: self.world]
+            items = [i for i in self.sampler.train if self.sources[i.source][1] == t][
+                self.rank :: self.world
+            ]
             rows = []
             for start in range(0, len(items), self.cfg.data.batch_size):
                 graph, labels = self.make_batch(items[start : start + self.cfg.data.batch_size])
                 with torch.enable_grad():
                     energy = self.model.eval()(graph, compute_forces=False)["energy"]
-                counts = torch.zeros(graph.num_graphs, self.model.config.num_species, dtype=torch.float64)
-                counts.index_put_((graph.batch.cpu(), graph.species.cpu()), torch.ones(len(graph.batch), dtype=torch.float64), accumulate=True)
+                counts = torch.zeros(
+                    graph.num_graphs, self.model.config.num_species, dtype=torch.float64
+                )
+                counts.index_put_(
+                    (graph.batch.cpu(), graph.species.cpu()),
+                    torch.ones(len(graph.batch), dtype=torch.float64),
+                    accumulate=True,
+                )
                 for g in range(graph.num_graphs):
                     if labels.energy_mask[g]:
                         rows.append((counts[g].numpy(), float(labels.energy[g]), float(energy[g])))
@@ -147,7 +177,9 @@ class Trainer:
             tasks.append(task)
             s = store.spec
             weights.append((s.energy_weight, s.force_weight, s.stress_weight))
-        graph, labels = collate(frames, tasks, weights, self.lookup, self.cfg.data.free_atoms_only, self.dtype)
+        graph, labels = collate(
+            frames, tasks, weights, self.lookup, self.cfg.data.free_atoms_only, self.dtype
+        )
         return graph.to(self.device), labels.to(self.device)
 
     # ----- one step ----------------------------------------------------------
@@ -167,8 +199,16 @@ class Trainer:
         loss.backward()
         self.train_metrics.add(diffs)
         names = ["energy", "force", "stress"]
-        parts = dist.all_sum(torch.stack([data.detach().double()] + [terms.get(n, torch.zeros((), device=data.device)).double() for n in names]))
-        info = {"data_loss": float(parts[0]), **{f"{n}_loss": float(v) for n, v in zip(names, parts[1:])}}
+        parts = dist.all_sum(
+            torch.stack(
+                [data.detach().double()]
+                + [terms.get(n, torch.zeros((), device=data.device)).double() for n in names]
+            )
+        )
+        info = {
+            "data_loss": float(parts[0]),
+            **{f"{n}_loss": float(v) for n, v in zip(names, parts[1:])},
+        }
         info["reg"] = float(reg.detach()) if reg is not None else 0.0
         info["loss"] = info["data_loss"] + info["reg"]
         return info
@@ -176,8 +216,9 @@ class Trainer:
     def train_step(self, items: list[Item]) -> dict[str, float]:
         info = self.loss_and_backward(items)
         if self.cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
-                                           self.cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], self.cfg.optim.grad_clip
+            )
         info["lr"] = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         if self.scheduler is not None:
@@ -208,7 +249,9 @@ class Trainer:
                 if not local:
                     continue
                 graph, labels = self.make_batch(local)
-                out = model(graph, compute_forces=True, compute_stress=bool(labels.stress_mask.any()))
+                out = model(
+                    graph, compute_forces=True, compute_stress=bool(labels.stress_mask.any())
+                )
                 metrics.add(differences({k: v.detach() for k, v in out.items()}, graph, labels))
             model.train()
         dist.all_sum(metrics.sums)
@@ -240,32 +283,48 @@ class Trainer:
 
     def _end_epoch(self) -> dict:
         dist.all_sum(self.train_metrics.sums)
-        row = {"epoch": self.sampler.epoch + 1, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"]}
-        for prefix, summary in (("train", self.train_metrics.summary()), ("valid", self.evaluate())):
+        row = {
+            "epoch": self.sampler.epoch + 1,
+            "step": self.step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        for prefix, summary in (
+            ("train", self.train_metrics.summary()),
+            ("valid", self.evaluate()),
+        ):
             for task, values in summary.items():
                 row.update({f"{prefix}_{task}_{k}": v for k, v in values.items()})
         self.train_metrics = TaskMetrics(self.tasks)
         self.sampler.new_epoch()
         if self.rank == 0:
             _append_csv(self.out / EPOCH_LOG, row)
-            if self.sampler.epoch % self.cfg.checkpoint_every == 0 or self._done() \
-                    or self.sampler.epoch >= self.cfg.epochs:
+            if (
+                self.sampler.epoch % self.cfg.checkpoint_every == 0
+                or self._done()
+                or self.sampler.epoch >= self.cfg.epochs
+            ):
                 self.save()
         return row
 
     def _log_step(self, info: dict) -> None:
         if self.rank == 0:
-            _append_csv(self.out / STEP_LOG, {"step": self.step, "epoch": self.sampler.epoch + 1, **info})
+            _append_csv(
+                self.out / STEP_LOG, {"step": self.step, "epoch": self.sampler.epoch + 1, **info}
+            )
 
     # ----- checkpoints -------------------------------------------------------
     def state_dict(self) -> dict:
         return {
-            "model_config": self.model.config.to_json(), "model": self.model.state_dict(),
+            "model_config": self.model.config.to_json(),
+            "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "ema": self.ema.state_dict() if self.ema is not None else {},
-            "sampler": self.sampler.state_dict(), "step": self.step, "train_metrics": self.train_metrics.sums,
-            "torch_rng": torch.get_rng_state(), "python_rng": list(random.getstate()[1]),
+            "sampler": self.sampler.state_dict(),
+            "step": self.step,
+            "train_metrics": self.train_metrics.sums,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": list(random.getstate()[1]),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
 
@@ -293,8 +352,11 @@ class Trainer:
         tmp.replace(folder / STATE_FILE)
         context = self.ema.applied() if self.ema is not None else nullcontext(self.model)
         with context as model:
-            save_checkpoint(model, folder / MODEL_FILE, extra={"step": self.step, "epoch": self.sampler.epoch,
-                                                               "ema": self.ema is not None})
+            save_checkpoint(
+                model,
+                folder / MODEL_FILE,
+                extra={"step": self.step, "epoch": self.sampler.epoch, "ema": self.ema is not None},
+            )
         return folder / STATE_FILE
 
 

@@ -1,0 +1,106 @@
+"""``omni-flows train config.yaml``: multi-domain training or fine-tuning from a YAML file.
+
+Reads and validates the configuration (see docs/training.md), trains with a
+progress bar, and leaves in ``output_dir``: ``state.pt`` (exact resume),
+``model.safetensors`` (EMA weights, loadable with ``load_model``), ``log.csv``
+(per-epoch, per-task metrics), ``steps.csv`` and ``loss_curve.png``.
+For several processes: ``torchrun --nproc_per_node N -m omni_flows.cli.train config.yaml``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+
+# torch is imported on use, so that `omni-flows --help` stays fast
+
+
+def load_config(path: Path):
+    from omni_flows.model.train.config import TrainConfig, TrainingConfigError
+
+    if not path.is_file():
+        raise TrainingConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TrainingConfigError(f"{path} is not valid YAML: {exc}") from exc
+    return TrainConfig.from_dict(raw)
+
+
+def plot_loss_curve(folder: Path) -> Path | None:
+    """loss_curve.png: training loss per step (log scale) and validation force MAE per epoch."""
+    steps_file = folder / "steps.csv"
+    if not steps_file.exists():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(steps_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].semilogy([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=1)
+    ax[0].set(xlabel="step", ylabel="training loss", title="loss")
+    epochs_file = folder / "log.csv"
+    if epochs_file.exists():
+        with open(epochs_file, newline="") as f:
+            epochs = list(csv.DictReader(f))
+        for key in epochs[0] if epochs else {}:
+            if key.endswith("force_mae_mev_a"):
+                values = [float(r[key]) if r[key] else float("nan") for r in epochs]
+                ax[1].plot(
+                    [int(r["epoch"]) for r in epochs],
+                    values,
+                    marker="o",
+                    label=key.replace("_force_mae_mev_a", ""),
+                )
+        ax[1].set(xlabel="epoch", ylabel="force MAE (meV/A)", title="per-task force MAE")
+        if ax[1].get_legend_handles_labels()[0]:
+            ax[1].legend(fontsize=8)
+    fig.tight_layout()
+    out = folder / "loss_curve.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def train(
+    config: Path = typer.Argument(..., help="YAML training configuration (see docs/training.md)"),
+    resume: Path | None = typer.Option(None, help="state.pt of an earlier run to continue exactly"),
+    max_steps: int | None = typer.Option(None, help="stop after this many optimisation steps"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+) -> None:
+    """Train or fine-tune a multi-task model from a YAML configuration."""
+    from omni_flows.model.train import Trainer
+    from omni_flows.model.train import distributed as dist
+
+    cfg = load_config(config)
+    if resume is not None:
+        cfg.resume = str(resume)
+    if max_steps is not None:
+        cfg.max_steps = max_steps
+    trainer = Trainer(cfg)
+    bar = None
+    if progress and cfg.progress:
+        from tqdm import tqdm
+
+        def bar(total):
+            return tqdm(total=total, desc="training", unit="step", dynamic_ncols=True)
+
+    row = trainer.fit(progress=bar)
+    if dist.rank() == 0:
+        plot = plot_loss_curve(Path(cfg.output_dir))
+        console = Console()
+        for key, value in row.items():
+            if key.startswith(("valid_", "train_")):
+                console.print(f"{key:>45s}  {value:.4g}")
+        console.print(f"model: {Path(cfg.output_dir) / 'model.safetensors'}  plot: {plot}")
+
+
+if __name__ == "__main__":  # torchrun -m omni_flows.cli.train config.yaml
+    typer.run(train)

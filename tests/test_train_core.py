@@ -1,0 +1,287 @@
+"""Training core on a tiny two-task model and EMT-labelled data (CPU, seconds).
+
+References: EMT (ase) labels the data; the regularization is checked against a
+numpy sum of squares; resume and DDP are checked against an uninterrupted,
+single-process run of the same batches.
+"""
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, fcc111
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixAtoms
+from ase.io import write
+from omni_flows.model import load_checkpoint, save_checkpoint
+from omni_flows.model.graph import build_graph
+from omni_flows.model.train import TrainConfig, Trainer, TrainingConfigError
+from omni_flows.model.train.loss import row_loss
+
+TINY = {
+    "species": ["Cu", "Pt"],
+    "cutoff": 4.0,
+    "node_irreps": ["8x0e", "8x0e+4x1o", "8x0e"],
+    "lmax_edge": 1,
+    "radial_mlp_hidden": [8],
+    "tasks": ["A", "B"],
+    "self_connection": "linear",
+    "avg_num_neighbors": 1.0,
+    "task_inputs": ["self_interaction_1", "self_interaction_2", "readout"],
+}
+
+
+def labelled(atoms, stress=True, forces=True):
+    atoms.calc = EMT()
+    res = {"energy": atoms.get_potential_energy()}
+    if forces:
+        res["forces"] = atoms.get_forces()
+    if stress:
+        res["stress"] = atoms.get_stress()
+    atoms.calc = SinglePointCalculator(atoms, **res)
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Bulk Cu/Pt with stress (task A); Cu(111) slabs without stress, bottom layer fixed (task B)."""
+    root = tmp_path_factory.mktemp("train-data")
+    rng = np.random.default_rng(0)
+    bulks = []
+    for k in range(8):
+        el, a0 = [("Cu", 3.6), ("Pt", 3.92)][k % 2]
+        atoms = bulk(el, "fcc", a=a0 * (1 + 0.02 * rng.standard_normal()), cubic=True)
+        atoms.rattle(0.05, seed=k)
+        bulks.append(labelled(atoms))
+    slabs = []
+    for k in range(6):
+        atoms = fcc111("Cu", (2, 2, 2), vacuum=5.0)
+        atoms.set_constraint(FixAtoms(indices=[a.index for a in atoms if a.tag == 2]))
+        atoms.rattle(0.05, seed=k)
+        slabs.append(labelled(atoms, stress=False))
+    write(root / "bulk.extxyz", bulks)
+    write(root / "slab.traj", slabs)
+    write(
+        root / "energy_only.extxyz",
+        [labelled(a.copy(), stress=False, forces=False) for a in slabs[:4]],
+    )
+    return root
+
+
+def config(data, tmp_path, **over):
+    cfg = {
+        "data": {
+            "train": [
+                {"path": str(data / "bulk.extxyz"), "task": "A"},
+                {"path": str(data / "slab.traj"), "task": "B"},
+            ],
+            "batch_size": 4,
+            "cache_dir": str(data / "cache"),
+        },
+        "model": {"config": dict(TINY)},
+        "optim": {"lr": 0.01, "ema_decay": None},
+        "epochs": 2,
+        "dtype": "float64",
+        "output_dir": str(tmp_path / "out"),
+        "progress": False,
+    }
+    for key, value in over.items():
+        section, _, name = key.partition("__")
+        if name:
+            cfg[section][name] = value
+        else:
+            cfg[section] = value
+    return TrainConfig.from_dict(cfg)
+
+
+def all_items(trainer):
+    return list(trainer.sampler.train)
+
+
+def test_train_loss_decreases(data, tmp_path):
+    """Energy+force MAE on the training data falls after 40 steps of Adam."""
+    trainer = Trainer(config(data, tmp_path, epochs=10))
+    before = trainer.evaluate(all_items(trainer))
+    trainer.fit()
+    after = trainer.evaluate(all_items(trainer))
+    for task in ("A", "B"):
+        assert after[task]["force_mae_mev_a"] < 0.8 * before[task]["force_mae_mev_a"]
+    assert (tmp_path / "out" / "log.csv").exists() and (tmp_path / "out" / "steps.csv").exists()
+
+
+def test_train_regularization_equals_analytic_value(data, tmp_path):
+    """lambda/2 * sum of squares of the interaction blocks' task weights (numpy), nothing else by default."""
+    lam = 0.3
+    trainer = Trainer(config(data, tmp_path, regularization={"weight": lam}))
+    rng = np.random.default_rng(1)
+    expected = 0.0
+    with torch.no_grad():
+        for name, p in trainer.model.task_specific_parameters().items():
+            values = rng.standard_normal(tuple(p.shape))
+            p.copy_(torch.from_numpy(values))
+            if name.startswith("interactions."):
+                expected += 0.5 * lam * float((values**2).sum())
+    assert sorted(trainer.reg_params) == sorted(
+        n for n in trainer.model.task_specific_parameters() if n.startswith("interactions.")
+    )
+    assert float(trainer.regularization()) == pytest.approx(expected, rel=1e-12)
+    # with the readout group as well
+    both = Trainer(
+        config(
+            data, tmp_path, regularization={"weight": lam, "groups": ["interactions.", "readout"]}
+        )
+    )
+    assert "readout_hidden.task_weight" in both.reg_params and "energy_shift" not in both.reg_params
+
+
+def test_train_resume_reproduces_next_step_exactly(data, tmp_path):
+    """Stop after 3 steps, resume from state.pt: step 4's loss equals the uninterrupted run's."""
+    over = {
+        "optim": {"optimizer": "adamw", "lr": 0.01, "scheduler": "onecycle", "ema_decay": 0.9},
+        "regularization": {"weight": 0.01},
+        "data__batch_size": 3,
+    }
+    first = Trainer(config(data, tmp_path, **over))
+    for _ in range(3):
+        first.next_step()
+    state = first.save(tmp_path / "ckpt")
+    expected = first.next_step()
+    resumed = Trainer(config(data, tmp_path, resume=str(state), **over))
+    got = resumed.next_step()
+    assert got["loss"] == expected["loss"] and got["lr"] == expected["lr"]
+    for (n, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q), n
+    assert all(torch.equal(first.ema.shadow[n], resumed.ema.shadow[n]) for n in first.ema.shadow)
+
+
+def test_train_appended_task_predicts_its_source(data, tmp_path):
+    """A task appended with copy_from gives exactly the source task's energies and forces."""
+    torch.manual_seed(3)
+    source = Trainer(config(data, tmp_path)).model
+    with torch.no_grad():  # non-trivial task weights, so that copying matters
+        for p in source.task_specific_parameters().values():
+            p.normal_()
+    ckpt = tmp_path / "base.safetensors"
+    save_checkpoint(source, ckpt)
+    tuned = Trainer(
+        config(
+            data,
+            tmp_path,
+            model={
+                "checkpoint": str(ckpt),
+                "append_tasks": [{"name": "C", "copy_from": "B"}],
+                "freeze_universal": True,
+            },
+            data__train=[{"path": str(data / "slab.traj"), "task": "C"}],
+        )
+    ).model
+    atoms = fcc111("Cu", (2, 2, 2), vacuum=5.0)
+    atoms.rattle(0.1, seed=0)
+    out = {}
+    for task in ("B", "C"):
+        graph = build_graph(
+            [atoms], TINY["species"], TINY["cutoff"], tuned.task_index(task), torch.float64
+        )
+        out[task] = tuned.eval()(graph)
+    assert torch.equal(out["B"]["energy"], out["C"]["energy"])
+    assert torch.equal(out["B"]["forces"], out["C"]["forces"])
+    trainable = {id(p) for p in tuned.parameters() if p.requires_grad}
+    assert trainable == {id(p) for p in tuned.parameter_groups()["task_specific"]}
+    assert load_checkpoint(ckpt).config.tasks == ["A", "B"]
+
+
+def test_train_without_stress_or_forces(data, tmp_path):
+    """A data set without stress, and one with energies only, train; missing labels are not fitted."""
+    cfg = config(
+        data,
+        tmp_path,
+        data__train=[
+            {"path": str(data / "slab.traj"), "task": "B"},
+            {"path": str(data / "energy_only.extxyz"), "task": "A"},
+        ],
+    )
+    trainer = Trainer(cfg)
+    row = trainer.fit()
+    assert row["train_B_force_mae_mev_a"] > 0 and np.isnan(row["train_B_stress_mae_gpa"])
+    assert np.isnan(row["train_A_force_mae_mev_a"]) and row["train_A_energy_mae_mev_atom"] > 0
+    _, labels = trainer.make_batch([trainer.sampler.train[0]])
+    assert labels.force_mask.sum() == 4  # 8 atoms, the 4 of the fixed bottom layer left out
+    assert not labels.stress_mask.any()
+
+
+def test_train_losses_match_their_definitions():
+    diff = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]])
+    assert row_loss("mse", diff, 1.0).tolist() == pytest.approx([25 / 3, 1 / 3])
+    assert row_loss("mae", diff, 1.0).tolist() == pytest.approx([7 / 3, 1 / 3])
+    assert row_loss("l2mae", diff, 1.0).tolist() == pytest.approx([5.0, 1.0])
+    assert row_loss("huber", diff, 1.0).tolist() == pytest.approx([(2.5 + 3.5) / 3, 0.5 / 3])
+
+
+def test_train_config_rejects_unknown_keys(data, tmp_path):
+    with pytest.raises(TrainingConfigError, match="lrr"):
+        config(data, tmp_path, optim={"lrr": 1.0})
+    with pytest.raises(TrainingConfigError, match="task"):
+        Trainer(
+            config(data, tmp_path, data__train=[{"path": str(data / "slab.traj"), "task": "X"}])
+        )
+
+
+def test_train_dbs_sampler_is_reproducible(data, tmp_path):
+    """The DBS makes up the configured share of every epoch, identically for the same seed."""
+    over = {
+        "data__dbs": [{"path": str(data / "bulk.extxyz"), "task": "A"}],
+        "data__dbs_fraction": 0.3,
+    }
+    a, b = Trainer(config(data, tmp_path, **over)), Trainer(config(data, tmp_path, **over))
+    n_train = len(a.sampler.train)
+    assert a.sampler.num_dbs == round(0.3 / 0.7 * n_train)
+    items = a.sampler.epoch_items(0)
+    assert sum(i.source == 2 for i in items) == a.sampler.num_dbs
+    assert items == b.sampler.epoch_items(0) and items != a.sampler.epoch_items(1)
+
+
+# ----- DDP -------------------------------------------------------------------
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, cfg_dict, out_file):
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        trainer = Trainer(TrainConfig.from_dict(cfg_dict))
+        info = trainer.loss_and_backward(trainer.sampler.train[:5])
+        if rank == 0:
+            torch.save(
+                {
+                    "loss": info["loss"],
+                    "grads": {n: p.grad for n, p in trainer.model.named_parameters()},
+                },
+                out_file,
+            )
+    finally:
+        dist.destroy_process_group()
+
+
+def test_train_ddp_two_processes_give_single_process_gradients(data, tmp_path):
+    """2 gloo ranks splitting a batch of 5 structures (3 + 2) reproduce 1 process's gradients."""
+    cfg = config(data, tmp_path, regularization={"weight": 0.1})
+    cfg_dict = cfg.to_dict()
+    single = Trainer(cfg)
+    info = single.loss_and_backward(single.sampler.train[:5])
+    out_file = tmp_path / "ddp.pt"
+    torch.multiprocessing.spawn(
+        _ddp_worker, args=(2, _free_port(), cfg_dict, str(out_file)), nprocs=2
+    )
+    ddp = torch.load(out_file, weights_only=True)
+    assert ddp["loss"] == pytest.approx(info["loss"], rel=1e-12)
+    for name, p in single.model.named_parameters():
+        torch.testing.assert_close(ddp["grads"][name], p.grad, rtol=1e-10, atol=1e-12, msg=name)
