@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
-
 from omni_flows.workflows.slabs import SlabSpec, layers
 from omni_flows.workflows.surface_flow import MLIPSettings, SurfaceAdsorptionMaker
 

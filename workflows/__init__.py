@@ -1,1 +1,27 @@
-"""jobflow Makers and Flows: MLIP static/relax, surface and MOF adsorption, validation."""
+"""jobflow Makers and Flows: MLIP static/relax, surface and MOF adsorption, screening campaigns."""
+
+from .adsorbates import BUILTIN_ADSORBATES, Adsorbate, get_adsorbate
+from .anomaly import detect_anomalies
+from .campaign import SurfaceCampaign, parse_facet
+from .errors import FacetError, FrameworkError, UnknownAdsorbateError, WorkflowInputError
+from .relax_maker import OmniRelaxMaker, OmniStaticMaker
+from .slabs import SlabSpec
+from .surface_flow import MLIPSettings, SurfaceAdsorptionMaker
+
+__all__ = [
+    "BUILTIN_ADSORBATES",
+    "Adsorbate",
+    "FacetError",
+    "FrameworkError",
+    "MLIPSettings",
+    "OmniRelaxMaker",
+    "OmniStaticMaker",
+    "SlabSpec",
+    "SurfaceAdsorptionMaker",
+    "SurfaceCampaign",
+    "UnknownAdsorbateError",
+    "WorkflowInputError",
+    "detect_anomalies",
+    "get_adsorbate",
+    "parse_facet",
+]

@@ -12,10 +12,12 @@ from . import db as db_cmd
 from . import engine as engine_cmd
 from . import model as model_cmd
 from . import query as query_cmd
+from . import screen as screen_cmd
 from . import train as train_cmd
 
 app = typer.Typer(
     name="omni-flows",
+    help="High-throughput adsorption screening with a multi-domain equivariant MLIP.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -26,6 +28,7 @@ app.command("train")(train_cmd.train)
 app.command("submit")(engine_cmd.submit)
 app.command("worker")(engine_cmd.worker)
 app.command("remote-config")(engine_cmd.remote_config)
+app.add_typer(screen_cmd.app, name="screen")
 
 
 def main() -> None:

@@ -1,0 +1,79 @@
+"""Results of a screen as people compare them: a ranked table and an E_ads heatmap (PNG)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+
+def _surface(doc: dict) -> str:
+    hkl = "".join(str(i) for i in doc["miller_index"])
+    return f"{doc['bulk_formula']}({hkl})"
+
+
+def ranked_rows(best_docs: list[dict]) -> list[dict]:
+    """One row per (surface, adsorbate), strongest binding first; no valid placement last."""
+    rows = [
+        {
+            "surface": _surface(d),
+            "adsorbate": d["adsorbate"],
+            "adsorption_energy": d.get("adsorption_energy"),
+            "site_type": d.get("site_type"),
+            "valid": f"{d['n_valid']}/{d['n_placements']}",
+            "reference": d["provenance"]["energy_reference"]["scheme"],
+            "slab_id": d["slab_id"],
+        }
+        for d in best_docs
+    ]
+    return sorted(rows, key=lambda r: (r["adsorption_energy"] is None,
+                                       r["adsorption_energy"] or 0.0))
+
+
+def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
+    table = Table(title=title)
+    for col in ("rank", "surface", "adsorbate", "E_ads (eV)", "site", "valid placements",
+                "reference"):
+        table.add_column(col, justify="right" if col in ("rank", "E_ads (eV)") else "left")
+    for i, r in enumerate(rows, 1):
+        e = r["adsorption_energy"]
+        table.add_row(str(i), r["surface"], r["adsorbate"], "-" if e is None else f"{e:.3f}",
+                      r["site_type"] or "-", r["valid"], r["reference"])
+    return table
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["surface"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
+    """Surfaces x adsorbates, colour = E_ads; blank where no placement was valid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    surfaces = sorted({r["surface"] for r in rows})
+    adsorbates = sorted({r["adsorbate"] for r in rows})
+    grid = np.full((len(surfaces), len(adsorbates)), np.nan)
+    for r in rows:
+        if r["adsorption_energy"] is not None:
+            grid[surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])] = \
+                r["adsorption_energy"]
+    fig, ax = plt.subplots(figsize=(1.2 * len(adsorbates) + 2.5, 0.6 * len(surfaces) + 1.8))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto")
+    ax.set_xticks(range(len(adsorbates)), adsorbates)
+    ax.set_yticks(range(len(surfaces)), surfaces)
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
+                color="white" if not np.isnan(value) else "black", fontsize=9)
+    fig.colorbar(image, ax=ax, label="E_ads (eV)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

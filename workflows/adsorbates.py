@@ -1,0 +1,121 @@
+"""Adsorbates: a built-in set by name, or a structure file with the binding atom's index."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+from monty.json import MSONable
+
+from .errors import UnknownAdsorbateError
+
+# A: planar radicals bound by their centre (CH3) are started pyramidal, as they bind
+PYRAMIDAL_LIFT = 0.35
+
+# name -> (ASE g2 name or atom symbol, symbol of the atom that binds to the surface)
+BUILTIN_ADSORBATES: dict[str, tuple[str, str]] = {
+    "H": ("H", "H"),
+    "O": ("O", "O"),
+    "N": ("N", "N"),
+    "C": ("C", "C"),
+    "S": ("S", "S"),
+    "OH": ("OH", "O"),
+    "CO": ("CO", "C"),
+    "CO2": ("CO2", "C"),
+    "H2O": ("H2O", "O"),
+    "NH3": ("NH3", "N"),
+    "NH2": ("NH2", "N"),
+    "NH": ("NH", "N"),
+    "NO": ("NO", "N"),
+    "CH3": ("CH3", "C"),
+    "CH2": ("CH2_s3B1d", "C"),
+    "CH": ("CH", "C"),
+    "CH4": ("CH4", "C"),
+    "H2": ("H2", "H"),
+    "N2": ("N2", "N"),
+    "O2": ("O2", "O"),
+}
+
+
+@dataclass(frozen=True)
+class Adsorbate(MSONable):
+    """An adsorbate: its atoms (gas geometry) and which of them binds to the surface."""
+
+    name: str
+    symbols: tuple[str, ...]
+    positions: tuple[tuple[float, float, float], ...]
+    binding_index: int = 0
+
+    @property
+    def atoms(self) -> Atoms:
+        return Atoms(self.symbols, positions=self.positions)
+
+    @property
+    def formula(self) -> str:
+        return self.name
+
+    def oriented(self) -> np.ndarray:
+        """Positions with the binding atom at the origin and the rest pointing up (+z)."""
+        pos = np.asarray(self.positions, float)
+        pos = pos - pos[self.binding_index]
+        if len(pos) == 1:
+            return pos
+        centre = pos.mean(axis=0)
+        if np.linalg.norm(centre) > 0.1:  # the rest of the molecule away from the surface
+            return pos @ _rotation_onto(centre / np.linalg.norm(centre), np.array([0.0, 0, 1])).T
+        # binding atom at the centre: linear (CO2) lies flat, planar (CH3) gets its normal up
+        _, s, vt = np.linalg.svd(pos)
+        if s[1] < 1e-3 * s[0]:
+            return pos @ _rotation_onto(vt[0], np.array([1.0, 0, 0])).T
+        flat = pos @ _rotation_onto(vt[2], np.array([0.0, 0, 1])).T
+        flat[np.arange(len(pos)) != self.binding_index, 2] += PYRAMIDAL_LIFT
+        return flat
+
+
+def _rotation_onto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation matrix taking unit vector ``a`` onto unit vector ``b`` (Rodrigues)."""
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    if c < -1 + 1e-9:  # antiparallel: half turn about x
+        return np.diag([1.0, -1.0, -1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1 + c)
+
+
+def _builtin(name: str) -> Adsorbate:
+    source, binder = BUILTIN_ADSORBATES[name]
+    atoms = Atoms(source) if source in ("H", "O", "N", "C", "S") else molecule(source)
+    symbols = atoms.get_chemical_symbols()
+    return Adsorbate(
+        name, tuple(symbols), tuple(map(tuple, atoms.positions.round(6).tolist())),
+        symbols.index(binder),
+    )
+
+
+def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
+    """``'CO'`` from the built-in set, or ``'path/to/file.xyz:2'`` (binding atom index 2)."""
+    if isinstance(spec, Adsorbate):
+        return spec
+    if spec in BUILTIN_ADSORBATES:
+        return _builtin(spec)
+    path, _, index = spec.rpartition(":") if ":" in spec else (spec, "", "0")
+    if Path(path).is_file():
+        from ase.io import read
+
+        try:
+            atoms = read(path)
+        except Exception as exc:  # any parser error: report the file
+            raise UnknownAdsorbateError(f"cannot read adsorbate file {path}: {exc}") from None
+        if not index.isdigit() or int(index) >= len(atoms):
+            raise UnknownAdsorbateError(
+                f"binding atom index {index!r} of {path} is not one of 0..{len(atoms) - 1}; "
+                "write FILE:INDEX"
+            )
+        return Adsorbate(
+            atoms.get_chemical_formula(mode="hill"), tuple(atoms.get_chemical_symbols()),
+            tuple(map(tuple, atoms.positions.tolist())), int(index),
+        )
+    raise UnknownAdsorbateError(
+        f"unknown adsorbate {spec!r}: use one of {', '.join(BUILTIN_ADSORBATES)} "
+        "or a structure file as FILE:BINDING_ATOM_INDEX"
+    )

@@ -1,0 +1,19 @@
+"""Errors a user can cause through a workflow's input, raised before any relaxation starts."""
+
+from omni_flows.model.errors import OmniFlowsError
+
+
+class WorkflowInputError(OmniFlowsError, ValueError):
+    """Input a workflow cannot run with: the message names it and what to do."""
+
+
+class UnknownAdsorbateError(WorkflowInputError):
+    """An adsorbate that is neither in the built-in set nor a readable structure file."""
+
+
+class FacetError(WorkflowInputError):
+    """A Miller index the bulk cannot make a slab of."""
+
+
+class FrameworkError(WorkflowInputError):
+    """A MOF CIF that cannot be used as it is (disorder, overlaps, unreadable)."""

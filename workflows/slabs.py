@@ -1,0 +1,137 @@
+"""Slabs cut from a bulk with pymatgen's SlabGenerator: trimmed, bottom layers fixed, tiled.
+
+The slab sits at the bottom of its cell with vacuum above; adsorbates go on top.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Structure
+from pymatgen.core.surface import SlabGenerator
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from .errors import FacetError, WorkflowInputError
+
+# A: atoms closer than this in height belong to one layer (fcc(111) layers are ~2.3 A apart)
+LAYER_TOLERANCE = 0.5
+# A: the issue's minimum lateral cell size, so an adsorbate does not see its image within ~8 A
+MIN_LATERAL = 8.0
+
+
+@dataclass
+class SlabSpec:
+    """How slabs are cut (data, validated at the edge)."""
+
+    min_slab_size: float = 7.0  # A, before trimming to n_layers
+    min_vacuum_size: float = 12.0  # A
+    n_layers: int | None = 4  # keep the top n layers; None keeps what SlabGenerator made
+    n_fixed_layers: int = 2  # bottom layers held at bulk positions
+    min_lateral: float = MIN_LATERAL  # A, tile a and b at least to this
+    supercell: tuple[int, int] | None = None  # explicit (na, nb) instead of min_lateral
+
+
+def bulk_structure(spec: str | Structure) -> Structure:
+    """A bulk from an element symbol (ASE's reference crystal), a file, or a Structure."""
+    if isinstance(spec, Structure):
+        return spec
+    if Path(spec).is_file():
+        try:
+            return Structure.from_file(spec)
+        except Exception as exc:
+            raise WorkflowInputError(f"cannot read bulk structure {spec}: {exc}") from None
+    from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    try:
+        atoms = bulk(spec, cubic=True)
+    except Exception:
+        try:
+            atoms = bulk(spec)
+        except Exception:
+            raise WorkflowInputError(
+                f"cannot build a bulk for {spec!r}: give an element with a reference crystal "
+                "in ASE (Pt, Cu, Fe, ...) or a structure file (CIF, POSCAR)"
+            ) from None
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+def layers(z: np.ndarray, tol: float = LAYER_TOLERANCE) -> list[np.ndarray]:
+    """Atom indices per layer, bottom first."""
+    order = np.argsort(z)
+    groups, current = [], [order[0]]
+    for i in order[1:]:
+        if z[i] - z[current[-1]] > tol:
+            groups.append(np.array(current))
+            current = []
+        current.append(i)
+    groups.append(np.array(current))
+    return groups
+
+
+def _generator(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> SlabGenerator:
+    if len(miller) != 3 or not any(miller):
+        raise FacetError(f"Miller index {miller} is not a plane: give three integers, not all 0")
+    conventional = SpacegroupAnalyzer(bulk).get_conventional_standard_structure()
+    thickness = spec.min_slab_size
+    if spec.n_layers:  # enough material to keep n_layers after trimming
+        thickness = max(thickness, (spec.n_layers + 1) * conventional.lattice.d_hkl(miller))
+    return SlabGenerator(
+        conventional, miller, thickness, spec.min_vacuum_size, center_slab=False,
+        primitive=True, max_normal_search=max(abs(i) for i in miller) + 1,
+    )
+
+
+def terminations(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> list[float]:
+    """Shifts of the distinct terminations; raises :class:`FacetError` where there is none."""
+    try:
+        slabs = _generator(bulk, miller, spec).get_slabs()
+    except FacetError:
+        raise
+    except Exception as exc:
+        raise FacetError(f"{bulk.composition.reduced_formula} cannot make a {miller} slab: {exc}")
+    if not slabs:
+        raise FacetError(
+            f"{bulk.composition.reduced_formula} has no {miller} slab without broken bonds"
+        )
+    return [round(float(s.shift), 4) for s in slabs]
+
+
+def make_slab(
+    bulk: Structure, miller: tuple[int, int, int], shift: float, spec: SlabSpec
+) -> tuple[Structure, list[int]]:
+    """The slab of termination ``shift``: top ``n_layers`` kept, tiled, bottom layers fixed."""
+    slabs = _generator(bulk, miller, spec).get_slabs()
+    slab = min(slabs, key=lambda s: abs(s.shift - shift)).get_orthogonal_c_slab()
+    structure = Structure(slab.lattice, slab.species, slab.frac_coords)
+    z = structure.cart_coords[:, 2]
+    groups = layers(z)
+    if spec.n_layers is not None:
+        if len(groups) < spec.n_layers:
+            raise FacetError(
+                f"{miller} slab has {len(groups)} layers < n_layers={spec.n_layers}: raise "
+                "min_slab_size"
+            )
+        drop = np.concatenate(groups[: len(groups) - spec.n_layers]).tolist() if len(
+            groups) > spec.n_layers else []
+        structure.remove_sites(drop)
+    # bottom of the slab at z = 1 A, vacuum above
+    structure.translate_sites(
+        list(range(len(structure))), [0, 0, 1.0 - structure.cart_coords[:, 2].min()],
+        frac_coords=False, to_unit_cell=False,
+    )
+    na, nb = spec.supercell or tuple(
+        max(1, math.ceil(spec.min_lateral / length)) for length in structure.lattice.abc[:2]
+    )
+    structure.make_supercell([na, nb, 1])
+    groups = layers(structure.cart_coords[:, 2])
+    fixed = sorted(int(i) for g in groups[: spec.n_fixed_layers] for i in g)
+    return structure, fixed
+
+
+def top_layer(structure: Structure, slab_indices: list[int] | None = None) -> list[int]:
+    """Indices of the top layer of the slab atoms."""
+    idx = np.arange(len(structure)) if slab_indices is None else np.asarray(slab_indices)
+    groups = layers(structure.cart_coords[idx, 2])
+    return idx[groups[-1]].tolist()
