@@ -36,11 +36,11 @@ class RelaxOutcome:
 
 
 @lru_cache(maxsize=4)
-def get_calculator(model: str, task: str, device: str = "auto"):
-    """One calculator per (model, task, device) in a process: loading a checkpoint costs seconds."""
+def get_calculator(model: str, task: str, device: str = "auto", backend: str = "e3nn"):
+    """One calculator per (model, task, device, backend) in a process: loading costs seconds."""
     from omni_flows.model import OmniCalculator
 
-    return OmniCalculator(model, task=task, device=device)
+    return OmniCalculator(model, task=task, device=device, backend=backend)
 
 
 def fixed_indices(atoms: Atoms) -> list[int]:
@@ -92,9 +92,10 @@ def relax_structures(
     steps: int = DEFAULT_STEPS,
     relax_cell: bool = False,
     optimizer: str = DEFAULT_OPTIMIZER,
+    backend: str = "e3nn",
 ) -> list[RelaxOutcome]:
     """Relax ``structures`` (FixAtoms honoured); ``steps=0`` is a single point."""
-    calc = get_calculator(model, task, device)
+    calc = get_calculator(model, task, device, backend)
     batch = _batch_relaxer()
     if batch is not None and steps > 0 and not relax_cell and len(structures) > 1:
         results = batch([a.copy() for a in structures], calc.model, task, fmax=fmax,

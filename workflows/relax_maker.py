@@ -84,6 +84,7 @@ class OmniRelaxMaker(Maker):
     model: str = "7net-mf-0"
     task: str = "PBE"
     device: str = "auto"
+    backend: str = "e3nn"  # kernel backend: "e3nn" or "compile" (see omni_flows.model.backends)
     fmax: float = DEFAULT_FMAX
     steps: int = DEFAULT_STEPS
     relax_cell: bool = False
@@ -109,7 +110,7 @@ class OmniRelaxMaker(Maker):
         (outcome,) = relax_structures(
             [to_atoms(structure, fixed)], self.model, self.task, self.device, fmax=self.fmax,
             steps=0 if static else self.steps, relax_cell=self.relax_cell and not static,
-            optimizer=self.optimizer,
+            optimizer=self.optimizer, backend=self.backend,
         )
         return calculation_doc(
             structure, outcome, self.calc_type, self.model, self.task, self.device,
