@@ -15,7 +15,7 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
 
-from .inference import evaluate
+from .inference import default_batch_atoms, evaluate
 from .network import OmniNet
 
 # ase.optimize.FIRE defaults
@@ -90,10 +90,12 @@ def relax_batch(
     task: str | None = None,
     fmax: float = 0.05,
     steps: int = 300,
-    max_atoms_per_batch: int = 4096,
+    max_atoms_per_batch: int | None = None,
 ) -> list[RelaxResult]:
     """Relax positions of every structure (cell fixed) to max |F| < ``fmax`` on free atoms."""
     model.task_index(task)
+    if max_atoms_per_batch is None:
+        max_atoms_per_batch = default_batch_atoms(next(model.parameters()).device)
     states = [_FireState(atoms=a.copy(), free=_free_mask(a)) for a in structures]
     done: dict[int, tuple[float, np.ndarray, bool]] = {}
     active = list(range(len(states)))

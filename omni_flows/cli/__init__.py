@@ -1,6 +1,7 @@
 """The ``omni-flows`` command line. Each sub-command group lives in its own module."""
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -33,6 +34,8 @@ app.add_typer(screen_cmd.app, name="screen")
 
 def main() -> None:
     """Console-script entry point: user errors print one clear line, exit code 2."""
+    # jobflow's own deprecation notice, printed once per job, drowns the progress display
+    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     try:
         app()
     except (OmniFlowsError, SchemaError) as exc:
