@@ -14,6 +14,7 @@ import torch
 from e3nn import o3
 from e3nn.o3 import Irreps
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .convolution import Convolution, NeighborSlots
@@ -61,6 +62,11 @@ class Interaction(nn.Module):
 
 
 class OmniNet(nn.Module):
+    # Graphs above this many atoms recompute each interaction block in the backward pass
+    # instead of keeping its activations: ~3x less memory for ~1.3x the time, so that
+    # 10^4-atom cells fit (see benchmarks/bench_memory.py). None: never.
+    checkpoint_atoms: int | None = 4096
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         cfg = self.config = config
@@ -178,8 +184,14 @@ class OmniNet(nn.Module):
         x = self.embedding({"0e": onehot.unsqueeze(1)}, node_task)
         slots = NeighborSlots(graph.edge_index[0], graph.edge_index[1], graph.num_atoms_total)
         sh = slots.pad(sh)
+        recompute = (need_grad and self.checkpoint_atoms is not None
+                     and graph.num_atoms_total > self.checkpoint_atoms)
         for block in self.interactions:
-            x = block(x, sh, radial, slots, node_task, groups)
+            if recompute:
+                x = checkpoint(block, x, sh, radial, slots, node_task, groups,
+                               use_reentrant=False)
+            else:
+                x = block(x, sh, radial, slots, node_task, groups)
         h = self.readout_hidden(x, node_task)
         e = self.readout_energy(h)["0e"][:, 0, 0]
         scale_task = node_task if self.config.per_task_scale else torch.zeros_like(node_task)

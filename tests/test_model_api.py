@@ -132,3 +132,18 @@ def test_cli_model_list_and_info():
     assert info["tasks"] == ["R2SCAN", "PBE"] and len(info["elements"]) == 89
     bad = subprocess.run(["omni-flows", "model", "info", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Available pretrained models" in bad.stderr
+
+
+def test_recomputed_blocks_give_the_same_energy_forces_and_stress(mf0):
+    """Block recomputation (large graphs) only trades memory for time: numbers unchanged."""
+    atoms = cu_bulk()
+    (kept,) = evaluate(mf0, [atoms], "PBE")
+    threshold = mf0.checkpoint_atoms
+    try:
+        mf0.checkpoint_atoms = 0  # recompute even this small graph
+        (recomputed,) = evaluate(mf0, [atoms], "PBE")
+    finally:
+        mf0.checkpoint_atoms = threshold
+    assert recomputed["energy"] == pytest.approx(kept["energy"], abs=1e-6)
+    np.testing.assert_allclose(recomputed["forces"], kept["forces"], atol=1e-6)
+    np.testing.assert_allclose(recomputed["stress"], kept["stress"], atol=1e-8)
