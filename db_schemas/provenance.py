@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from .errors import SchemaError
 
 # the packages whose versions decide a result (read from metadata: nothing is imported)
-TRACKED_PACKAGES = ("omni-flows", "torch", "e3nn", "ase", "pymatgen", "jobflow", "sevenn")
+TRACKED_PACKAGES = ("omni-flows", "torch", "e3nn", "ase", "pymatgen", "jobflow", "atomate2", "sevenn")
 
 
 class MissingReferenceError(SchemaError, KeyError):

@@ -15,7 +15,7 @@ class OmniCalculator(Calculator):
     """``OmniCalculator(model="7net-mf-0", task="PBE", device="auto")``.
 
     ``model`` is a pretrained name, a checkpoint path or an :class:`OmniNet`;
-    ``backend`` picks the kernels (``"e3nn"``, ``"compile"``; see ``backends``).
+    ``backend`` picks the kernels (``"e3nn"``, ``"compile"``, ``"cueq"``; see ``backends``).
     A multi-task model needs a task (there is no silent default). Stress is
     given for structures with a cell of non-zero volume.
     """

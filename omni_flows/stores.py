@@ -22,6 +22,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from omni_flows.db_schemas.calculation import TASK_DOCUMENT_CLASSES, MLIPCalculationDoc
 from omni_flows.db_schemas.indexes import (
     COLLECTIONS,
     JOB_BLOBS,
@@ -44,7 +45,8 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "connectTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
 }
 
-_RESULT_CLASSES = [doc.__name__ for doc in RESULT_DOCUMENTS]
+# result documents, and the MLIP Makers' atomate2 task documents (filed as MLIPCalculationDoc)
+_RESULT_CLASSES = [doc.__name__ for doc in RESULT_DOCUMENTS] + list(TASK_DOCUMENT_CLASSES)
 
 
 def mongo_client(uri: str) -> MongoClient:
@@ -112,29 +114,42 @@ def _get(doc: dict, path: str) -> Any:
     return doc
 
 
+def _stored_form(output: Any) -> tuple[type, dict] | None:
+    """(document class, stored dict) of a job output that is a result, else None."""
+    if not isinstance(output, dict) or output.get("@class") not in _RESULT_CLASSES:
+        return None
+    if output["@class"] in TASK_DOCUMENT_CLASSES:
+        return MLIPCalculationDoc, MLIPCalculationDoc.from_task_document(output).to_document()
+    doc_cls = document_for_class(output["@class"])
+    if doc_cls is None or not output.get("@module", "").startswith("omni_flows.db_schemas"):
+        return None
+    return doc_cls, {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"}
+
+
 def publish_results(store: JobStore, criteria: dict | None = None) -> int:
-    """Upsert the job outputs that are result documents into their collections.
+    """Upsert the job outputs that are result documents (or lists of them) into their collections.
 
     Oldest first, so that where several runs made the same result the newest
     one stays. Returns the number of documents written.
     """
     db = store.docs_store._collection.database
-    query = {**(criteria or {}), "output.@class": {"$in": _RESULT_CLASSES}}
+    query = {**(criteria or {}), "output.@class": {"$in": _RESULT_CLASSES}}  # matches lists too
     written = 0
     for job_doc in store.docs_store.query(query, sort={"completed_at": 1}):
         output = job_doc["output"]
-        doc_cls = document_for_class(output["@class"])
-        if doc_cls is None or not output.get("@module", "").startswith("omni_flows.db_schemas"):
-            continue
-        doc = {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"}
-        doc["provenance"]["jobflow_uuid"] = doc["provenance"].get("jobflow_uuid") or job_doc["uuid"]
-        key = {field: _get(doc, field) for field in doc_cls.natural_key()}
-        collection = db[doc_cls.collection]
-        try:
-            collection.replace_one(key, doc, upsert=True)
-        except DuplicateKeyError:  # a concurrent writer inserted the same key first
-            collection.replace_one(key, doc, upsert=True)
-        written += 1
+        for stored in map(_stored_form, output if isinstance(output, list) else [output]):
+            if stored is None:
+                continue
+            doc_cls, doc = stored
+            doc["provenance"]["jobflow_uuid"] = (doc["provenance"].get("jobflow_uuid")
+                                                 or job_doc["uuid"])
+            key = {field: _get(doc, field) for field in doc_cls.natural_key()}
+            collection = db[doc_cls.collection]
+            try:
+                collection.replace_one(key, doc, upsert=True)
+            except DuplicateKeyError:  # a concurrent writer inserted the same key first
+                collection.replace_one(key, doc, upsert=True)
+            written += 1
     return written
 
 
@@ -144,6 +159,8 @@ def _field(doc: Any, name: str) -> Any:
 
 
 def _is_result(output: Any) -> bool:
+    if isinstance(output, list):
+        return any(map(_is_result, output))
     if isinstance(output, dict):
         return output.get("@class") in _RESULT_CLASSES
     return type(output).__name__ in _RESULT_CLASSES

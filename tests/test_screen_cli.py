@@ -86,7 +86,7 @@ def test_rerun_reuses_stored_results(tiny_screen, monkeypatch):
         raise AssertionError("a finished screen relaxed again")
 
     monkeypatch.setattr("omni_flows.workflows.surface_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax_structures", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.OmniRelaxMaker.run_ase", no_relax)
     result = runner.invoke(app, ["screen", *TINY, "--out", str(out)], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     after = {d["uuid"]: d["completed_at"] for d in db["outputs"].find({}, {"uuid": 1,
@@ -119,7 +119,7 @@ def test_bad_input_fails_before_relaxing_and_loses_nothing(
         raise AssertionError("relaxation started on bad input")
 
     monkeypatch.setattr("omni_flows.workflows.surface_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax_structures", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.OmniRelaxMaker.run_ase", no_relax)
     db = connect_database(settings)
     counts = {c: db[c].count_documents({}) for c in db.list_collection_names()}
     result = runner.invoke(app, ["screen", *args, "--out", str(out)], env=env)

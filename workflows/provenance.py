@@ -6,9 +6,13 @@ from .relax import get_calculator
 
 
 def provenance_of(
-    model: str, task: str, device: str = "auto", energy_reference: EnergyReference | None = None
+    model: str,
+    task: str,
+    device: str = "auto",
+    energy_reference: EnergyReference | None = None,
+    backend: str = "e3nn",
 ) -> Provenance:
-    calc = get_calculator(model, task, device)
+    calc = get_calculator(model, task, device, backend)
     return Provenance(
         model_name=model,
         task=task,

@@ -1,8 +1,12 @@
-"""Relaxing a list of structures with the MLIP: batched where the model offers it.
+"""Relaxing a list of structures with the MLIP inside a job: batched where the model offers it.
+
+The Makers (:mod:`.relax_maker`) relax one structure per job through atomate2's
+``AseRelaxer``: the same ASE optimizer, filter and criterion as here, so the
+same energies.
 
 ``omni_flows.model.batch_relax.relax_batch`` (one graph for many structures) is
 used when it is importable; otherwise each structure is relaxed on its own with
-ASE's FIRE, same force criterion, same fixed atoms.
+an ASE optimizer (BFGS by default), same force criterion, same fixed atoms.
 """
 
 from dataclasses import dataclass
@@ -14,7 +18,7 @@ from ase.constraints import FixAtoms
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
 
-# eV/A: the force criterion of atomate2's force-field relaxations and of OC20
+# eV/A: the force criterion of OC20 (atomate2's AseRelaxer defaults to a looser 0.1)
 DEFAULT_FMAX = 0.05
 DEFAULT_STEPS = 300
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
@@ -99,7 +103,7 @@ def relax_structures(
     batch = _batch_relaxer()
     if batch is not None and steps > 0 and not relax_cell and len(structures) > 1:
         results = batch([a.copy() for a in structures], calc.model, task, fmax=fmax,
-                        steps=steps)
+                        steps=steps, optimizer=optimizer)
         return [
             RelaxOutcome(r.atoms, float(r.energy), np.asarray(r.forces), bool(r.converged),
                          int(r.nsteps))

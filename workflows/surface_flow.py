@@ -2,8 +2,9 @@
 
 One static jobflow Flow (no jobs made at run time, so an interrupted or repeated
 run resumes from the store): a bulk relaxation, one job per clean slab, one per
-gas reference molecule, one per placement (relax, anomaly check, E_ads) and one
-per (slab, adsorbate) choosing the best valid placement.
+gas reference molecule, one per (slab, adsorbate) relaxing all its placements in
+one batch (then anomaly checks and E_ads per placement) and one per (slab,
+adsorbate) choosing the best valid placement.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,6 @@ from jobflow import Flow, Maker, job
 from omni_flows.db_schemas import (
     AdsorptionPlacementDoc,
     BestAdsorptionDoc,
-    MLIPCalculationDoc,
     ReferenceScheme,
     SlabDoc,
     slab_id,
@@ -25,11 +25,11 @@ from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
 from .conversion import to_atoms, to_pymatgen
 from .identity import keyed
-from .placements import DEFAULT_RANDOM, DEFAULT_SEED, make_placements, place
+from .placements import DEFAULT_RANDOM, DEFAULT_SEED, make_placements
 from .provenance import provenance_of
 from .references import energy_reference, gas_molecule, molecules_needed, reference_counts
-from .relax import DEFAULT_FMAX, get_calculator, relax_structures
-from .relax_maker import OmniRelaxMaker
+from .relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, get_calculator, relax_structures
+from .relax_maker import OmniMoleculeTaskDocument, OmniRelaxMaker, OmniTaskDocument
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations
 
 
@@ -42,15 +42,19 @@ class MLIPSettings:
     device: str = "auto"
     fmax: float = DEFAULT_FMAX
     steps: int = 300
+    optimizer: str = DEFAULT_OPTIMIZER
+    backend: str = "e3nn"  # kernel backend, see omni_flows.model.backends; same numbers
 
     def key(self) -> dict:
-        calc = get_calculator(self.model, self.task, self.device)
+        """What decides a result: the backend is left out (same numbers, any backend)."""
+        calc = get_calculator(self.model, self.task, self.device, self.backend)
         return {"model": self.model, "task": self.task, "checkpoint": calc.checkpoint_hash,
-                "fmax": self.fmax, "steps": self.steps}
+                "fmax": self.fmax, "steps": self.steps, "optimizer": self.optimizer}
 
     def relaxer(self, relax_cell: bool = False) -> OmniRelaxMaker:
         return OmniRelaxMaker(model=self.model, task=self.task, device=self.device,
-                              fmax=self.fmax, steps=self.steps, relax_cell=relax_cell)
+                              backend=self.backend, fmax=self.fmax, steps=self.steps,
+                              optimizer=self.optimizer, relax_cell=relax_cell)
 
 
 def _hkl_label(miller) -> str:
@@ -59,7 +63,7 @@ def _hkl_label(miller) -> str:
 
 @job
 def relax_slab(
-    bulk_doc: MLIPCalculationDoc,
+    bulk_doc: OmniTaskDocument,
     bulk_id: str,
     miller: tuple[int, int, int],
     shift: float,
@@ -71,7 +75,8 @@ def relax_slab(
     bulk = bulk_doc.output.structure
     structure, fixed = make_slab(bulk, tuple(miller), shift, spec)
     (out,) = relax_structures([to_atoms(structure, fixed)], settings.model, settings.task,
-                              settings.device, fmax=settings.fmax, steps=settings.steps)
+                              settings.device, fmax=settings.fmax, steps=settings.steps,
+                              optimizer=settings.optimizer, backend=settings.backend)
     cell = tuple(spec.supercell) if spec.supercell else (0, 0)
     area = float(np.linalg.norm(np.cross(*structure.lattice.matrix[:2])))
     e_bulk = bulk_doc.output.energy_per_atom
@@ -99,40 +104,10 @@ def slab_name(bulk_id, miller, shift, spec: SlabSpec, cell) -> str:
     return f"{slab_id(bulk_id, tuple(miller), shift)}/{size}x{spec.n_layers or 'auto'}"
 
 
-@job
-def relax_placement(
-    slab: SlabDoc,
-    adsorbate: Adsorbate,
-    placement_index: int,
-    gas_docs: dict[str, MLIPCalculationDoc],
-    scheme: str,
-    n_random: int,
-    max_placements: int | None,
-    seed: int,
-    mlip: dict,
-) -> AdsorptionPlacementDoc:
-    """Place, relax, check anomalies, compute E_ads of one placement."""
-    settings = MLIPSettings(**mlip)
-    placements = make_placements(slab.structure, slab.fixed_indices, adsorbate, n_random,
-                                 max_placements, seed)
-    if placement_index < len(placements):
-        p = placements[placement_index]
-        initial, ads_idx, kind = p.structure, p.adsorbate_indices, p.site_type
-    else:  # the relaxed slab has fewer distinct sites than the one the flow was planned on
-        rng = np.random.default_rng(seed + 1000 + placement_index)
-        a, b = slab.structure.lattice.matrix[:2]
-        u, v = rng.random(2)
-        initial, ads_idx = place(slab.structure, slab.fixed_indices, adsorbate, u * a + v * b,
-                                 float(rng.uniform(0, 2 * np.pi)))
-        kind = "random"
-    (out,) = relax_structures([to_atoms(initial, slab.fixed_indices)], settings.model,
-                              settings.task, settings.device, fmax=settings.fmax,
-                              steps=settings.steps)
-    scheme = ReferenceScheme(scheme)
-    gas = {name: doc.output.energy for name, doc in gas_docs.items()}
-    reference = energy_reference(gas, scheme, f"gas molecules relaxed in a box with "
-                                 f"{settings.model}/{settings.task}")
-    e_ref = reference.energy_of(reference_counts(adsorbate.formula, scheme))
+def _placement_doc(slab: SlabDoc, adsorbate: Adsorbate, index: int, placement, out,
+                   reference, e_ref: float, settings: "MLIPSettings") -> AdsorptionPlacementDoc:
+    """The document of one relaxed placement: anomalies and E_ads."""
+    initial, ads_idx = placement.structure, placement.adsorbate_indices
     final = to_pymatgen(out.atoms)
     return AdsorptionPlacementDoc(
         provenance=provenance_of(settings.model, settings.task, settings.device, reference),
@@ -142,8 +117,8 @@ def relax_placement(
         bulk_formula=slab.bulk_formula,
         miller_index=slab.miller_index,
         adsorbate=adsorbate.formula,
-        placement_index=placement_index,
-        site_type=kind,
+        placement_index=index,
+        site_type=placement.site_type,
         site_position=tuple(
             float(x) for x in initial.cart_coords[ads_idx[adsorbate.binding_index]]
         ),
@@ -155,6 +130,36 @@ def relax_placement(
         adsorption_energy=out.energy - slab.energy - e_ref,
         converged=out.converged,
     )
+
+
+@job
+def relax_placements(
+    slab: SlabDoc,
+    adsorbate: Adsorbate,
+    gas_docs: dict,
+    scheme: str,
+    n_random: int,
+    max_placements: int | None,
+    seed: int,
+    mlip: dict,
+) -> list[AdsorptionPlacementDoc]:
+    """Place the adsorbate on the relaxed slab, relax every placement in one batch (one
+    batched graph per optimizer step), check anomalies and compute each E_ads."""
+    settings = MLIPSettings(**mlip)
+    placements = make_placements(slab.structure, slab.fixed_indices, adsorbate, n_random,
+                                 max_placements, seed)
+    outcomes = relax_structures(
+        [to_atoms(p.structure, slab.fixed_indices) for p in placements], settings.model,
+        settings.task, settings.device, fmax=settings.fmax, steps=settings.steps,
+        optimizer=settings.optimizer, backend=settings.backend,
+    )
+    scheme = ReferenceScheme(scheme)
+    gas = {name: doc.output.energy for name, doc in gas_docs.items()}
+    reference = energy_reference(gas, scheme, f"gas molecules relaxed in a box with "
+                                 f"{settings.model}/{settings.task}")
+    e_ref = reference.energy_of(reference_counts(adsorbate.formula, scheme))
+    return [_placement_doc(slab, adsorbate, i, p, out, reference, e_ref, settings)
+            for i, (p, out) in enumerate(zip(placements, outcomes))]
 
 
 @job
@@ -206,7 +211,8 @@ class SurfaceAdsorptionMaker(Maker):
         for miller in self.miller_indices:
             found = terminations(structure, tuple(miller), self.slab_spec)
             shifts[tuple(miller)] = found if self.all_terminations else found[:1]
-        get_calculator(self.mlip.model, self.mlip.task, self.mlip.device)  # model and task exist
+        # model, task and backend exist
+        get_calculator(self.mlip.model, self.mlip.task, self.mlip.device, self.mlip.backend)
         return structure, adsorbates, shifts
 
     def make(self, bulk, gas_docs: dict | None = None, bulk_id: str | None = None) -> Flow:
@@ -233,23 +239,16 @@ class SurfaceAdsorptionMaker(Maker):
                 slab_key = ("slab", bulk_job.uuid, miller, shift, spec)
                 keyed(slab_job, *slab_key)
                 jobs.append(slab_job)
-                planned, _ = make_slab(structure, miller, shift, self.slab_spec)
                 for ads in adsorbates:
-                    n = len(make_placements(planned, [], ads, self.n_random,
-                                            self.max_placements, self.seed))
-                    placement_jobs = []
-                    for i in range(n):
-                        pj = relax_placement(
-                            slab_job.output, ads, i, gas_docs, scheme.value, self.n_random,
-                            self.max_placements, self.seed, mlip,
-                        )
-                        pj.name = f"{ads.formula}/{formula}({_hkl_label(miller)}) #{i}"
-                        keyed(pj, "placement", slab_job.uuid, ads, i, scheme.value,
-                              self.n_random, self.max_placements, self.seed)
-                        placement_jobs.append(pj)
-                    best = best_placement([pj.output for pj in placement_jobs])
-                    best.name = f"best {ads.formula}/{formula}({_hkl_label(miller)})"
-                    keyed(best, "best", [pj.uuid for pj in placement_jobs])
-                    jobs += placement_jobs + [best]
+                    label = f"{ads.formula}/{formula}({_hkl_label(miller)})"
+                    pj = relax_placements(slab_job.output, ads, gas_docs, scheme.value,
+                                          self.n_random, self.max_placements, self.seed, mlip)
+                    pj.name = f"placements {label}"
+                    keyed(pj, "placements", slab_job.uuid, ads, scheme.value, self.n_random,
+                          self.max_placements, self.seed)
+                    best = best_placement(pj.output)
+                    best.name = f"best {label}"
+                    keyed(best, "best", pj.uuid)
+                    jobs += [pj, best]
                     outputs.append(best.output)
         return Flow(jobs, output=outputs, name=f"{self.name} {formula}")
