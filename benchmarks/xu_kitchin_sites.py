@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
-from omni_flows.workflows.slabs import SlabSpec, layers
+from pymatgen.core import Structure
+from omni_flows.workflows.slabs import SlabSpec
 from omni_flows.workflows.surface_flow import MLIPSettings, SurfaceAdsorptionMaker
+
+from omni_flows.benchmarks.xu_kitchin import classify_site
 
 METALS = ("Pt", "Ag", "Au", "Pd", "Cu")
 ADSORBATES = ("O", "N", "C", "H")
@@ -32,52 +35,26 @@ TOLERANCE = 0.1  # eV, the issue's "nearly degenerate" window
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xu_kitchin_2014"
 
 
-def classify_site(structure, ads_index: int = -1) -> str:
-    """fcc, hcp, bridge or ontop: the ideal (111) site nearest the adsorbate laterally."""
-    pos = structure.cart_coords
-    ads = pos[ads_index]
-    slab = np.delete(np.arange(len(pos)), ads_index % len(pos))
-    groups = layers(pos[slab, 2])
-    top, second = pos[slab[groups[-1]]], pos[slab[groups[-2]]]
-    a, b = structure.lattice.matrix[:2]
-    shifts = np.array([i * a + j * b for i in range(-2, 3) for j in range(-2, 3)])
-    top_xy = (top[None, :, :2] + shifts[:, None, :2]).reshape(-1, 2)
-    second_xy = (second[None, :, :2] + shifts[:, None, :2]).reshape(-1, 2)
-    near = top_xy[np.argsort(np.linalg.norm(top_xy - ads[:2], axis=1))[:6]]
-    nn = np.linalg.norm(near[0] - near[1:], axis=1).min()  # ~ in-plane neighbour distance
-    candidates = [("ontop", p) for p in near]
-    for i in range(len(near)):
-        for j in range(i + 1, len(near)):
-            if np.linalg.norm(near[i] - near[j]) < 1.2 * nn:
-                candidates.append(("bridge", (near[i] + near[j]) / 2))
-                for k in range(j + 1, len(near)):
-                    if max(np.linalg.norm(near[i] - near[k]),
-                           np.linalg.norm(near[j] - near[k])) < 1.2 * nn:
-                        c = (near[i] + near[j] + near[k]) / 3
-                        below = np.linalg.norm(second_xy - c, axis=1).min() < 0.3 * nn
-                        candidates.append(("hcp" if below else "fcc", c))
-    return min(candidates, key=lambda kc: np.linalg.norm(kc[1] - ads[:2]))[0]
-
-
 def run_metal(metal: str, mlip: MLIPSettings, n_random: int) -> list[dict]:
     maker = SurfaceAdsorptionMaker(
         miller_indices=[(1, 1, 1)], adsorbates=list(ADSORBATES), mlip=mlip,
         slab_spec=SlabSpec(n_layers=4, n_fixed_layers=2, supercell=(2, 2)), n_random=n_random,
     )
-    store = JobStore(MemoryStore())
+    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     run_locally(maker.make(metal), store=store, log=False, raise_immediately=True)
     rows = []
-    for doc in store.query({"output.@class": "AdsorptionPlacementDoc"}):
-        out = doc["output"]
-        from pymatgen.core import Structure
-
-        final = Structure.from_dict(out["final_structure"])
-        rows.append({
-            "metal": metal, "adsorbate": out["adsorbate"], "index": out["placement_index"],
-            "start": out["site_type"], "site": classify_site(final),
-            "e_ads": out["adsorption_energy"], "valid": not out["anomalies"] and out["converged"],
-            "anomalies": [a["kind"] for a in out["anomalies"]],
-        })
+    # one job per (slab, adsorbate) outputs the list of its placements
+    for doc in store.query({"name": {"$regex": "^placements "}}):
+        for out in doc["output"]:
+            final = Structure.from_dict(out["final_structure"])
+            rows.append({
+                "metal": metal, "adsorbate": out["adsorbate"], "index": out["placement_index"],
+                "start": out["site_type"],
+                "site": classify_site(final.cart_coords, final.lattice.matrix),
+                "e_ads": out["adsorption_energy"],
+                "valid": not out["anomalies"] and out["converged"],
+                "anomalies": [a["kind"] for a in out["anomalies"]],
+            })
     return rows
 
 

@@ -1,6 +1,7 @@
 """A benchmark run: a model's predictions on a DFT reference set, with error statistics."""
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -33,7 +34,7 @@ class BenchmarkRunDoc(ResultDoc):
     )
 
     dataset: str = Field(description="name of the reference set, e.g. 'xu_kitchin_2014'")
-    dataset_hash: str = Field(description="content hash of the reference data")
+    dataset_hash: str = Field(description="content hash of the reference values compared")
     quantity: str = Field(description="e.g. 'adsorption_energy'")
     units: str = "eV"
     n: int
@@ -41,6 +42,12 @@ class BenchmarkRunDoc(ResultDoc):
     rmse: float
     max_abs_error: float
     entries: list[BenchmarkEntry] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(
+        default_factory=dict, description="the benchmark's own statistics (eV, eV/Angstrom)"
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="how the run was made: mode, selection, splits"
+    )
 
     @classmethod
     def from_entries(cls, entries: list[BenchmarkEntry], **fields) -> "BenchmarkRunDoc":

@@ -71,15 +71,31 @@ def check_connection(uri: str) -> None:
 
 
 def ensure_indexes(db: Database) -> list[str]:
-    """Create every declared index unless one on the same fields exists; return their names."""
+    """Create every declared index unless one on the same fields exists; return their names.
+
+    A unique key index whose fields changed between versions (a document gained a key
+    field) is rebuilt on the new fields: documents stay, only the index is replaced.
+    """
     names = []
     for spec in COLLECTIONS:
-        existing = {tuple(ix["key"]): ix for ix in db[spec.name].list_indexes()}
+        listed = list(db[spec.name].list_indexes())
+        existing = {tuple(ix["key"]): ix for ix in listed}
+        by_name = {ix["name"]: ix for ix in listed}
         for index in spec.indexes:
             found = existing.get(index.fields)
+            stale = by_name.get(index.name) if found is None else None
+            if stale is not None:
+                db[spec.name].drop_index(index.name)
             if found is None:
                 keys = [(field, 1) for field in index.fields]
-                db[spec.name].create_index(keys, unique=index.unique, name=index.name)
+                try:
+                    db[spec.name].create_index(keys, unique=index.unique, name=index.name)
+                except PyMongoError as exc:
+                    raise IndexConflictError(
+                        f"{db.name}.{spec.name}: cannot build index {index.name!r} on "
+                        f"{index.fields} ({exc}); documents that repeat this key must be "
+                        "merged or removed first"
+                    ) from None
             elif bool(found.get("unique")) != index.unique:
                 raise IndexConflictError(
                     f"{db.name}.{spec.name} has index {found['name']!r} on {index.fields} with "

@@ -79,6 +79,22 @@ def test_declared_indexes_and_unique_keys_exist_on_the_server(settings):
     store.close()
 
 
+def test_a_natural_key_that_gained_a_field_is_rebuilt_and_keeps_the_documents(settings):
+    """A database made by an older version (natural key on fewer fields) opens cleanly."""
+    from omni_flows.stores import connect_database, ensure_indexes
+
+    db = connect_database(settings)
+    spec = next(s for s in COLLECTIONS if s.name == "slabs")
+    old_fields = spec.natural_key[:-1]
+    db.slabs.drop_index("natural_key")
+    db.slabs.create_index([(f, 1) for f in old_fields], unique=True, name="natural_key")
+    before = db.slabs.count_documents({})
+    ensure_indexes(db)
+    keys = {ix["name"]: tuple(ix["key"]) for ix in db.slabs.list_indexes()}
+    assert keys["natural_key"] == spec.natural_key
+    assert db.slabs.count_documents({}) == before
+
+
 def test_running_the_same_flow_twice_leaves_one_document_per_result(settings):
     store = job_store(settings)
     flow, jobs = slab_flow()
