@@ -9,12 +9,14 @@ from rich.console import Console
 from omni_flows.db_schemas.errors import SchemaError
 from omni_flows.model.errors import OmniFlowsError
 
+from . import benchmark as benchmark_cmd
 from . import db as db_cmd
 from . import engine as engine_cmd
 from . import model as model_cmd
 from . import query as query_cmd
 from . import screen as screen_cmd
 from . import train as train_cmd
+from . import validate as validate_cmd
 
 app = typer.Typer(
     name="omni-flows",
@@ -30,6 +32,8 @@ app.command("submit")(engine_cmd.submit)
 app.command("worker")(engine_cmd.worker)
 app.command("remote-config")(engine_cmd.remote_config)
 app.add_typer(screen_cmd.app, name="screen")
+app.add_typer(benchmark_cmd.app, name="benchmark")
+app.command("validate")(validate_cmd.validate)
 
 
 def main() -> None:
