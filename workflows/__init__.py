@@ -7,6 +7,7 @@ from .errors import FacetError, FrameworkError, UnknownAdsorbateError, WorkflowI
 from .relax_maker import OmniRelaxMaker, OmniStaticMaker
 from .slabs import SlabSpec
 from .surface_flow import MLIPSettings, SurfaceAdsorptionMaker
+from .validation import R2SCANValidationMaker, ValidationTarget
 
 __all__ = [
     "BUILTIN_ADSORBATES",
@@ -16,10 +17,12 @@ __all__ = [
     "MLIPSettings",
     "OmniRelaxMaker",
     "OmniStaticMaker",
+    "R2SCANValidationMaker",
     "SlabSpec",
     "SurfaceAdsorptionMaker",
     "SurfaceCampaign",
     "UnknownAdsorbateError",
+    "ValidationTarget",
     "WorkflowInputError",
     "detect_anomalies",
     "get_adsorbate",
