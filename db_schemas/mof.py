@@ -2,7 +2,9 @@
 
 E_ads = E(framework + n guests) - E(framework) - n E(guest), every term relaxed
 with the same model and task, with or without a D3 dispersion correction (a
-separate result: ``dispersion`` is part of the key).
+separate result: ``dispersion`` is part of the key). With D3 the energies include
+it and ``dispersion_correction`` is its share of E_ads, so the same document
+also gives E_ads without D3.
 """
 
 from pydantic import Field, computed_field, model_validator
@@ -38,7 +40,12 @@ class MOFAdsorptionDoc(ResultDoc):
     complex_energy: float = Field(description="eV, framework + guests, relaxed")
     framework_energy: float = Field(description="eV, empty framework, relaxed")
     guest_energy: float = Field(description="eV, one isolated guest, relaxed")
-    adsorption_energy: float = Field(description="eV, per cell (all guests)")
+    adsorption_energy: float = Field(description="eV, per cell (all guests), with D3 if on")
+    dispersion_correction: float | None = Field(
+        None, description="eV, the D3 part of adsorption_energy; None without D3")
+    chemisorption_bonds: list[str] = Field(
+        default_factory=list, description="guest-metal bonds made in the relaxation, "
+        "e.g. 'O120-Zn3' (reported, not rejected)")
     converged: bool = True
 
     @model_validator(mode="after")
@@ -48,7 +55,20 @@ class MOFAdsorptionDoc(ResultDoc):
         expected = self.complex_energy - self.framework_energy - self.loading * self.guest_energy
         if abs(expected - self.adsorption_energy) > ENERGY_CONSISTENCY_TOL:
             raise ValueError(f"adsorption_energy {self.adsorption_energy} != {expected}")
+        if self.dispersion != (self.dispersion_correction is not None):
+            raise ValueError("dispersion_correction is given if and only if dispersion is on")
         return self
+
+    @computed_field
+    @property
+    def adsorption_energy_without_dispersion(self) -> float:
+        """eV, E_ads of the same geometries without D3."""
+        return self.adsorption_energy - (self.dispersion_correction or 0.0)
+
+    @computed_field
+    @property
+    def chemisorbed(self) -> bool:
+        return bool(self.chemisorption_bonds)
 
     @computed_field
     @property

@@ -77,3 +77,49 @@ def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def mof_ranked_rows(placement_docs: list[dict]) -> list[dict]:
+    """The lowest valid placement per (framework, guest), strongest binding first."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for d in placement_docs:
+        groups.setdefault((d["framework_id"], d["guest"]), []).append(d)
+    rows = []
+    for (framework, guest), docs in groups.items():
+        valid = [d for d in docs if d["valid"]]
+        best = min(valid, key=lambda d: d["adsorption_energy"]) if valid else {}
+        rows.append({
+            "framework": framework,
+            "guest": guest,
+            "adsorption_energy": best.get("adsorption_energy"),
+            "adsorption_energy_without_dispersion":
+                best.get("adsorption_energy_without_dispersion"),
+            "dispersion": docs[0]["dispersion"],
+            "chemisorbed": best.get("chemisorbed"),
+            "valid": f"{len(valid)}/{len(docs)}",
+        })
+    return sorted(rows, key=lambda r: (r["adsorption_energy"] is None,
+                                       r["adsorption_energy"] or 0.0))
+
+
+def mof_ranked_table(rows: list[dict], title: str = "guest adsorption energies") -> Table:
+    table = Table(title=title)
+    for col in ("rank", "framework", "guest", "E_ads (eV)", "without D3 (eV)", "chemisorbed",
+                "valid placements"):
+        table.add_column(col, justify="left" if col in ("framework", "guest") else "right")
+
+    def fmt(e):
+        return "-" if e is None else f"{e:.3f}"
+
+    for i, r in enumerate(rows, 1):
+        table.add_row(str(i), r["framework"], r["guest"], fmt(r["adsorption_energy"]),
+                      fmt(r["adsorption_energy_without_dispersion"]) if r["dispersion"] else "-",
+                      {True: "yes", False: "no"}.get(r["chemisorbed"], "-"), r["valid"])
+    return table
+
+
+def mof_heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
+    """Frameworks x guests, colour = E_ads of the best valid placement."""
+    cells = [{"surface": r["framework"], "adsorbate": r["guest"],
+              "adsorption_energy": r["adsorption_energy"]} for r in rows]
+    return heatmap(cells, path, title=title)

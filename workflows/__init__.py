@@ -4,6 +4,8 @@ from .adsorbates import BUILTIN_ADSORBATES, Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
 from .campaign import SurfaceCampaign, parse_facet
 from .errors import FacetError, FrameworkError, UnknownAdsorbateError, WorkflowInputError
+from .mof_campaign import MOFCampaign
+from .mof_flow import MOFAdsorptionMaker
 from .relax_maker import OmniRelaxMaker, OmniStaticMaker
 from .slabs import SlabSpec
 from .surface_flow import MLIPSettings, SurfaceAdsorptionMaker
@@ -15,6 +17,8 @@ __all__ = [
     "FacetError",
     "FrameworkError",
     "MLIPSettings",
+    "MOFAdsorptionMaker",
+    "MOFCampaign",
     "OmniRelaxMaker",
     "OmniStaticMaker",
     "R2SCANValidationMaker",

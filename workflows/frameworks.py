@@ -3,7 +3,9 @@
 Rejected with a message naming the file: unreadable CIFs, disorder or partial
 occupancy, overlapping atoms, and organic frameworks without any hydrogen
 (hydrogens left out of the CIF). Guests go to random points of the cell, in
-random orientations, where no guest atom comes close to a framework atom.
+random orientations, where no guest atom comes close to a framework atom but one
+touches the pore wall: adsorption sites are on the walls, and a guest started in
+the middle of a wide pore feels almost no force, so its relaxation stops there.
 """
 
 from pathlib import Path
@@ -20,6 +22,8 @@ from .errors import FrameworkError
 OVERLAP = 0.7
 # A: a guest atom closer than this to a framework atom is rejected on insertion (vdW contact)
 GUEST_CLEARANCE = 2.2
+# A: ... and the nearest framework atom must be within this (wall contact, vdW distances 2.5-3.5)
+WALL_CONTACT = 3.2
 # A: the cell is repeated until every perpendicular width reaches this (2 x 5 A model cutoff)
 MIN_WIDTH = 10.0
 
@@ -66,14 +70,14 @@ def supercell_for_cutoff(structure: Structure, min_width: float = MIN_WIDTH) -> 
 def insert_guest(
     framework: Structure, guest: Adsorbate, rng: np.random.Generator, tries: int = 2000
 ) -> Structure:
-    """Framework + one guest at a random free point, random orientation."""
+    """Framework + one guest at a random free point touching the pore wall, random orientation."""
     centred = np.asarray(guest.positions) - np.mean(guest.positions, axis=0)
     for _ in range(tries):
         point = framework.lattice.get_cartesian_coords(rng.random(3))
         coords = Rotation.random(random_state=rng.integers(2**31)).apply(centred) + point
         frac = framework.lattice.get_fractional_coords(coords)
         dist = framework.lattice.get_all_distances(frac, framework.frac_coords)
-        if dist.min() >= GUEST_CLEARANCE:
+        if GUEST_CLEARANCE <= dist.min() <= WALL_CONTACT:
             complex_ = framework.copy()
             for symbol, xyz in zip(guest.symbols, coords):
                 complex_.append(symbol, xyz, coords_are_cartesian=True)

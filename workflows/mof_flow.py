@@ -4,21 +4,24 @@ Per placement: relax framework + guest at the relaxed cell, then re-relax the
 empty framework from the adsorbed geometry and keep the lower framework energy
 (ODAC's flexible-framework protocol). E_ads = E(MOF+guest) - E(MOF) - E(guest).
 Guest dissociation and a change of framework connectivity reject a placement;
-a new guest-metal bond (chemisorption) is only reported in the log; a guest
-that stays in the pore without bonds is physisorbed, not "desorbed".
-Optional D3(BJ) for PBE (tad-dftd3), added as a single point at every relaxed geometry.
+a new guest-metal bond (chemisorption) is reported in the document, not
+rejected; a guest that stays in the pore without bonds is physisorbed, not
+"desorbed". Optional D3(BJ) of the task's functional (simple-dftd3, periodic),
+added as a single point at every relaxed geometry; the document keeps the D3
+part apart, so one run gives E_ads with and without D3.
 """
 
 import logging
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
-from jobflow import Flow, Maker, job
+from ase import units
+from jobflow import Flow, Job, Maker, job
 from omni_flows.db_schemas import (
     Anomaly,
     AnomalyKind,
     EnergyReference,
-    MLIPCalculationDoc,
     MOFAdsorptionDoc,
     ReferenceScheme,
 )
@@ -34,35 +37,40 @@ from .identity import keyed
 from .provenance import provenance_of
 from .references import gas_molecule
 from .relax import get_calculator, relax_structures
+from .relax_maker import OmniMoleculeTaskDocument, OmniTaskDocument
 from .surface_flow import MLIPSettings
 
 log = logging.getLogger(__name__)
 
 
-def d3_energy(atoms) -> float:
-    """D3(BJ) dispersion energy for PBE, eV (tad-dftd3, Grimme's PBE parameters).
+def d3_parameters(task: str | None):
+    """simple-dftd3's D3(BJ) parameters of the model task's functional (PBE for a 1-task model).
 
-    tad-dftd3 0.7 has no periodic boundary conditions, so frameworks are refused
-    with a clear error until a periodic D3 (simple-dftd3's ``dftd3`` package) is wired in.
+    Two-body only (simple-dftd3's default for a method name), as VASP's IVDW=12 that
+    ODAC's PBE-D3 reference used.
     """
+    functional = task or "PBE"
     try:
-        import tad_dftd3 as d3
-        import tad_mctc as mctc
-        import torch
+        from dftd3.interface import RationalDampingParam
     except ImportError:
-        raise WorkflowInputError("D3 needs the tad-dftd3 package: pip install tad-dftd3") from None
-    if atoms.pbc.any():
-        raise WorkflowInputError("D3 for periodic frameworks is not available yet (tad-dftd3 "
-                                 "is molecular only); run without --d3")
-    numbers = torch.tensor(atoms.numbers)
-    positions = torch.tensor(atoms.positions, dtype=torch.float64) * mctc.units.AA2AU
-    param = {k: torch.tensor(v, dtype=torch.float64)
-             for k, v in {"a1": 0.4289, "s8": 0.7875, "a2": 4.4407}.items()}  # PBE-D3(BJ)
-    return float(d3.dftd3(numbers, positions, param).sum()) * mctc.units.AU2EV
+        raise WorkflowInputError("D3 needs simple-dftd3's Python package: pip install dftd3, "
+                                 "or run without --d3") from None
+    try:
+        return RationalDampingParam(method=functional.lower())
+    except RuntimeError:
+        raise WorkflowInputError(f"no D3(BJ) parameters for the task {functional!r}; choose a "
+                                 "task of a functional D3 knows (PBE, R2SCAN) or run without "
+                                 "--d3") from None
 
 
-def _energy(outcome, dispersion: bool) -> float:
-    return outcome.energy + (d3_energy(outcome.atoms) if dispersion else 0.0)
+def d3_energy(atoms, task: str | None = "PBE") -> float:
+    """D3(BJ) dispersion energy (eV) of a molecule or a periodic cell (simple-dftd3)."""
+    from dftd3.interface import DispersionModel
+
+    pbc = atoms.pbc if atoms.pbc.any() else None
+    model = DispersionModel(atoms.numbers, atoms.positions / units.Bohr,
+                            atoms.cell.array / units.Bohr if pbc is not None else None, pbc)
+    return float(model.get_dispersion(d3_parameters(task), grad=False)["energy"]) * units.Hartree
 
 
 def framework_anomalies(initial: Structure, final: Structure, guest_idx: list[int]) -> tuple:
@@ -85,8 +93,8 @@ def framework_anomalies(initial: Structure, final: Structure, guest_idx: list[in
 
 @job
 def relax_guest_in_framework(
-    framework_doc: MLIPCalculationDoc,
-    guest_doc: MLIPCalculationDoc,
+    framework_doc: OmniTaskDocument,
+    guest_doc: OmniMoleculeTaskDocument,
     framework_id: str,
     guest: Adsorbate,
     placement_index: int,
@@ -105,22 +113,34 @@ def relax_guest_in_framework(
     empty = cplx.atoms.copy()
     del empty[guest_idx]
     (refw,) = relax_structures([empty], *args, fmax=settings.fmax, steps=settings.steps)
-    e_fw = min(framework_doc.output.energy + (d3_energy(to_atoms(framework)) if dispersion
-                                              else 0.0), _energy(refw, dispersion))
-    e_guest = guest_doc.output.energy + (d3_energy(to_atoms(guest_doc.output.structure))
-                                         if dispersion else 0.0)
-    e_cplx = _energy(cplx, dispersion)
+    # D3 single points at the relaxed geometries (the relaxations themselves are without D3)
+    task = settings.task
+    fw_terms = [(framework_doc.output.energy, to_atoms(framework)), (refw.energy, refw.atoms)]
+    if dispersion:
+        # atomate2's molecule documents keep the relaxed molecule in mol_or_struct only
+        guest_final = guest_doc.output.structure or guest_doc.output.mol_or_struct
+        d3_guest = d3_energy(to_atoms(guest_final), task)
+        d3_cplx = d3_energy(cplx.atoms, task)
+        fw_terms = [(e, d3_energy(atoms, task)) for e, atoms in fw_terms]
+    else:
+        d3_guest = d3_cplx = 0.0
+        fw_terms = [(e, 0.0) for e, _ in fw_terms]
+    # ODAC: the lower of the two framework energies, with D3 where it is on
+    e_fw, d3_fw = min(fw_terms, key=sum)
     final = to_pymatgen(cplx.atoms)
     anomalies, chem = framework_anomalies(initial, final, guest_idx)
     if chem:
         log.info("%s/%s #%d chemisorbed: %s", framework_id, guest.name, placement_index, chem)
+    e_guest = guest_doc.output.energy + d3_guest
     reference = EnergyReference(scheme=ReferenceScheme.GAS_MOLECULES,
                                 energies={guest.name: e_guest},
                                 source=f"{guest.name} relaxed in a box"
                                 + (" + D3(BJ)" if dispersion else ""))
+    e_cplx, e_fw = cplx.energy + d3_cplx, e_fw + d3_fw
     return MOFAdsorptionDoc(
         provenance=provenance_of(settings.model, settings.task, settings.device, reference),
         anomalies=anomalies,
+        chemisorption_bonds=chem,
         framework_id=framework_id,
         framework_formula=framework.composition.reduced_formula,
         guest=guest.name,
@@ -131,6 +151,7 @@ def relax_guest_in_framework(
         framework_energy=e_fw,
         guest_energy=e_guest,
         adsorption_energy=e_cplx - e_fw - e_guest,
+        dispersion_correction=d3_cplx - d3_fw - d3_guest if dispersion else None,
         converged=cplx.converged and refw.converged,
     )
 
@@ -147,17 +168,40 @@ class MOFAdsorptionMaker(Maker):
     seed: int = 0
     mlip: MLIPSettings = field(default_factory=MLIPSettings)
 
-    def make(self, framework, framework_id: str | None = None) -> Flow:
+    def check(self, framework, framework_id: str | None = None) -> tuple[str, Structure, list]:
+        """(name, framework, guests) once every input is checked; nothing runs here."""
         if isinstance(framework, Structure):
             check_framework(framework, framework_id or "framework")
             name = framework_id or framework.composition.reduced_formula
         else:
-            name = framework_id or str(framework).rsplit("/", 1)[-1].removesuffix(".cif")
+            name = framework_id or Path(framework).stem
             framework = load_framework(framework)
         guests = [get_adsorbate(g) for g in self.guests]
+        for guest in guests:
+            gas_molecule(guest.name)  # the isolated guest must be a known molecule
         if self.dispersion:
-            d3_energy(to_atoms(framework))  # the D3 package is there and handles cells
+            d3_parameters(self.mlip.task)  # the D3 package is there and knows the functional
         get_calculator(self.mlip.model, self.mlip.task, self.mlip.device)
+        return name, framework, guests
+
+    def gas_jobs(self) -> dict[str, Job]:
+        """One relaxation per isolated guest, keyed like the surface flow's gas references."""
+        jobs = {}
+        for guest in self.guests:
+            name = get_adsorbate(guest).name
+            jobs[name] = self.mlip.relaxer().make(gas_molecule(name), label=f"{name}(g)")
+            jobs[name].name = f"gas {name}"
+            keyed(jobs[name], "gas", name, self.mlip.key())
+        return jobs
+
+    def make(self, framework, framework_id: str | None = None,
+             gas_docs: dict | None = None) -> Flow:
+        """The Flow of one framework; with ``gas_docs`` (a campaign's) no gas jobs of its own."""
+        name, framework, guests = self.check(framework, framework_id)
+        jobs = []
+        if gas_docs is None:
+            gas = self.gas_jobs()
+            jobs, gas_docs = list(gas.values()), {k: j.output for k, j in gas.items()}
         framework = framework.copy()
         framework.make_supercell(supercell_for_cutoff(framework))
         mlip_key, mlip = self.mlip.key(), asdict(self.mlip)
@@ -166,17 +210,16 @@ class MOFAdsorptionMaker(Maker):
         fw_job.name = f"framework {name}"
         keyed(fw_job, "framework", structure_fingerprint(framework), mlip_key,
               self.relax_framework_cell)
-        jobs, outputs = [fw_job], []
+        jobs.append(fw_job)
+        outputs = []
         for guest in guests:
-            g_job = self.mlip.relaxer().make(gas_molecule(guest.name), label=f"{guest.name}(g)")
-            g_job.name = f"gas {guest.name}"
-            keyed(g_job, "gas", guest.name, mlip_key)
-            jobs.append(g_job)
             for i in range(self.n_placements):
-                pj = relax_guest_in_framework(fw_job.output, g_job.output, name, guest, i,
-                                              self.seed, self.dispersion, mlip)
+                pj = relax_guest_in_framework(fw_job.output, gas_docs[guest.name], name, guest,
+                                              i, self.seed, self.dispersion, mlip)
                 pj.name = f"{guest.name}@{name} #{i}"
-                keyed(pj, "mof placement", fw_job.uuid, guest, i, self.seed, self.dispersion)
+                # the gas job's key is (name, mlip): fw_job.uuid covers the mlip settings
+                keyed(pj, "mof placement", fw_job.uuid, name, guest, i, self.seed,
+                      self.dispersion)
                 jobs.append(pj)
                 outputs.append(pj.output)
         return Flow(jobs, output=outputs, name=f"{self.name} {name}")

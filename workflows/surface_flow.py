@@ -29,7 +29,7 @@ from .placements import DEFAULT_RANDOM, DEFAULT_SEED, make_placements
 from .provenance import provenance_of
 from .references import energy_reference, gas_molecule, molecules_needed, reference_counts
 from .relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, get_calculator, relax_structures
-from .relax_maker import OmniMoleculeTaskDocument, OmniRelaxMaker, OmniTaskDocument
+from .relax_maker import OmniRelaxMaker, OmniTaskDocument
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations
 
 
