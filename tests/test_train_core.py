@@ -6,7 +6,9 @@ single-process run of the same batches.
 """
 
 import os
-import socket
+import time
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
-from ase.io import write
+from ase.io import read, write
 from omni_flows.model import load_checkpoint, save_checkpoint
 from omni_flows.model.graph import build_graph
 from omni_flows.model.train import TrainConfig, Trainer, TrainingConfigError
@@ -212,6 +214,25 @@ def test_train_without_stress_or_forces(data, tmp_path):
     assert not labels.stress_mask.any()
 
 
+def test_train_statistics_give_each_task_its_force_scale(data, tmp_path):
+    """With per_task_scale every task's energy scale is the RMS of its own forces (all atoms,
+    numpy on the files); without it, one RMS over all training forces."""
+    forces = {
+        "A": np.concatenate([a.calc.results["forces"] for a in read(data / "bulk.extxyz", ":")]),
+        "B": np.concatenate([a.calc.results["forces"] for a in read(data / "slab.traj", ":")]),
+    }
+
+    def rms(f):
+        return np.sqrt(np.mean(f**2))
+
+    model = {"config": {**TINY, "per_task_scale": True}}
+    scale = Trainer(config(data, tmp_path, model=model)).model.energy_scale.detach().numpy()
+    np.testing.assert_allclose(scale[0], rms(forces["A"]), rtol=1e-12)
+    np.testing.assert_allclose(scale[1], rms(forces["B"]), rtol=1e-12)
+    shared = Trainer(config(data, tmp_path)).model.energy_scale.detach().numpy()
+    np.testing.assert_allclose(shared, rms(np.concatenate(list(forces.values()))), rtol=1e-12)
+
+
 def test_train_losses_match_their_definitions():
     diff = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]])
     assert row_loss("mse", diff, 1.0).tolist() == pytest.approx([25 / 3, 1 / 3])
@@ -244,36 +265,55 @@ def test_train_dbs_sampler_is_reproducible(data, tmp_path):
 
 
 # ----- DDP -------------------------------------------------------------------
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The ranks meet through a file, not a TCP port: a port picked free and then released can
+# be taken by another test's server before rank 0 binds it (pytest-xdist runs tests side
+# by side), and a rank connected to a foreign server waits for an answer that never comes.
+# Every wait is bounded, so a broken rendezvous fails the test instead of stalling CI.
+DDP_TIMEOUT = timedelta(minutes=5)  # generous: 2 shared cores can be very busy
 
 
-def _ddp_worker(rank, world, port, cfg_dict, out_file):
+def _ddp_worker(rank, world, rendezvous, cfg_dict, out_file):
     import torch.distributed as dist
 
+    def stage(name):  # where a rank got to, for the message of a stuck run
+        with open(f"{rendezvous}.rank{rank}", "a") as f:
+            f.write(f"{time.monotonic():.1f} {name}\n")
+
+    stage("started")
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        trainer = Trainer(TrainConfig.from_dict(cfg_dict))
-        info = trainer.loss_and_backward(trainer.sampler.train[:5])
-        if rank == 0:
-            torch.save(
-                {
-                    "loss": info["loss"],
-                    "grads": {n: p.grad for n, p in trainer.model.named_parameters()},
-                },
-                out_file,
-            )
-    finally:
-        dist.destroy_process_group()
+    dist.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world, timeout=DDP_TIMEOUT
+    )
+    stage("joined")
+    trainer = Trainer(TrainConfig.from_dict(cfg_dict))
+    stage("trainer built")
+    info = trainer.loss_and_backward(trainer.sampler.train[:5])
+    stage("gradients")
+    if rank == 0:
+        grads = {n: p.grad for n, p in trainer.model.named_parameters()}
+        torch.save({"loss": info["loss"], "grads": grads}, out_file)
+    stage("saved")
+    # Leave at once: 1 run in ~8 had both ranks past this point but never exiting (in
+    # destroy_process_group or the interpreter's shutdown), which stalled the test.
+    os._exit(0)
 
 
-# Opt-in (python -m pytest -m slow): passes alone in ~12 s, but hung once inside the full
-# suite (gloo rendezvous after many earlier tests); a hang would stall CI.
-@pytest.mark.slow
+def run_ranks(worker, world: int, rendezvous: str, args: tuple) -> None:
+    """``worker(rank, world, rendezvous, *args)`` in ``world`` spawned processes; raises if
+    any fails or they have not all finished within twice the process-group timeout."""
+    context = torch.multiprocessing.start_processes(
+        worker, args=(world, rendezvous, *args), nprocs=world, join=False, start_method="spawn"
+    )
+    start = time.monotonic()
+    while not context.join(timeout=1.0):
+        if time.monotonic() - start > 2 * DDP_TIMEOUT.total_seconds():
+            for process in context.processes:
+                process.terminate()
+            stages = [Path(f"{rendezvous}.rank{r}") for r in range(world)]
+            seen = [f.read_text() if f.exists() else "" for f in stages]
+            raise TimeoutError(f"DDP ranks still running after {2 * DDP_TIMEOUT}: {seen}")
+
+
 def test_train_ddp_two_processes_give_single_process_gradients(data, tmp_path):
     """2 gloo ranks splitting a batch of 5 structures (3 + 2) reproduce 1 process's gradients."""
     cfg = config(data, tmp_path, regularization={"weight": 0.1})
@@ -281,9 +321,7 @@ def test_train_ddp_two_processes_give_single_process_gradients(data, tmp_path):
     single = Trainer(cfg)
     info = single.loss_and_backward(single.sampler.train[:5])
     out_file = tmp_path / "ddp.pt"
-    torch.multiprocessing.spawn(
-        _ddp_worker, args=(2, _free_port(), cfg_dict, str(out_file)), nprocs=2
-    )
+    run_ranks(_ddp_worker, 2, str(tmp_path / "rendezvous"), (cfg_dict, str(out_file)))
     ddp = torch.load(out_file, weights_only=True)
     assert ddp["loss"] == pytest.approx(info["loss"], rel=1e-12)
     for name, p in single.model.named_parameters():

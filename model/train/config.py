@@ -22,19 +22,47 @@ class TrainingConfigError(OmniFlowsError, ValueError):
     """A training configuration that cannot be run; the message says which key to fix."""
 
 
+SOURCES = ("file", "mongodb")
+
+
 @dataclass
 class DatasetConfig:
-    """One data set: an ASE-readable file (extxyz, db, traj, vasprun.xml, OUTCAR...)
-    mapped to a task, with its own loss weights (multiplying the global ones)."""
+    """One data set mapped to a task, with its own loss weights (multiplying the global ones).
 
-    path: str
-    task: str
+    ``source: file``: an ASE-readable file (extxyz, db, traj, vasprun.xml, OUTCAR...).
+    ``source: mongodb``: documents of the project's database, which the app layer
+    (``omni_flows.training_data``) exports to a file and turns into a ``file`` data set;
+    this package reads files only.
+    """
+
+    path: str | None = None
+    task: str = ""
+    source: str = "file"
+    collection: str = "calculations"  # mongodb: calculations | adsorption_placements
+    filter: dict = field(default_factory=dict)  # mongodb: query on that collection
+    limit: int | None = None  # mongodb: at most this many documents (in _id order)
     index: str = ":"  # ASE index: which frames of the file
     format: str | None = None  # ASE format; None: guessed from the name
     energy_weight: float = 1.0
     force_weight: float = 1.0
     stress_weight: float = 1.0
     every: int = 1  # keep every n-th frame (thin out relaxation trajectories)
+
+    def __post_init__(self) -> None:
+        if not self.task:
+            raise TrainingConfigError(f"data set {self.path or self.collection}: give its 'task'")
+        if self.source not in SOURCES:
+            raise TrainingConfigError(f"data set source {self.source!r}: use one of {SOURCES}")
+        if self.source == "file" and not self.path:
+            raise TrainingConfigError(
+                "data set without 'path': give a file, or 'source: mongodb' with a collection"
+            )
+        if self.source == "mongodb" and self.path:
+            raise TrainingConfigError(
+                f"data set from MongoDB has path {self.path!r}: leave it out (the reader sets it)"
+            )
+        if self.every < 1 or (self.limit is not None and self.limit < 1):
+            raise TrainingConfigError("data set 'every' and 'limit' must be at least 1")
 
 
 @dataclass

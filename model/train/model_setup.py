@@ -64,8 +64,12 @@ def use_statistics(source: ModelSource) -> bool:
 
 @torch.no_grad()
 def apply_statistics(model: OmniNet, stats: DataStatistics) -> None:
-    """Energy shifts of every task that has energies, and the force scale, from the data."""
+    """Energy shifts of every task that has energies, and the force scale, from the data:
+    each task's own RMS force with ``per_task_scale``, else one over all tasks."""
     for t in range(model.energy_shift.shape[0]):
         if stats.shifts[t].abs().sum() > 0:
             model.energy_shift[t] = stats.shifts[t].to(model.energy_shift.dtype)
-    model.energy_scale.fill_(stats.force_rms)
+    if model.config.per_task_scale:
+        model.energy_scale.copy_(stats.task_force_rms[:, None].expand_as(model.energy_scale))
+    else:
+        model.energy_scale.fill_(stats.force_rms)

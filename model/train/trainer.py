@@ -121,6 +121,12 @@ class Trainer:
     # ----- data --------------------------------------------------------------
     def _open(self, specs, cutoff) -> list[tuple[GraphStore, int]]:
         for spec in specs:
+            if spec.source != "file":
+                raise TrainingConfigError(
+                    f"data set of MongoDB collection {spec.collection!r} was not exported: "
+                    "run omni_flows.training_data.export_mongodb_datasets on the config first "
+                    "(`omni-flows train` does)"
+                )
             if spec.task not in self.tasks:
                 raise TrainingConfigError(
                     f"data set {spec.path}: task {spec.task!r} is not one of {self.tasks}"

@@ -1,6 +1,7 @@
 """``omni-flows train config.yaml``: multi-domain training or fine-tuning from a YAML file.
 
-Reads and validates the configuration (see docs/training.md), trains with a
+Reads and validates the configuration (see docs/training.md), exports the data
+sets that come from the MongoDB store (``omni_flows.training_data``), trains with a
 progress bar, and leaves in ``output_dir``: ``state.pt`` (exact resume),
 ``model.safetensors`` (EMA weights, loadable with ``load_model``), ``log.csv``
 (per-epoch, per-task metrics), ``steps.csv`` and ``loss_curve.png``.
@@ -78,8 +79,14 @@ def train(
     """Train or fine-tune a multi-task model from a YAML configuration."""
     from omni_flows.model.train import Trainer
     from omni_flows.model.train import distributed as dist
+    from omni_flows.training_data import export_mongodb_datasets, uses_mongodb
 
     cfg = load_config(config)
+    if uses_mongodb(cfg):
+        from omni_flows.settings import load_settings
+        from omni_flows.stores import connect_database
+
+        cfg = export_mongodb_datasets(cfg, connect_database(load_settings()))
     if resume is not None:
         cfg.resume = str(resume)
     if max_steps is not None:
