@@ -24,7 +24,13 @@ from pymatgen.core import Molecule, Structure
 
 from .conversion import selective_dynamics
 from .provenance import provenance_of
-from .relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, get_calculator
+from .relax import (
+    DEFAULT_FMAX,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_STEPS,
+    get_calculator,
+    optimizer_threads,
+)
 
 
 class OmniMeta(BaseModel):
@@ -94,7 +100,8 @@ class OmniRelaxMaker(ForceFieldRelaxMaker):
             structure = structure.copy()
             structure.add_site_property("selective_dynamics",
                                         selective_dynamics(len(structure), fixed))
-        doc = ForceFieldRelaxMaker.make.original(self, structure, prev_dir)
+        with optimizer_threads():
+            doc = ForceFieldRelaxMaker.make.original(self, structure, prev_dir)
         # the given structure, with its fixed atoms, rather than the trajectory's bare first frame
         doc.input.mol_or_struct = structure
         fields = {k: v for k, v in dict(doc).items() if v is not None}
