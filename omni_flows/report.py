@@ -12,6 +12,12 @@ def _surface(doc: dict) -> str:
     return f"{doc['bulk_formula']}({hkl})"
 
 
+def strongest_first(rows: list[dict]) -> list[dict]:
+    """Lowest adsorption energy first; rows without a valid placement (None) last."""
+    return sorted(rows, key=lambda r: (r["adsorption_energy"] is None,
+                                       r["adsorption_energy"] or 0.0))
+
+
 def ranked_rows(best_docs: list[dict]) -> list[dict]:
     """One row per (surface, adsorbate), strongest binding first; no valid placement last."""
     rows = [
@@ -26,8 +32,7 @@ def ranked_rows(best_docs: list[dict]) -> list[dict]:
         }
         for d in best_docs
     ]
-    return sorted(rows, key=lambda r: (r["adsorption_energy"] is None,
-                                       r["adsorption_energy"] or 0.0))
+    return strongest_first(rows)
 
 
 def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
@@ -98,8 +103,7 @@ def mof_ranked_rows(placement_docs: list[dict]) -> list[dict]:
             "chemisorbed": best.get("chemisorbed"),
             "valid": f"{len(valid)}/{len(docs)}",
         })
-    return sorted(rows, key=lambda r: (r["adsorption_energy"] is None,
-                                       r["adsorption_energy"] or 0.0))
+    return strongest_first(rows)
 
 
 def mof_ranked_table(rows: list[dict], title: str = "guest adsorption energies") -> Table:
