@@ -92,23 +92,26 @@ class Convolution(nn.Module):
         self.irreps_out = mid.sort().irreps
 
     def forward(self, x: Features, sh: torch.Tensor, radial: torch.Tensor, slots: NeighborSlots) -> Features:
-        """``sh`` is in slot layout (num_atoms * width, ...); ``radial`` is per edge, since
-        the radial MLP is the costliest per-edge step and empty slots need no weights."""
+        """``sh`` is in slot layout (num_atoms * width, ...); ``radial`` is per edge."""
         n_atoms, width = slots.num_atoms, slots.width
         sh_blocks = sh.split(self.sh_dims, dim=1)
-        # split/unbind rather than slicing: their backward concatenates instead of
-        # zero-filling a full-size gradient per slice
-        weights = slots.pad(self.radial(radial))
-        weights = weights.split([g["mul"] * len(g["paths"]) for g in self.groups], dim=1)
+        # The radial MLP's narrow last hidden layer is padded into slots (empty slots get 0,
+        # so weight 0: the MLP has no biases), and its output layer is applied per path:
+        # each path's weights come out contiguous, and the wide (edges, all paths) weight
+        # tensor, its padding and its gradient's concatenation never exist.
+        hidden = slots.pad(self.radial.hidden(radial))
+        w_out = self.radial.output_weight()
+        col = 0
         pieces: dict[str, list[torch.Tensor]] = {}
-        for g, w in zip(self.groups, weights):
+        for g in self.groups:
             i, d1, mul = g["block"], g["d1"], g["mul"]
             x_j = torch.index_select(x[g["ir"]], 0, slots.neighbor).view(n_atoms, width, d1, mul)
-            w_paths = w.view(n_atoms, width, len(g["paths"]), mul).unbind(2)
-            for n, ((_, j, ir3), w_p) in enumerate(zip(g["paths"], w_paths)):
+            for n, (_, j, ir3) in enumerate(g["paths"]):
                 d3 = Irrep(ir3).dim
+                w_p = (hidden @ w_out[:, col : col + mul]).view(n_atoms, width, 1, mul)
+                col += mul
                 t = (sh_blocks[j] @ getattr(self, f"coeff_{i}_{n}")).view(n_atoms, width * d1, d3)
-                y = (x_j * w_p.unsqueeze(2)).view(n_atoms, width * d1, mul)
+                y = (x_j * w_p).view(n_atoms, width * d1, mul)
                 pieces.setdefault(ir3, []).append(torch.bmm(t.transpose(1, 2), y))
         # paths were visited block by block = e3nn instruction order within each irrep
         return {ir: torch.cat(p, dim=-1) if len(p) > 1 else p[0] for ir, p in pieces.items()}

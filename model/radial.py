@@ -68,10 +68,15 @@ class RadialMLP(nn.Module):
         self.act = activation(act)
         self.act_scale = second_moment_constant(act)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.weights) - 1
-        for i, w in enumerate(self.weights):
-            x = x @ (w / math.sqrt(w.shape[0]))
-            if i < last:
-                x = self.act(x) * self.act_scale
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations: forward(x) == hidden(x) @ output_weight()."""
+        for w in self.weights[:-1]:
+            x = self.act(x @ (w / math.sqrt(w.shape[0]))) * self.act_scale
         return x
+
+    def output_weight(self) -> torch.Tensor:
+        w = self.weights[-1]
+        return w / math.sqrt(w.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hidden(x) @ self.output_weight()
