@@ -4,8 +4,10 @@ Each structure keeps its own optimizer state (FIRE: velocity, time step,
 mixing; BFGS: Hessian), is checked for convergence on its own, and leaves the
 batch when converged, so a batch costs what its slowest member costs, not the
 sum. Both updates follow ASE's (same parameters and order of operations), so
-results match a sequential ``ase.optimize.FIRE`` or ``ase.optimize.BFGS`` run;
-FixAtoms is honoured by zeroing fixed atoms' forces (a fixed atom then never moves).
+results match a sequential ``ase.optimize.FIRE`` or ``ase.optimize.BFGS`` run step
+for step; the one difference: BFGS skips a Hessian update of non-positive curvature,
+on which ASE's BFGS can stall. FixAtoms is honoured by zeroing fixed atoms' forces
+(a fixed atom then never moves).
 """
 
 from __future__ import annotations
