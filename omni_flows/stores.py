@@ -142,11 +142,14 @@ def _stored_form(output: Any) -> tuple[type, dict] | None:
     return doc_cls, {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"}
 
 
-def publish_results(store: JobStore, criteria: dict | None = None) -> int:
+def publish_results(
+    store: JobStore, criteria: dict | None = None, missing_only: bool = False
+) -> int:
     """Upsert the job outputs that are result documents (or lists of them) into their collections.
 
     Oldest first, so that where several runs made the same result the newest
-    one stays. Returns the number of documents written.
+    one stays. With ``missing_only`` a result whose key is already filed is left
+    as it is. Returns the number of documents written.
     """
     db = store.docs_store._collection.database
     query = {**(criteria or {}), "output.@class": {"$in": _RESULT_CLASSES}}  # matches lists too
@@ -161,6 +164,8 @@ def publish_results(store: JobStore, criteria: dict | None = None) -> int:
                                                  or job_doc["uuid"])
             key = {field: _get(doc, field) for field in doc_cls.natural_key()}
             collection = db[doc_cls.collection]
+            if missing_only and collection.count_documents(key, limit=1):
+                continue
             try:
                 collection.replace_one(key, doc, upsert=True)
             except DuplicateKeyError:  # a concurrent writer inserted the same key first

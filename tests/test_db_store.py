@@ -116,6 +116,25 @@ def test_running_the_same_flow_twice_leaves_one_document_per_result(settings):
     store.close()
 
 
+def test_resume_files_a_result_whose_output_was_stored_but_not_filed(settings):
+    """The server dying between a job's output and its filing must not lose the result."""
+    store = job_store(settings)
+    flow, jobs = slab_flow()
+    run_local(flow, store=store)
+    db = store.docs_store._collection.database
+    # as if the server died right after the first job's output was written
+    db.slabs.delete_many({})
+    db.outputs.delete_many({"uuid": {"$in": [jobs[1].uuid, jobs[2].uuid]}})
+    completed_at = store.query_one({"uuid": jobs[0].uuid})["completed_at"]
+    run_local(flow, store=store)  # resumes: the first job is not run again
+    assert store.query_one({"uuid": jobs[0].uuid})["completed_at"] == completed_at
+    assert store.count() == 3
+    energies = {s["miller_index"][2]: s["energy"] for s in db.slabs.find({})}
+    assert energies == {1: -40.5, 0: -38.25}
+    assert db.slabs.find_one({"energy": -40.5})["provenance"]["jobflow_uuid"] == jobs[0].uuid
+    store.close()
+
+
 def test_blob_larger_than_16_mb_round_trips_through_gridfs(settings):
     store = job_store(settings)
     blob_job = make_blob(17 * MIB)

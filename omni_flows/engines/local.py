@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 
 from omni_flows.errors import DatabaseUnavailableError, EngineError
 from omni_flows.settings import Settings
-from omni_flows.stores import job_store
+from omni_flows.stores import job_store, publish_results
 
 
 def finished_uuids(store: JobStore, uuids: list[str]) -> set[str]:
@@ -60,6 +60,8 @@ def run_local(
         if len(done) == len(uuids):
             return {}
         if done:
+            # a run stopped between a job's output and its filing left that result unfiled
+            publish_results(store, {"uuid": {"$in": list(done)}}, missing_only=True)
             to_run = _unfinished(flow, done)
     responses = run_locally(
         to_run,
