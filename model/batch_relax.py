@@ -6,8 +6,13 @@ batch when converged, so a batch costs what its slowest member costs, not the
 sum. Both updates follow ASE's (same parameters and order of operations), so
 results match a sequential ``ase.optimize.FIRE`` or ``ase.optimize.BFGS`` run step
 for step; the one difference: BFGS skips a Hessian update of non-positive curvature,
-on which ASE's BFGS can stall. FixAtoms is honoured by zeroing fixed atoms' forces
-(a fixed atom then never moves).
+on which ASE's BFGS can stall.
+
+The optimizers move ASE "optimizables" (ASE's own interface: ``get_x``, ``set_x``,
+``get_gradient``), the atoms themselves or, with ``relax_cell``, a
+``FrechetCellFilter`` around them; the batched model call hands each structure its
+results through a calculator that only serves them. So constraints (FixAtoms, ...)
+and the cell degrees of freedom behave exactly as under ASE.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
+from ase.calculators.calculator import Calculator
+from ase.filters import FrechetCellFilter
+from ase.utils.abc import Optimizable
 
 from .inference import default_batch_atoms, evaluate
 from .network import OmniNet
@@ -30,25 +37,38 @@ BFGS = dict(maxstep=0.2, alpha=70.0)
 class RelaxResult:
     atoms: Atoms  # relaxed structure (a copy; constraints kept)
     energy: float
-    forces: np.ndarray
+    forces: np.ndarray  # constraints applied (zero on fixed atoms)
     converged: bool
     nsteps: int
     trajectory_energies: list[float] = field(default_factory=list)
+    stress: np.ndarray | None = None  # eV/A^3, Voigt; with relax_cell
+
+
+class _BatchedResults(Calculator):
+    """Serves what the last batched model call gave for this structure."""
+
+    implemented_properties = ("energy", "free_energy", "forces", "stress")
+
+    def serve(self, result: dict) -> None:
+        self.results = {"energy": result["energy"], "free_energy": result["energy"],
+                        "forces": result["forces"], **({"stress": result["stress"]}
+                                                       if "stress" in result else {})}
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        return np.copy(self.results[name])  # callers (constraints) modify what they get
 
 
 @dataclass
 class _FireState:
-    atoms: Atoms
-    free: np.ndarray  # (N, 1) 1.0 for free atoms, 0.0 for fixed
+    optimizable: Optimizable
     v: np.ndarray | None = None
     dt: float = FIRE["dt"]
     a: float = FIRE["astart"]
     n_pos: int = 0  # steps since the power was last negative
     nsteps: int = 0
-    energies: list[float] = field(default_factory=list)
 
     def step(self, f: np.ndarray) -> None:
-        """One ase.optimize.FIRE step with forces ``f`` (fixed atoms already zeroed)."""
+        """One ase.optimize.FIRE step along the (flat) force ``f``."""
         p = FIRE
         if self.v is None:
             self.v = np.zeros_like(f)
@@ -71,61 +91,46 @@ class _FireState:
         norm = np.sqrt(np.vdot(dr, dr))
         if norm > p["maxstep"]:
             dr = p["maxstep"] * dr / norm
-        self.atoms.positions = self.atoms.positions + dr * self.free
+        self.optimizable.set_x(self.optimizable.get_x() + dr)
         self.nsteps += 1
 
 
 @dataclass
 class _BFGSState:
-    atoms: Atoms
-    free: np.ndarray
+    optimizable: Optimizable
     hessian: np.ndarray | None = None
-    pos0: np.ndarray | None = None
+    x0: np.ndarray | None = None
     f0: np.ndarray | None = None
     nsteps: int = 0
-    energies: list[float] = field(default_factory=list)
 
     def step(self, f: np.ndarray) -> None:
         """One ase.optimize.BFGS step: Hessian update, Newton step on |eigenvalues|,
-        the whole step scaled down when an atom would move more than maxstep."""
-        pos, g = self.atoms.positions.ravel().copy(), -f.ravel()  # a copy: ASE updates in place
+        the whole step scaled down when a row (atom, cell vector) would move more
+        than maxstep."""
+        x, g = self.optimizable.get_x(), -f
         if self.hessian is None:
-            self.hessian = np.eye(pos.size) * BFGS["alpha"]
+            self.hessian = np.eye(x.size) * BFGS["alpha"]
         else:
-            dpos = pos - self.pos0
+            dx = x - self.x0
             dg = g + self.f0  # gradient change
             # ASE updates whenever the atoms moved; we also require positive curvature
             # along the step, without which the update gives the Hessian a huge negative
             # eigenvalue, the steps along it vanish and the relaxation stalls for good
             # (seen on O/Cu(111): |F| 0.9 eV/A for 250 steps). Otherwise as ASE.
-            if np.abs(dpos).max() >= 1e-7 and dpos @ dg > 0:
-                hdpos = self.hessian @ dpos
-                self.hessian += np.outer(dg, dg) / (dpos @ dg) - np.outer(hdpos, hdpos) / (
-                    dpos @ hdpos)
-        self.pos0, self.f0 = pos, f.ravel().copy()
+            if np.abs(dx).max() >= 1e-7 and dx @ dg > 0:
+                hdx = self.hessian @ dx
+                self.hessian += np.outer(dg, dg) / (dx @ dg) - np.outer(hdx, hdx) / (dx @ hdx)
+        self.x0, self.f0 = x, f.copy()
         omega, vectors = np.linalg.eigh(self.hessian)
-        dr = (-vectors @ (g @ vectors / np.fabs(omega))).reshape(-1, 3)
-        longest = np.sqrt((dr**2).sum(axis=1)).max()
+        dx = -vectors @ (g @ vectors / np.fabs(omega))
+        longest = self.optimizable.gradient_norm(dx)
         if longest >= BFGS["maxstep"]:
-            dr *= BFGS["maxstep"] / longest
-        self.atoms.positions = self.atoms.positions + dr * self.free
+            dx *= BFGS["maxstep"] / longest
+        self.optimizable.set_x(x + dx)
         self.nsteps += 1
 
 
 OPTIMIZERS = {"FIRE": _FireState, "BFGS": _BFGSState}
-
-
-def _free_mask(atoms: Atoms) -> np.ndarray:
-    free = np.ones((len(atoms), 1))
-    for c in atoms.constraints:
-        if isinstance(c, FixAtoms):
-            free[c.get_indices()] = 0.0
-        else:
-            raise NotImplementedError(
-                f"batched relaxation supports FixAtoms only, not {type(c).__name__}; "
-                "relax this structure with ASE"
-            )
-    return free
 
 
 def relax_batch(
@@ -136,43 +141,65 @@ def relax_batch(
     steps: int = 300,
     max_atoms_per_batch: int | None = None,
     optimizer: str = "FIRE",
+    relax_cell: bool = False,
 ) -> list[RelaxResult]:
-    """Relax positions of every structure (cell fixed) to max |F| < ``fmax`` on free atoms,
-    with ASE's ``optimizer`` ("FIRE" or "BFGS") run per structure."""
+    """Relax every structure to max |F| < ``fmax`` with ASE's ``optimizer`` ("FIRE" or
+    "BFGS") run per structure; ``relax_cell`` relaxes the cell too, through ASE's
+    ``FrechetCellFilter`` (its cell forces count towards convergence, as in ASE)."""
     model.task_index(task)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"batched relaxation offers {sorted(OPTIMIZERS)}, not {optimizer!r}")
+    if relax_cell and (bad := [k for k, a in enumerate(structures)
+                               if not a.pbc.all() or a.cell.rank < 3]):
+        raise ValueError(f"relax_cell needs a 3D periodic cell; structures {bad} have none")
     if max_atoms_per_batch is None:
         max_atoms_per_batch = default_batch_atoms(next(model.parameters()).device)
-    states = [OPTIMIZERS[optimizer](atoms=a.copy(), free=_free_mask(a)) for a in structures]
-    done: dict[int, tuple[float, np.ndarray, bool]] = {}
-    active = list(range(len(states)))
+    atoms = [a.copy() for a in structures]
+    served = [_BatchedResults() for _ in atoms]
+    for a, calc in zip(atoms, served):
+        a.calc = calc
+    states = [OPTIMIZERS[optimizer]((FrechetCellFilter(a) if relax_cell else a)
+                                    .__ase_optimizable__()) for a in atoms]
+    energies: list[list[float]] = [[] for _ in atoms]
+    converged: dict[int, bool] = {}
+    active = list(range(len(atoms)))
     while active:
         # batches bounded in atoms; every active structure advances one step per pass
-        results = {}
         chunk, n = [], 0
         for k in active + [None]:
-            if k is None or (chunk and n + len(states[k].atoms) > max_atoms_per_batch):
-                for kk, r in zip(chunk, evaluate(model, [states[c].atoms for c in chunk], task, stress=False)):
-                    results[kk] = r
+            if k is None or (chunk and n + len(atoms[k]) > max_atoms_per_batch):
+                results = evaluate(model, [atoms[c] for c in chunk], task, stress=relax_cell)
+                for c, r in zip(chunk, results):
+                    served[c].serve(r)
                 chunk, n = [], 0
             if k is not None:
                 chunk.append(k)
-                n += len(states[k].atoms)
+                n += len(atoms[k])
         still = []
         for k in active:
-            s, r = states[k], results[k]
-            f = r["forces"] * s.free
-            s.energies.append(r["energy"])
-            converged = np.sqrt((f**2).sum(axis=1)).max() < fmax
-            if converged or s.nsteps >= steps:
-                done[k] = (r["energy"], f, bool(converged))
+            s = states[k]
+            energies[k].append(served[k].results["energy"])
+            g = s.optimizable.get_gradient()
+            done = bool(s.optimizable.converged(g, fmax))
+            if done or s.nsteps >= steps:
+                converged[k] = done
             else:
-                s.step(f)
+                s.step(-g)
                 still.append(k)
         active = still
-    return [
-        RelaxResult(atoms=s.atoms, energy=done[k][0], forces=done[k][1], converged=done[k][2],
-                    nsteps=s.nsteps, trajectory_energies=s.energies)
-        for k, s in enumerate(states)
-    ]
+    out = []
+    for k, a in enumerate(atoms):
+        r = served[k].results
+        a.calc = None
+        out.append(RelaxResult(atoms=a, energy=r["energy"], forces=_constrained(a, r["forces"]),
+                               converged=converged[k], nsteps=states[k].nsteps,
+                               trajectory_energies=energies[k], stress=r.get("stress")))
+    return out
+
+
+def _constrained(atoms: Atoms, forces: np.ndarray) -> np.ndarray:
+    """Forces as ``atoms.get_forces()`` gives them: with the constraints applied."""
+    forces = forces.copy()
+    for c in atoms.constraints:
+        c.adjust_forces(atoms, forces)
+    return forces

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from ase.build import add_adsorbate, fcc111
+from ase.build import add_adsorbate, bulk, fcc111
 from ase.constraints import FixAtoms
+from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
 
 from omni_flows.model import OmniCalculator, load_model
@@ -44,6 +45,44 @@ def test_batched_relaxation_matches_sequential_ase(optimizer):
         fixed = s.constraints[0].get_indices()
         np.testing.assert_array_equal(b.atoms.positions[fixed], s.positions[fixed])
         assert np.linalg.norm(b.forces, axis=1).max() < 0.05
+
+
+def strained_bulks():
+    cu = bulk("Cu", "fcc", a=3.70, cubic=True)  # 2.5% expanded
+    pt = bulk("Pt", "fcc", a=3.92) * (2, 1, 1)
+    pt.set_cell(pt.cell * [1.02, 0.98, 1.0], scale_atoms=True)
+    for k, a in enumerate((cu, pt)):
+        a.rattle(0.03, seed=k)
+    return [cu, pt]
+
+
+@pytest.mark.parametrize("optimizer", [FIRE, BFGS], ids=["FIRE", "BFGS"])
+def test_batched_cell_relaxation_matches_ase_with_frechet_cell_filter(optimizer):
+    model = load_model("7net-mf-0", dtype=torch.float64)
+    structures = strained_bulks()
+    batched = relax_batch(structures, model, "PBE", fmax=0.02, steps=200,
+                          optimizer=optimizer.__name__, relax_cell=True)
+    calc = OmniCalculator(model, task="PBE", dtype=torch.float64)
+    for s, b in zip(structures, batched):
+        a = s.copy()
+        a.calc = calc
+        opt = optimizer(FrechetCellFilter(a), logfile=None)
+        assert opt.run(fmax=0.02, steps=200) and b.converged
+        assert b.nsteps == opt.nsteps  # the same trajectory, step for step
+        assert abs(b.energy - a.get_potential_energy()) < 1e-6
+        np.testing.assert_allclose(b.atoms.cell[:], a.cell[:], atol=1e-5)
+        np.testing.assert_allclose(b.atoms.positions, a.positions, atol=1e-5)
+        np.testing.assert_allclose(b.stress, a.get_stress(), atol=1e-7)
+        # the cell moved: the strained start relaxed towards the model's lattice
+        assert abs(b.atoms.get_volume() - s.get_volume()) > 0.02 * s.get_volume()
+        # converged cell: FrechetCellFilter's cell force is the virial per atom, V|stress|/N
+        assert np.abs(b.stress).max() * b.atoms.get_volume() / len(a) < 0.02
+
+
+def test_cell_relaxation_refuses_a_slab():
+    slab = fcc111("Cu", (2, 2, 3), vacuum=6.0)
+    with pytest.raises(ValueError, match="3D periodic cell; structures \\[0\\]"):
+        relax_batch([slab], load_model("7net-mf-0"), "PBE", relax_cell=True)
 
 
 def test_batched_bfgs_does_not_stall_where_an_update_breaks_ases():

@@ -110,12 +110,12 @@ def relax_structures(
     calc = get_calculator(model, task, device, backend)
     batch = _batch_relaxer()
     with optimizer_threads():
-        if batch is not None and steps > 0 and not relax_cell and len(structures) > 1:
-            results = batch([a.copy() for a in structures], calc.model, task, fmax=fmax,
-                            steps=steps, optimizer=optimizer)
+        if batch is not None and steps > 0 and len(structures) > 1:
+            results = batch(structures, calc.model, task, fmax=fmax, steps=steps,
+                            optimizer=optimizer, relax_cell=relax_cell)
             return [
                 RelaxOutcome(r.atoms, float(r.energy), np.asarray(r.forces), bool(r.converged),
-                             int(r.nsteps))
+                             int(r.nsteps), r.trajectory_energies[0], r.stress)
                 for r in results
             ]
         return [_relax_one(a, calc, fmax, steps, relax_cell, optimizer) for a in structures]
