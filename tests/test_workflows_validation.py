@@ -185,6 +185,16 @@ def test_vasp_validation_flow_has_a_static_per_term(pt_screen):
     assert sum(n.startswith("VASP r2SCAN") for n in names) == 3  # slab+CO, slab, CO(g)
     makers = {type(j.maker).__name__ for j, _ in flow.iterflow() if j.maker is not None}
     assert makers == {"SlabR2SCANStaticMaker", "FrameworkR2SCANStaticMaker"}
+    # a flow built again has the same job identities (a re-run reuses stored VASP results);
+    # another INCAR gives the VASP jobs and the documents new ones
+    uuids = {j.name: j.uuid for j, _ in flow.iterflow()}
+    again = R2SCANValidationMaker(dft="vasp", device="cpu").make(targets)
+    assert {j.name: j.uuid for j, _ in again.iterflow()} == uuids
+    maker = R2SCANValidationMaker(dft="vasp", device="cpu")
+    maker.slab_maker.input_set_generator.user_incar_settings = {"ENCUT": 700}
+    changed = {j.name for j, _ in maker.make(targets).iterflow() if j.uuid != uuids[j.name]}
+    assert changed == {n for n in uuids if "slab" in n or n.startswith(("VASP r2SCAN Pt",
+                                                                         "r2SCAN validation"))}
 
 
 def test_pyscf_r2scan_of_co_and_o_on_a_pt3_cluster_end_to_end(pt_screen):
@@ -206,6 +216,7 @@ def test_pyscf_r2scan_of_co_and_o_on_a_pt3_cluster_end_to_end(pt_screen):
                                   cluster=ClusterSpec(radius=5.0, max_atoms=3))
     flow = maker.make(targets)
     run_local(flow, settings=settings)
+    assert run_local(maker.make(targets), settings=settings) == {}  # stored: nothing re-run
     docs = {d["adsorbate"]: d for d in db["r2scan_validation"].find({"dft_code": "pyscf"})}
     assert set(docs) == {"CO", "O"}
     for doc in docs.values():

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from jobflow import Flow, Maker, job
 from monty.json import MSONable
+from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.db_schemas import (
     AdsorptionPlacementDoc,
     BestAdsorptionDoc,
@@ -34,6 +35,7 @@ from pymatgen.core import Molecule, Structure
 from .clusters import ClusterSpec, cut_cluster
 from .conversion import to_atoms
 from .errors import WorkflowInputError
+from .identity import keyed
 from .provenance import provenance_of
 from .pyscf_r2scan import PySCFSettings, r2scan_energy
 from .references import energy_reference, molecules_needed, reference_counts
@@ -111,6 +113,13 @@ class ValidationTarget(MSONable):
     @property
     def n_adsorbate(self) -> int:
         return len(self.structure) - len(self.slab)
+
+    def key(self) -> dict:
+        """What its validation depends on: the geometries and the reference scheme."""
+        return {"system_id": self.system_id, "scheme": self.scheme,
+                "structure": structure_fingerprint(self.structure),
+                "slab": structure_fingerprint(self.slab),
+                "gas": {k: structure_fingerprint(m) for k, m in sorted(self.gas.items())}}
 
 
 @job
@@ -225,20 +234,27 @@ class R2SCANValidationMaker(Maker):
             raise WorkflowInputError(f"dft must be one of {', '.join(DFT_CODES)}, not {self.dft!r}")
         if not targets:
             raise WorkflowInputError("no results to validate: choose at least one")
-        get_calculator(self.model, self.task, self.device)  # the model has this task
+        calc = get_calculator(self.model, self.task, self.device)  # the model has this task
+        # keyed jobs: a re-run reuses stored terms (PySCF takes minutes per cluster)
+        mlip_key = {"model": self.model, "task": self.task, "checkpoint": calc.checkpoint_hash}
         jobs, outputs, gas_jobs = [], [], {}
         mlip_args = (self.model, self.task, self.device)
         for target in targets:
-            mlip = mlip_r2scan_terms(target, *mlip_args)
+            mlip = keyed(mlip_r2scan_terms(target, *mlip_args), "r2scan mlip", target.key(),
+                         mlip_key)
             mlip.name = f"r2SCAN-task {target.system_id}"
             jobs.append(mlip)
+            n_before = len(jobs)  # the DFT jobs of this target come next
             dft, level, settings = None, "", {}
             if self.dft == "pyscf":
                 dft, level, settings = self._pyscf(target, jobs, gas_jobs)
             elif self.dft == "vasp":
                 dft, level, settings = self._vasp(target, jobs, gas_jobs)
-            doc = validation_document(target, mlip.output, *mlip_args, self.dft, level, dft,
-                                      settings)
+            dft_jobs = {j.uuid for j in jobs[n_before:]} | {
+                gas_jobs[name].uuid for name in target.gas if name in gas_jobs}  # shared gas
+            doc = keyed(validation_document(target, mlip.output, *mlip_args, self.dft, level,
+                                            dft, settings),
+                        "r2scan validation", mlip.uuid, self.dft, sorted(dft_jobs))
             doc.name = f"r2SCAN validation {target.system_id}"
             jobs.append(doc)
             outputs.append(doc.output)
@@ -258,12 +274,14 @@ class R2SCANValidationMaker(Maker):
         settings = asdict(self.pyscf)
 
         def gas_job(name, molecule):
-            j = pyscf_gas_energy(molecule, settings)
+            j = keyed(pyscf_gas_energy(molecule, settings), "pyscf gas",
+                      structure_fingerprint(molecule), settings)
             j.name = f"PySCF r2SCAN {name}(g)"
             return j
 
         gas = {k: ref["energy"] for k, ref in self._gas(target, jobs, gas_jobs, gas_job).items()}
-        cluster = pyscf_cluster_terms(target, asdict(self.cluster), settings)
+        cluster = keyed(pyscf_cluster_terms(target, asdict(self.cluster), settings),
+                        "pyscf cluster", target.key(), asdict(self.cluster), settings)
         cluster.name = f"PySCF r2SCAN cluster {target.system_id}"
         jobs.append(cluster)
         terms = cluster.output["terms"]
@@ -279,21 +297,23 @@ class R2SCANValidationMaker(Maker):
         return dft, level, self.pyscf.as_dict()
 
     def _vasp(self, target, jobs, gas_jobs):
+        slab_incar = self.slab_maker.input_set_generator.user_incar_settings
+        molecule_incar = self.molecule_maker.input_set_generator.user_incar_settings
+
         def gas_job(name, molecule):
-            j = self.molecule_maker.make(molecule_in_box(molecule))
+            j = keyed(self.molecule_maker.make(molecule_in_box(molecule)), "vasp r2scan",
+                      structure_fingerprint(molecule), molecule_incar)
             j.name = f"VASP r2SCAN {name}(g)"
             return j
 
         gas = {k: out.output.energy for k, out in self._gas(target, jobs, gas_jobs,
                                                             gas_job).items()}
-        with_ads = self.slab_maker.make(target.structure)
-        bare = self.slab_maker.make(target.slab)
+        with_ads, bare = (keyed(self.slab_maker.make(s), "vasp r2scan", structure_fingerprint(s),
+                                slab_incar) for s in (target.structure, target.slab))
         with_ads.name, bare.name = (f"VASP r2SCAN {target.system_id}",
                                     f"VASP r2SCAN slab {target.system_id}")
         jobs += [with_ads, bare]
         dft = {"with_adsorbate": (SLAB_ADS, with_ads.output.output.energy),
                "bare": (SLAB, bare.output.output.energy), "gas": gas}
-        settings = {"code": "vasp", "slab_incar": self.slab_maker.input_set_generator
-                    .user_incar_settings, "molecule_incar": self.molecule_maker
-                    .input_set_generator.user_incar_settings}
+        settings = {"code": "vasp", "slab_incar": slab_incar, "molecule_incar": molecule_incar}
         return dft, "r2scan/PAW/periodic slab", settings
