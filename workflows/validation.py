@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 
 from jobflow import Flow, Maker, job
 from monty.json import MSONable
-from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.db_schemas import (
     AdsorptionPlacementDoc,
     BestAdsorptionDoc,
@@ -30,6 +29,7 @@ from omni_flows.db_schemas import (
     ReferenceScheme,
     SlabDoc,
 )
+from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from pymatgen.core import Molecule, Structure
 
 from .clusters import ClusterSpec, cut_cluster
@@ -300,16 +300,21 @@ class R2SCANValidationMaker(Maker):
         slab_incar = self.slab_maker.input_set_generator.user_incar_settings
         molecule_incar = self.molecule_maker.input_set_generator.user_incar_settings
 
+        def static(maker, structure):
+            """The maker's static job, keyed by the structure and the user's VASP settings."""
+            gen = maker.input_set_generator
+            return keyed(maker.make(structure), "vasp r2scan", structure_fingerprint(structure),
+                         gen.user_incar_settings, gen.user_kpoints_settings,
+                         gen.user_potcar_settings, gen.user_potcar_functional)
+
         def gas_job(name, molecule):
-            j = keyed(self.molecule_maker.make(molecule_in_box(molecule)), "vasp r2scan",
-                      structure_fingerprint(molecule), molecule_incar)
+            j = static(self.molecule_maker, molecule_in_box(molecule))
             j.name = f"VASP r2SCAN {name}(g)"
             return j
 
         gas = {k: out.output.energy for k, out in self._gas(target, jobs, gas_jobs,
                                                             gas_job).items()}
-        with_ads, bare = (keyed(self.slab_maker.make(s), "vasp r2scan", structure_fingerprint(s),
-                                slab_incar) for s in (target.structure, target.slab))
+        with_ads, bare = (static(self.slab_maker, s) for s in (target.structure, target.slab))
         with_ads.name, bare.name = (f"VASP r2SCAN {target.system_id}",
                                     f"VASP r2SCAN slab {target.system_id}")
         jobs += [with_ads, bare]
