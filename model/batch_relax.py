@@ -189,17 +189,9 @@ def relax_batch(
         active = still
     out = []
     for k, a in enumerate(atoms):
-        r = served[k].results
+        r, forces = served[k].results, a.get_forces()  # constraints applied, as ASE gives them
         a.calc = None
-        out.append(RelaxResult(atoms=a, energy=r["energy"], forces=_constrained(a, r["forces"]),
+        out.append(RelaxResult(atoms=a, energy=r["energy"], forces=forces,
                                converged=converged[k], nsteps=states[k].nsteps,
                                trajectory_energies=energies[k], stress=r.get("stress")))
     return out
-
-
-def _constrained(atoms: Atoms, forces: np.ndarray) -> np.ndarray:
-    """Forces as ``atoms.get_forces()`` gives them: with the constraints applied."""
-    forces = forces.copy()
-    for c in atoms.constraints:
-        c.adjust_forces(atoms, forces)
-    return forces
