@@ -25,7 +25,7 @@ from ase.calculators.calculator import Calculator
 from ase.filters import FrechetCellFilter
 from ase.utils.abc import Optimizable
 
-from .inference import default_batch_atoms, evaluate
+from .memory_model import evaluate_or_split, relaxation_batch_atoms
 from .network import OmniNet
 
 # ase.optimize.FIRE and ase.optimize.BFGS defaults
@@ -152,8 +152,8 @@ def relax_batch(
     if relax_cell and (bad := [k for k, a in enumerate(structures)
                                if not a.pbc.all() or a.cell.rank < 3]):
         raise ValueError(f"relax_cell needs a 3D periodic cell; structures {bad} have none")
-    if max_atoms_per_batch is None:
-        max_atoms_per_batch = default_batch_atoms(next(model.parameters()).device)
+    if max_atoms_per_batch is None:  # by measured memory on a GPU, 256 on CPU
+        max_atoms_per_batch = relaxation_batch_atoms(model, structures)
     atoms = [a.copy() for a in structures]
     served = [_BatchedResults() for _ in atoms]
     for a, calc in zip(atoms, served):
@@ -168,7 +168,7 @@ def relax_batch(
         chunk, n = [], 0
         for k in active + [None]:
             if k is None or (chunk and n + len(atoms[k]) > max_atoms_per_batch):
-                results = evaluate(model, [atoms[c] for c in chunk], task, stress=relax_cell)
+                results = evaluate_or_split(model, [atoms[c] for c in chunk], task, relax_cell)
                 for c, r in zip(chunk, results):
                     served[c].serve(r)
                 chunk, n = [], 0

@@ -10,14 +10,46 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from .errors import DeviceUnavailableError
 from .graph import build_graph
 from .network import OmniNet
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``device``: ``auto`` (CUDA if present, else CPU), ``cpu``,
+    ``cuda``, ``cuda:N`` or ``mps``. The one check that a device exists: one this machine
+    lacks raises :class:`DeviceUnavailableError` before any model is loaded."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceUnavailableError(
+            f"unknown device {str(device)!r}; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: this machine has no CUDA GPU that torch "
+                f"{torch.__version__} can use; use --device cpu, or auto (CUDA when present)"
+            )
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: Apple's MPS is not available on this machine; "
+                "use --device cpu, or auto"
+            )
+    elif resolved.type != "cpu":
+        raise DeviceUnavailableError(
+            f"device {str(device)!r} is not supported; use auto, cpu, cuda, cuda:N or mps"
+        )
+    return resolved
 
 
 @functools.cache
@@ -32,6 +64,10 @@ def keep_freed_memory() -> bool:
     Blocks above 32 MiB (cells of thousands of atoms) are kept too, by not using mmap
     at all: 2,048 atoms ran in 3.2 s instead of 6.7 s per call, at 10% higher peak.
     The process then holds on to its peak memory. Other C libraries: left alone.
+
+    This changes the allocator of the whole process, so no library call makes it:
+    the caller opts in (the ``omni-flows`` CLI does, for the commands that run the
+    model). Returns True once the setting holds; calling again changes nothing.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -44,13 +80,6 @@ def keep_freed_memory() -> bool:
             (m_mmap_threshold, 32 << 20), (m_mmap_max, 0), (m_trim_threshold, 1 << 30)))
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
-
-
-def default_batch_atoms(device: torch.device) -> int:
-    """Atoms per batched graph. On CPU the cost per structure is lowest at 100-250 atoms
-    (measured on 28-atom slabs: 8 per batch best, 16 per batch 20% slower); a GPU wants
-    large batches."""
-    return 8192 if torch.device(device).type == "cuda" else 256
 
 
 def _voigt(s: np.ndarray) -> np.ndarray:
@@ -69,8 +98,6 @@ def evaluate(
     structure, from one batched graph. Units: eV, eV/A, eV/A^3 (ASE sign)."""
     task_idx = model.task_index(task)  # raises before any tensor work
     param = next(model.parameters())
-    if param.device.type == "cpu":
-        keep_freed_memory()
     graph = build_graph(structures, model.config.species, model.config.cutoff, task_idx,
                         dtype=param.dtype).to(param.device)
     out = model(graph, compute_forces=True, compute_stress=stress, compute_virials=virials)
@@ -101,21 +128,12 @@ def predict(
     device: str = "auto",
     stress: bool = True,
 ) -> list[dict]:
-    """Evaluate many structures in batched graphs of up to ``max_atoms_per_batch`` atoms
-    (default: by device); the numbers equal one-by-one evaluation."""
+    """Evaluate many structures in batched graphs sized by the device's memory
+    (see :mod:`.memory_model`; on CPU up to 256 atoms), at most ``max_atoms_per_batch``
+    atoms each when given; the numbers equal one-by-one evaluation."""
+    from .memory_model import evaluate_in_batches
     from .pretrained import load_model
 
     if not isinstance(model, OmniNet):
         model = load_model(model, device=resolve_device(device))
-    if max_atoms_per_batch is None:
-        max_atoms_per_batch = default_batch_atoms(next(model.parameters()).device)
-    results, batch, n = [], [], 0
-    for atoms in structures:
-        if batch and n + len(atoms) > max_atoms_per_batch:
-            results += evaluate(model, batch, task, stress)
-            batch, n = [], 0
-        batch.append(atoms)
-        n += len(atoms)
-    if batch:
-        results += evaluate(model, batch, task, stress)
-    return results
+    return evaluate_in_batches(model, structures, task, stress, max_atoms_per_batch)
