@@ -17,9 +17,8 @@ Applying a backend changes the model in place; applying another switches back.
 import torch
 
 from .errors import OmniFlowsError
+from .header import BACKENDS  # the one list of names, readable without torch
 from .network import OmniNet
-
-BACKENDS = ("e3nn", "compile", "cueq")
 
 
 class BackendUnavailableError(OmniFlowsError, RuntimeError):

@@ -13,11 +13,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .errors import ModelNotFoundError
-from .network import OmniNet
+
+if TYPE_CHECKING:  # torch is imported where weights are read, so names resolve without it
+    import torch
+
+    from .network import OmniNet
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,19 @@ def _file_digest(path: Path) -> str:
 
 def convert_sevenn_file(path: Path, name: str, cache_dir: Path | None = None) -> Path:
     """Convert a SevenNet ``.pth`` once; returns the cached native checkpoint."""
-    from .sevenn_import import model_from_sevenn, read_sevenn_checkpoint
+    from .header import read_header
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     target = cache_dir / f"{name}-{_file_digest(path)}.safetensors"
     if target.is_file():
         try:
-            read_metadata(target)
+            read_header(target)
             return target
         except Exception:
             target.unlink()  # a broken cache entry is re-made, never trusted
+    from .checkpoint import save_checkpoint  # torch: only when converting
+    from .sevenn_import import model_from_sevenn, read_sevenn_checkpoint
+
     model = model_from_sevenn(read_sevenn_checkpoint(str(path)), name=name)
     save_checkpoint(model, target, extra={"source": str(path)})
     return target
@@ -117,13 +123,20 @@ def resolve(name_or_path: str | os.PathLike, cache_dir: Path | None = None) -> P
 def load_model(
     name_or_path: str | os.PathLike,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     cache_dir: Path | None = None,
     backend: str = "e3nn",
 ) -> OmniNet:
     """Load a pretrained model by name (``"7net-mf-0"``) or from a checkpoint file,
-    with a kernel backend (see :mod:`omni_flows.model.backends`)."""
+    with a kernel backend (see :mod:`omni_flows.model.backends`); ``dtype`` defaults
+    to float32."""
+    import torch
+
     from .backends import apply_backend
+    from .checkpoint import load_checkpoint
+    from .network import OmniNet
+
+    dtype = dtype or torch.float32
 
     if isinstance(name_or_path, OmniNet):
         return apply_backend(name_or_path, backend)
