@@ -11,6 +11,7 @@ from .adsorption import AdsorptionPlacementDoc, BestAdsorptionDoc
 from .benchmark import BenchmarkRunDoc
 from .calculation import MLIPCalculationDoc
 from .document import ResultDoc
+from .gpaw_validation import DFTCalculationDoc, GPAWValidationDoc
 from .mof import MOFAdsorptionDoc
 from .slab import SlabDoc
 from .validation import R2SCANValidationDoc
@@ -23,6 +24,7 @@ RESULT_DOCUMENTS: tuple[type[ResultDoc], ...] = (
     MOFAdsorptionDoc,
     R2SCANValidationDoc,
     BenchmarkRunDoc,
+    DFTCalculationDoc, GPAWValidationDoc,
 )
 
 # jobflow's own collections: job outputs (key: uuid + index) and their GridFS blobs

@@ -1,4 +1,13 @@
-"""``omni-flows validate``: the top candidates of stored screens at r2SCAN, MLIP and DFT."""
+"""``omni-flows validate``: stored screen results checked against DFT.
+
+``--dft gpaw``: periodic GPAW single points of the K lowest placements of each
+(slab, adsorbate), its clean slab and gas references, the AdsorbML success rate
+and the MLIP-DFT error (the surface check). ``--dft pyscf|vasp|none``: the
+model's r2SCAN task, with PySCF r2SCAN on molecules and cluster models, or
+VASP r2SCAN inputs.
+"""
+
+import json
 
 import typer
 from rich.console import Console
@@ -92,7 +101,8 @@ def validation_table(docs: list[dict]) -> Table:
 def validate(
     top: int = typer.Option(3, "--top", "-n", help="validate the N results of lowest E_ads"),
     adsorbate: list[str] = typer.Option(None, "--adsorbate", "-a", help="only these (repeat)"),
-    dft: str = typer.Option("none", help="none, pyscf (cluster models, CPU) or vasp (atomate2)"),
+    dft: str = typer.Option("none", help="gpaw (periodic slabs, CPU; the surface check), "
+                            "pyscf (molecules and cluster models), vasp (atomate2) or none"),
     model: str | None = typer.Option(None, help="the screen's model (default: settings)"),
     task: str = typer.Option("R2SCAN", help="the model's r2SCAN task"),
     device: str | None = typer.Option(None, help="cpu, cuda, auto (default: settings)"),
@@ -104,8 +114,26 @@ def validate(
     grid_level: int = typer.Option(3, help="PySCF integration grid level"),
     cluster_radius: float = typer.Option(5.0, help="A: cluster cut around the binding atom"),
     cluster_atoms: int | None = typer.Option(None, help="keep only this many nearest atoms"),
+    xc: str = typer.Option("PBE", help="gpaw: PBE, RPBE or r2SCAN"),
+    ecut: float = typer.Option(450.0, help="gpaw: plane-wave cutoff, eV"),
+    kpts: str | None = typer.Option(None, help="gpaw: slab k-points AxBxC (default: from "
+                                    "--kpt-density)"),
+    kpt_density: float = typer.Option(4.0, help="gpaw: k-points per A^-1 (2 pi included)"),
+    smearing: float = typer.Option(0.1, help="gpaw: Fermi-Dirac width, eV"),
+    box: float = typer.Option(12.0, help="gpaw: cubic box of the gas molecules, A"),
+    systems: int | None = typer.Option(None, help="gpaw: validate only the N (slab, adsorbate) "
+                                       "of lowest E_ads (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (gpaw)"),
 ) -> None:
-    """Re-evaluate stored screen results with the model's r2SCAN task and r2SCAN DFT."""
+    """Check stored screen results against DFT: GPAW (periodic slabs) or r2SCAN (MLIP task,
+    PySCF clusters and molecules, VASP inputs).
+
+    With --dft gpaw, --top is the number K of lowest placements validated per
+    (slab, adsorbate)."""
+    if dft == "gpaw":
+        return validate_gpaw(top=top, adsorbates=adsorbate, model=model, xc=xc, ecut=ecut,
+                             kpts=kpts, kpt_density=kpt_density, smearing=smearing, box=box,
+                             systems=systems, as_json=as_json)
     from omni_flows.engines.local import run_local
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
@@ -116,7 +144,8 @@ def validate(
     if top < 1:
         raise ValidateInputError(f"--top must be at least 1, not {top}")
     if dft not in DFT_CODES:  # before the database is reached
-        raise ValidateInputError(f"--dft must be one of {', '.join(DFT_CODES)}, not {dft!r}")
+        raise ValidateInputError(f"--dft must be one of gpaw, {', '.join(DFT_CODES)}, "
+                                 f"not {dft!r}")
     settings = load_settings()
     model = model or settings.model
     db = connect_database(settings)
@@ -135,3 +164,145 @@ def validate(
     docs = list(db["r2scan_validation"].find({"provenance.jobflow_uuid": {"$in": uuids}},
                                              {"_id": 0}))
     console.print(validation_table(docs))
+
+
+def parse_kpts(text: str | None) -> tuple[int, int, int] | None:
+    """'4x4x1' -> (4, 4, 1)."""
+    if not text:
+        return None
+    try:
+        grid = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        grid = ()
+    if len(grid) != 3 or min(grid) < 1:
+        raise ValidateInputError(f"--kpts {text!r}: write three positive integers, e.g. 4x4x1")
+    return grid
+
+
+def find_gpaw_targets(db, top: int, adsorbates: list[str] | None, model: str,
+                      systems: int | None) -> tuple[list, int]:
+    """The (slab, adsorbate) results of ``model`` as targets with their ``top`` lowest valid
+    placements, lowest best E_ads first; and how many results were asked for."""
+    from omni_flows.db_schemas import (
+        AdsorptionPlacementDoc,
+        BestAdsorptionDoc,
+        MLIPCalculationDoc,
+        ReferenceScheme,
+        SlabDoc,
+    )
+    from omni_flows.workflows.gpaw_validation import GPAWValidationTarget
+    from omni_flows.workflows.references import molecules_needed
+
+    criteria = {"provenance.model_name": model}
+    if adsorbates:
+        criteria["adsorbate"] = {"$in": list(adsorbates)}
+    found = db["adsorption_best"].find(criteria, {"_id": 0}).sort("adsorption_energy", 1)
+    best = [BestAdsorptionDoc.model_validate(d) for d in found]
+    if not best:
+        raise ValidateInputError(
+            f"no adsorption_best results of model {model}"
+            + (f" for {', '.join(adsorbates)}" if adsorbates else "")
+            + ": run `omni-flows screen surfaces ...` first, or give the screen's --model")
+    # one per (slab, adsorbate, model): the newest
+    seen, chosen = set(), []
+    for doc in sorted(best, key=lambda d: d.last_updated, reverse=True):
+        p = doc.provenance
+        name = (doc.slab_id, doc.adsorbate, p.task, p.checkpoint_hash)
+        if name not in seen:
+            seen.add(name)
+            chosen.append(doc)
+    valid = sorted((d for d in chosen if d.valid), key=lambda d: d.adsorption_energy)
+    # with every result asked for, one without a valid placement counts as a failure
+    asked = len(chosen) if systems is None else min(systems, len(valid))
+    targets = []
+    for doc in valid[:asked]:
+        p = doc.provenance
+        same_model = {f"provenance.{k}": getattr(p, k)
+                      for k in ("model_name", "task", "checkpoint_hash")}
+        placements = [AdsorptionPlacementDoc.model_validate(d) for d in db[
+            "adsorption_placements"].find({"slab_id": doc.slab_id, "adsorbate": doc.adsorbate,
+                                           "valid": True, **same_model}, {"_id": 0})]
+        slab = _latest(db["slabs"], {"slab_id": doc.slab_id, **same_model})
+        if slab is None or not placements:
+            raise ValidateInputError(f"the slab or placements of {doc.slab_id} + {doc.adsorbate} "
+                                     "are missing from the database; run its screen again")
+        scheme = ReferenceScheme(p.energy_reference.scheme)
+        gas = {}
+        for name in molecules_needed([doc.adsorbate], scheme):
+            found = _latest(db["calculations"], {"label": f"{name}(g)", **same_model})
+            if found is not None:
+                gas[name] = MLIPCalculationDoc.model_validate(found)
+        targets.append(GPAWValidationTarget.from_documents(
+            placements, SlabDoc.model_validate(slab), gas, top))
+    return targets, asked
+
+
+def gpaw_table(docs: list[dict], summary: dict) -> Table:
+    rate = summary["success_rate"]
+    mae = summary["mae"]
+    caption = (f"AdsorbML success {summary['n_success']}/{summary['n_targets']}"
+               + (f" = {rate:.0%}" if rate is not None else "")
+               + (f"; MLIP-DFT MAE {mae:.3f} eV over {sum(len(d['placements']) for d in docs)} "
+                  "placements" if mae is not None else ""))
+    table = Table(title="E_ads (eV), GPAW at the MLIP's geometries", caption=caption)
+    table.add_column("system", overflow="fold")
+    for column in ("K", "MLIP best", "DFT there", "DFT lowest", "MLIP-DFT", "success"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for d in docs:
+        bulk, miller, *_ = d["slab_id"].split("/") + ["", ""]
+        table.add_row(f"{bulk}({miller.replace(',', '')}) {d['adsorbate']}",
+                      str(len(d["placements"])), _cell(d["mlip_adsorption_energy"]),
+                      _cell(d["dft_adsorption_energy"]), _cell(d["lowest_dft_adsorption_energy"]),
+                      _cell(d["mlip_minus_dft"]), "yes" if d["adsorbml_success"] else "no")
+    return table
+
+
+def validate_gpaw(top: int, adsorbates: list[str] | None, model: str | None, xc: str,
+                  ecut: float, kpts: str | None, kpt_density: float, smearing: float, box: float,
+                  systems: int | None, as_json: bool) -> None:
+    """``--dft gpaw``: GPAW single points of the K lowest placements per (slab, adsorbate)."""
+    from omni_flows.engines.local import run_local
+    from omni_flows.settings import load_settings
+    from omni_flows.stores import connect_database
+    from omni_flows.workflows.adsorbml import campaign_summary
+    from omni_flows.workflows.gpaw_runner import GPAWSettings, require_gpaw
+    from omni_flows.workflows.gpaw_validation import DOCUMENT_JOB, GPAWValidationMaker
+
+    if top < 1:
+        raise ValidateInputError(f"--top must be at least 1, not {top}")
+    if systems is not None and systems < 1:
+        raise ValidateInputError(f"--systems must be at least 1, not {systems}")
+    gpaw = GPAWSettings(xc=xc, ecut=ecut, kpts=parse_kpts(kpts), kpt_density=kpt_density,
+                        smearing=smearing, box=box)  # checks its values
+    require_gpaw()  # before the database: the install steps
+    settings = load_settings()
+    model = model or settings.model
+    db = connect_database(settings)
+    targets, asked = find_gpaw_targets(db, top, adsorbates, model, systems)
+    console = Console(stderr=as_json)
+    console.print(f"[bold]GPAW validation[/]: {len(targets)} (slab, adsorbate) of {model}, "
+                  f"K = {top}, {gpaw.level()}")
+    if top == 1:
+        console.print("[yellow]K = 1: the AdsorbML success is 1 by construction[/]")
+    docs = []
+    if targets:
+        flow = GPAWValidationMaker(settings=gpaw).make(targets)
+        run_local(flow, settings=settings)
+        uuids = [j.uuid for j, _ in flow.iterflow() if j.name.startswith(DOCUMENT_JOB)]
+        found = {d["provenance"]["jobflow_uuid"]: d for d in db["dft_validation"].find(
+            {"provenance.jobflow_uuid": {"$in": uuids}}, {"_id": 0})}
+        docs = [found[u] for u in uuids if u in found]
+    summary = campaign_summary(docs, n_asked=asked)
+    if as_json:
+        out = {**summary, "model": model, "dft_level": gpaw.level(),
+               "settings": gpaw.key(), "top_k": top,
+               "targets": [{"system_id": d["system_id"], "slab_id": d["slab_id"],
+                            "adsorbate": d["adsorbate"],
+                            "dft_adsorption_energy": d["dft_adsorption_energy"],
+                            "mlip_adsorption_energy": d["mlip_adsorption_energy"],
+                            "lowest_dft_adsorption_energy": d["lowest_dft_adsorption_energy"],
+                            "adsorbml_success": d["adsorbml_success"],
+                            "placements": d["placements"]} for d in docs]}
+        print(json.dumps(out, default=str))
+        return
+    console.print(gpaw_table(docs, summary))
