@@ -10,6 +10,12 @@ from pymatgen.core import Structure
 
 from .document import ResultDoc
 
+SITE_DESCRIPTION = (
+    "where the binding atom ENDED after relaxation, by its surface neighbours: ontop (1), "
+    "bridge (2), fcc or hcp (3-fold; hcp has a second-layer atom below), 4fold (fcc(100)), "
+    "Nfold for other counts; 'step-' when the neighbours lie in more than one layer "
+    "(steps, (110) troughs)")
+
 # eV; the stored E_ads must equal E - E_slab - E_ref to this (float round-off only)
 ENERGY_CONSISTENCY_TOL = 1e-6
 
@@ -30,8 +36,8 @@ class AdsorptionPlacementDoc(ResultDoc):
     """One adsorbate placement on one slab, relaxed, with its adsorption energy."""
 
     collection = "adsorption_placements"
-    key_fields = ("slab_id", "adsorbate", "placement_index")
-    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy", "valid")
+    key_fields = ("slab_id", "adsorbate_id", "placement_index")
+    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy", "valid", "settings_id")
     summary_fields = (
         "slab_id",
         "adsorbate",
@@ -39,7 +45,7 @@ class AdsorptionPlacementDoc(ResultDoc):
         "site_type",
         "adsorption_energy",
         "valid",
-        "provenance.model_name",
+        "settings_id",
     )
 
     slab_id: str = Field(description="SlabDoc.slab_id of the clean slab")
@@ -47,9 +53,16 @@ class AdsorptionPlacementDoc(ResultDoc):
     bulk_formula: str
     miller_index: tuple[int, int, int]
     adsorbate: str = Field(description="adsorbate formula as placed, e.g. 'CO', 'OH'")
+    adsorbate_id: str | None = Field(
+        None, description="the adsorbate's geometry and binding atom: its name for a built-in "
+        "one ('CO'), FORMULA:INDEX-HASH for one read from a file (two files of one formula "
+        "are two adsorbates)")
     placement_index: int = Field(description="index of this placement on this slab")
-    site_type: str = Field(description="pymatgen AdsorbateSiteFinder: ontop, bridge or hollow")
-    site_position: tuple[float, float, float] = Field(description="A, Cartesian")
+    site_type: str = Field(description=SITE_DESCRIPTION)
+    initial_site_type: str | None = Field(
+        None, description="the site the placement started from (ontop, bridge, hollow, random)")
+    site_position: tuple[float, float, float] = Field(
+        description="A, Cartesian, of the binding atom after relaxation")
     initial_structure: Structure
     final_structure: Structure
     energy: float = Field(description="eV, relaxed slab + adsorbate")
@@ -79,8 +92,8 @@ class BestAdsorptionDoc(ResultDoc):
     """The lowest-energy valid placement of one adsorbate on one slab."""
 
     collection = "adsorption_best"
-    key_fields = ("slab_id", "adsorbate")
-    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy")
+    key_fields = ("slab_id", "adsorbate_id")
+    index_fields = ("adsorbate", "bulk_formula", "adsorption_energy", "settings_id")
     summary_fields = (
         "slab_id",
         "adsorbate",
@@ -88,7 +101,7 @@ class BestAdsorptionDoc(ResultDoc):
         "site_type",
         "n_valid",
         "n_placements",
-        "provenance.model_name",
+        "settings_id",
     )
 
     slab_id: str
@@ -96,9 +109,11 @@ class BestAdsorptionDoc(ResultDoc):
     bulk_formula: str
     miller_index: tuple[int, int, int]
     adsorbate: str
+    adsorbate_id: str | None = None
     adsorption_energy: float | None = Field(None, description="eV; None: no valid placement")
     best_placement_index: int | None = None
-    site_type: str | None = None
+    site_type: str | None = Field(None, description=SITE_DESCRIPTION)
+    initial_site_type: str | None = None
     final_structure: Structure | None = None
     n_placements: int
     n_valid: int
@@ -109,21 +124,24 @@ class BestAdsorptionDoc(ResultDoc):
         if not placements:
             raise ValueError("no placements to choose from")
         first = placements[0]
-        same = {(p.slab_id, p.adsorbate) + _model_of(p) for p in placements}
+        same = {(p.slab_id, p.adsorbate_id, p.settings_id) + _model_of(p) for p in placements}
         if len(same) != 1:
             raise ValueError(f"placements of different slabs, adsorbates or models: {same}")
         valid = [p for p in placements if p.valid]
         best = min(valid, key=lambda p: p.adsorption_energy) if valid else None
         return cls(
             provenance=first.provenance.model_copy(update={"jobflow_uuid": None}),
+            settings_id=first.settings_id,
             slab_id=first.slab_id,
             bulk_id=first.bulk_id,
             bulk_formula=first.bulk_formula,
             miller_index=first.miller_index,
             adsorbate=first.adsorbate,
+            adsorbate_id=first.adsorbate_id,
             adsorption_energy=best.adsorption_energy if best else None,
             best_placement_index=best.placement_index if best else None,
             site_type=best.site_type if best else None,
+            initial_site_type=best.initial_site_type if best else None,
             final_structure=best.final_structure if best else None,
             n_placements=len(placements),
             n_valid=len(valid),

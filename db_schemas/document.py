@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from monty.json import jsanitize
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 from .anomaly import Anomaly
+from .identity import SETTINGS_ID_LENGTH, legacy_settings_id
 from .provenance import Provenance, utcnow
 
 # the same input computed with another model, task or checkpoint is another result
@@ -28,6 +29,10 @@ class ResultDoc(BaseModel):
     summary_fields: ClassVar[tuple[str, ...]] = ()  # default columns of `omni-flows query`
 
     provenance: Provenance
+    settings_id: str = Field(
+        "", description=f"{SETTINGS_ID_LENGTH} hex characters naming the settings that made "
+        "this number (db_schemas.identity); other settings, another result",
+    )
     anomalies: list[Anomaly] = Field(default_factory=list)
     last_updated: datetime = Field(default_factory=utcnow)
 
@@ -40,7 +45,20 @@ class ResultDoc(BaseModel):
     @classmethod
     def natural_key(cls) -> tuple[str, ...]:
         """Dotted field paths whose values identify one result in its collection."""
-        return cls.key_fields + MODEL_KEY
+        return cls.key_fields + ("settings_id",) + MODEL_KEY
+
+    @classmethod
+    def with_settings_id(cls, doc: dict[str, Any]) -> dict[str, Any]:
+        """A stored dict with its settings id: one derived from its provenance for
+        documents written before settings ids existed (db_schemas.identity)."""
+        if not doc.get("settings_id"):
+            doc = {**doc, "settings_id": legacy_settings_id(doc)}
+        return doc
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_settings_id(cls, data: Any) -> Any:
+        return cls.with_settings_id(data) if isinstance(data, dict) else data
 
     def to_document(self) -> dict[str, Any]:
         """The BSON-ready dict stored in MongoDB (pymatgen objects as their dicts)."""

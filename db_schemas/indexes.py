@@ -32,7 +32,7 @@ JOB_OUTPUTS = "outputs"
 JOB_BLOBS = "outputs_blobs"
 
 # indexes every result collection has: trace back to the job, sort by time, select a model
-COMMON_INDEX_FIELDS = ("provenance.jobflow_uuid", "last_updated", "valid")
+COMMON_INDEX_FIELDS = ("provenance.jobflow_uuid", "last_updated", "valid", "settings_id")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ jobflow job it was made.
 
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import BaseModel, Field
@@ -45,13 +46,22 @@ class ReferenceScheme(str, Enum):
     """How adsorption energies are referenced.
 
     ``gas_molecules``: E_ads = E(slab+ads) - E(slab) - sum_i n_i E(gas_i), energies
-    of relaxed gas-phase molecules (e.g. H2O, H2, CO).
-    ``atomic``: E_ads = E(slab+ads) - E(slab) - sum_el n_el E_el, per-element
-    references (the OC20 convention, e.g. E_O = E(H2O) - E(H2)).
+    of relaxed gas-phase molecules: the adsorbate's own molecule when it is a stable
+    gas or a molecule the user gave as a file, else a combination of H2, H2O, N2, CO
+    (e.g. O = H2O - H2, OH = H2O - 1/2 H2).
+    ``oc20_elemental``: E_ads = E(slab+ads) - E(slab) - sum_el n_el E_el with OC20's
+    per-element energies made from the same four molecules (E_H = 1/2 E(H2),
+    E_O = E(H2O) - E(H2), E_N = 1/2 E(N2), E_C = E(CO) - E_O). Not isolated atoms: for
+    H, C, N, O adsorbates the numbers equal the gas-molecule ones. Stored documents
+    of earlier versions call it ``atomic``, which still reads as this scheme.
     """
 
     GAS_MOLECULES = "gas_molecules"
-    ATOMIC = "atomic"
+    OC20_ELEMENTAL = "oc20_elemental"
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.OC20_ELEMENTAL if value == "atomic" else None  # the name before 2026-12
 
 
 class EnergyReference(BaseModel):
@@ -59,8 +69,8 @@ class EnergyReference(BaseModel):
 
     scheme: ReferenceScheme
     energies: dict[str, float] = Field(
-        description="eV; molecule formula -> total energy (gas_molecules) "
-        "or element -> energy per atom (atomic)"
+        description="eV; molecule -> total energy of the relaxed molecule (gas_molecules) "
+        "or element -> OC20 per-element energy from H2, H2O, N2, CO (oc20_elemental)"
     )
     source: str = Field("", description="where the values come from")
 
@@ -79,11 +89,22 @@ class Provenance(BaseModel):
     """What produced a result."""
 
     model_name: str = Field(description="MLIP name, e.g. '7net-mf-0'")
-    task: str = Field(description="task (functional / data domain) of the model, e.g. 'PBE'")
+    task: str | None = Field(
+        None, description="task (functional / data domain) of the model, e.g. 'PBE'; None for "
+        "a single-task model")
     checkpoint_hash: str = Field(description="sha256 of the checkpoint file")
     package_versions: dict[str, str] = Field(default_factory=package_versions)
     energy_reference: EnergyReference | None = Field(
         None, description="reference scheme and values of adsorption energies, if any"
     )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="everything that decides the number (model, task, checkpoint, dtype, "
+        "optimizer, fmax, steps, slab, placements, reference), hashed into settings_id; "
+        "query any of them as provenance.settings.<name>",
+    )
+    backend: str | None = Field(None, description="kernel backend that ran (same numbers)")
+    device: str | None = Field(None, description="device that ran, e.g. 'cpu', 'cuda:0'")
+    optimizer: str | None = Field(None, description="relaxation optimizer that ran")
     jobflow_uuid: str | None = Field(None, description="uuid of the jobflow job that made it")
     created_at: datetime = Field(default_factory=utcnow)

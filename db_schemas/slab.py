@@ -28,7 +28,7 @@ class SlabDoc(ResultDoc):
         "miller_index",
         "energy",
         "surface_energy",
-        "provenance.model_name",
+        "settings_id",
     )
 
     bulk_id: str = Field(description="stable name of the bulk, e.g. 'mp-30' or its fingerprint")

@@ -80,7 +80,7 @@ def test_reference_energies_sum_as_stated():
     assert GAS.energy_of({"H2O": 1, "H2": -1}) == pytest.approx(-14.2 + 6.8)  # E_ref(O)
     atomic = EnergyReference(scheme="atomic", energies={"C": -7.28, "O": -7.20, "H": -3.48})
     assert atomic.energy_of({"C": 1, "O": 1}) == pytest.approx(-14.48)
-    with pytest.raises(MissingReferenceError, match="no atomic reference energy for N") as err:
+    with pytest.raises(MissingReferenceError, match="no oc20_elemental reference energy for N") as err:
         atomic.energy_of({"N": 2})
     assert isinstance(err.value, SchemaError)  # the CLI reports it like OmniFlowsError
 
@@ -179,7 +179,8 @@ def test_every_collection_exports_a_schema_with_its_natural_key():
     schemas = json_schemas()
     assert set(schemas) == {doc.collection for doc in RESULT_DOCUMENTS}
     model_key = ["provenance.model_name", "provenance.task", "provenance.checkpoint_hash"]
-    assert schemas["adsorption_best"]["x-natural-key"] == ["slab_id", "adsorbate", *model_key]
+    assert schemas["adsorption_best"]["x-natural-key"] == [
+        "slab_id", "adsorbate_id", "settings_id", *model_key]
     for name, schema in schemas.items():
         json.dumps(schema)  # plain JSON
         for path in schema["x-natural-key"]:  # every key field is a documented property

@@ -7,8 +7,10 @@ from .errors import FacetError, FrameworkError, UnknownAdsorbateError, WorkflowI
 from .mof_campaign import MOFCampaign
 from .mof_flow import MOFAdsorptionMaker
 from .relax_maker import OmniRelaxMaker, OmniStaticMaker
+from .placements import PlacementSettings
+from .settings import MLIPSettings
 from .slabs import SlabSpec
-from .surface_flow import MLIPSettings, SurfaceAdsorptionMaker
+from .surface_flow import SurfaceAdsorptionMaker
 from .validation import R2SCANValidationMaker, ValidationTarget
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "MOFCampaign",
     "OmniRelaxMaker",
     "OmniStaticMaker",
+    "PlacementSettings",
     "R2SCANValidationMaker",
     "SlabSpec",
     "SurfaceAdsorptionMaker",

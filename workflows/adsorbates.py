@@ -7,6 +7,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import molecule
 from monty.json import MSONable
+from omni_flows.db_schemas.fingerprint import content_hash
 
 from .errors import UnknownAdsorbateError
 
@@ -40,12 +41,23 @@ BUILTIN_ADSORBATES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Adsorbate(MSONable):
-    """An adsorbate: its atoms (gas geometry) and which of them binds to the surface."""
+    """An adsorbate: its atoms (gas geometry) and which of them binds to the surface.
+
+    ``source`` is the file it was read from ("" for a built-in one): such an
+    adsorbate is its own gas molecule (relaxed in a box) under the gas-molecule
+    reference scheme, and two files of one formula are two adsorbates.
+    """
 
     name: str
     symbols: tuple[str, ...]
     positions: tuple[tuple[float, float, float], ...]
     binding_index: int = 0
+    source: str = ""
+
+    def __post_init__(self) -> None:  # tuples again after a JSON round trip
+        object.__setattr__(self, "symbols", tuple(self.symbols))
+        object.__setattr__(self, "positions", tuple(tuple(float(x) for x in p)
+                                                    for p in self.positions))
 
     @property
     def atoms(self) -> Atoms:
@@ -54,6 +66,24 @@ class Adsorbate(MSONable):
     @property
     def formula(self) -> str:
         return self.name
+
+    @property
+    def adsorbate_id(self) -> str:
+        """The built-in name, or FORMULA:BINDING_INDEX-GEOMETRY_HASH for a file's adsorbate."""
+        if not self.source:
+            return self.name
+        geometry = content_hash([self.symbols, np.round(self.positions, 4).tolist()])
+        return f"{self.name}:{self.binding_index}-{geometry[:8]}"
+
+    @property
+    def label(self) -> str:
+        """How the user named it: 'CO', or 'NO.xyz:1'."""
+        return f"{Path(self.source).name}:{self.binding_index}" if self.source else self.name
+
+    @property
+    def own_gas_molecule(self) -> bool:
+        """A molecule the user gave as a file is referenced to itself in the gas phase."""
+        return bool(self.source) and len(self.symbols) > 1
 
     def oriented(self) -> np.ndarray:
         """Positions with the binding atom at the origin and the rest pointing up (+z)."""
@@ -111,10 +141,15 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
                 f"binding atom index {index!r} of {path} is not one of 0..{len(atoms) - 1}; "
                 "write FILE:INDEX"
             )
+        if len(atoms) == 0:
+            raise UnknownAdsorbateError(f"adsorbate file {path} holds no atoms")
         return Adsorbate(
             atoms.get_chemical_formula(mode="hill"), tuple(atoms.get_chemical_symbols()),
-            tuple(map(tuple, atoms.positions.tolist())), int(index),
+            tuple(map(tuple, atoms.positions.tolist())), int(index), source=str(path),
         )
+    if Path(path).suffix or "/" in path:
+        raise UnknownAdsorbateError(f"adsorbate file {path} not found (write FILE:INDEX with "
+                                    "the index of the binding atom)")
     raise UnknownAdsorbateError(
         f"unknown adsorbate {spec!r}: use one of {', '.join(BUILTIN_ADSORBATES)} "
         "or a structure file as FILE:BINDING_ATOM_INDEX"

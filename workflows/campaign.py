@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 
 from jobflow import Flow
 from omni_flows.db_schemas import ReferenceScheme
+from omni_flows.db_schemas.identity import settings_id
 
+from .adsorbates import get_adsorbate
 from .errors import FacetError
-from .placements import DEFAULT_RANDOM, DEFAULT_SEED
-from .slabs import SlabSpec
-from .surface_flow import MLIPSettings, SurfaceAdsorptionMaker, gas_reference_jobs
+from .placements import PlacementSettings
+from .settings import MLIPSettings
+from .slabs import SlabSpec, bulk_structure
+from .surface_flow import SurfaceAdsorptionMaker, bulk_name, gas_reference_jobs, surface_settings
 
 
 def parse_facet(text: str | tuple) -> tuple[int, int, int]:
@@ -34,16 +37,19 @@ def parse_facet(text: str | tuple) -> tuple[int, int, int]:
 
 @dataclass
 class SurfaceCampaign:
-    """What to screen and how (the CLI's options, validated once here)."""
+    """What to screen and how (the CLI's options, validated once here).
+
+    ``settings_id`` names the campaign's settings (model, relaxation, slab,
+    placements, reference): its documents carry it, its table is read back by it
+    and its files are named after it.
+    """
 
     bulks: list[str]
     facets: list[str] = field(default_factory=lambda: ["111"])
     adsorbates: list[str] = field(default_factory=lambda: ["O", "H"])
     mlip: MLIPSettings = field(default_factory=MLIPSettings)
     slab_spec: SlabSpec = field(default_factory=SlabSpec)
-    n_random: int = DEFAULT_RANDOM
-    max_placements: int | None = None
-    seed: int = DEFAULT_SEED
+    placements: PlacementSettings = field(default_factory=PlacementSettings)
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
 
     def makers(self) -> list[SurfaceAdsorptionMaker]:
@@ -51,22 +57,42 @@ class SurfaceCampaign:
         return [
             SurfaceAdsorptionMaker(
                 miller_indices=millers, adsorbates=list(self.adsorbates), mlip=self.mlip,
-                slab_spec=self.slab_spec, n_random=self.n_random,
-                max_placements=self.max_placements, seed=self.seed,
+                slab_spec=self.slab_spec, placements=self.placements,
                 reference=ReferenceScheme(self.reference),
             )
             for _ in self.bulks
         ]
 
+    @property
+    def settings_id(self) -> str:
+        return settings_id(surface_settings(self.mlip, self.slab_spec, self.placements,
+                                            self.reference))
+
     def make(self) -> Flow:
         """The campaign's Flow; every input is checked first (nothing runs here)."""
         makers = self.makers()
         checked = [maker.check(bulk) for maker, bulk in zip(makers, self.bulks)]
-        formulas = sorted({a.formula for _, ads, _ in checked for a in ads})
-        gas_jobs, gas_docs = gas_reference_jobs(formulas, ReferenceScheme(self.reference),
+        adsorbates = list({a.adsorbate_id: a for _, ads, _ in checked for a in ads}.values())
+        gas_jobs, gas_docs = gas_reference_jobs(adsorbates, ReferenceScheme(self.reference),
                                                 self.mlip)
         flows = [maker.make(bulk, gas_docs) for maker, bulk in zip(makers, self.bulks)]
         outputs = [ref for f in flows for ref in f.output]
         facets, adsorbates = " ".join(self.facets), " ".join(self.adsorbates)
         name = f"screen {'+'.join(self.bulks)} ({facets}) {adsorbates}"
         return Flow(gas_jobs + flows, output=outputs, name=name)
+
+    def systems(self) -> dict:
+        """What the campaign's table holds: bulk ids, Miller indices, adsorbate ids."""
+        return {
+            "bulk_id": sorted({bulk_name(bulk_structure(b)) for b in self.bulks}),
+            "miller_index": sorted({parse_facet(f) for f in self.facets}),
+            "adsorbate_id": sorted({get_adsorbate(a).adsorbate_id for a in self.adsorbates}),
+        }
+
+    def select(self, docs: list[dict]) -> list[dict]:
+        """The campaign's documents among ``docs`` (of its settings id)."""
+        systems = self.systems()
+        return [d for d in docs if d.get("settings_id") == self.settings_id
+                and d.get("bulk_id") in systems["bulk_id"]
+                and tuple(d.get("miller_index") or ()) in systems["miller_index"]
+                and d.get("adsorbate_id") in systems["adsorbate_id"]]

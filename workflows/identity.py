@@ -1,21 +1,28 @@
-"""Deterministic job identities: the same input gets the same jobflow uuid.
+"""Job identities: the same input gets the same jobflow uuid, from the result's identity.
 
-The local engine skips jobs whose uuid already has an output in the store, so a
-campaign that is built again from the same input reuses every stored result and
-computes only what is new (another adsorbate, another facet).
+The job key and the documents' settings id both come from
+:func:`omni_flows.db_schemas.identity.result_identity` (one function), so the
+local engine skips a job whose output is stored, and a job made with other
+settings is another job whose documents sit beside the first ones.
 """
 
 import uuid
 
 from jobflow import Job, OutputReference
 from omni_flows.db_schemas.fingerprint import content_hash
+from omni_flows.db_schemas.identity import ResultIdentity
 
 NAMESPACE = uuid.UUID("6f6d6e69-666c-6f77-732d-776f726b666c")  # "omniflows-workfl"
 
 
 def keyed(job: Job, *key) -> Job:
-    """Give ``job`` the uuid of ``key`` (call before its output is passed to other jobs)."""
-    job_uuid = str(uuid.uuid5(NAMESPACE, content_hash(list(key))))
+    """Give ``job`` the uuid of its :class:`ResultIdentity` (or of a plain key tuple, as
+    validation jobs use); call before its output is passed to other jobs."""
+    if len(key) == 1 and isinstance(key[0], ResultIdentity):
+        digest = key[0].key
+    else:
+        digest = content_hash(list(key))
+    job_uuid = str(uuid.uuid5(NAMESPACE, digest))
     job.uuid = job_uuid
     job.output = OutputReference(job_uuid, output_schema=job.output.output_schema)
     return job

@@ -12,7 +12,7 @@ from jobflow import Flow
 
 from .errors import FrameworkError
 from .mof_flow import MOFAdsorptionMaker
-from .surface_flow import MLIPSettings
+from .settings import MLIPSettings
 
 
 @dataclass

@@ -12,7 +12,7 @@ part apart, so one run gives E_ads with and without D3.
 """
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,15 @@ from .anomaly import ADSORBATE_MULT, _fragments, bond_matrix, changed_bonds
 from .conversion import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
 from .frameworks import check_framework, insert_guest, load_framework, supercell_for_cutoff
+from omni_flows.db_schemas import MLIPCalculationDoc
+from omni_flows.db_schemas.identity import result_identity, settings_id
+
 from .identity import keyed
 from .provenance import provenance_of
 from .references import gas_molecule
-from .relax import get_calculator, relax_structures
-from .relax_maker import OmniMoleculeTaskDocument, OmniTaskDocument
-from .surface_flow import MLIPSettings
+from .relax import get_calculator, relax
+from .relax_maker import OmniRelaxMaker
+from .settings import MLIPSettings
 
 log = logging.getLogger(__name__)
 
@@ -93,32 +96,30 @@ def framework_anomalies(initial: Structure, final: Structure, guest_idx: list[in
 
 @job
 def relax_guest_in_framework(
-    framework_doc: OmniTaskDocument,
-    guest_doc: OmniMoleculeTaskDocument,
+    framework_doc: MLIPCalculationDoc,
+    guest_doc: MLIPCalculationDoc,
     framework_id: str,
     guest: Adsorbate,
     placement_index: int,
     seed: int,
     dispersion: bool,
-    mlip: dict,
+    mlip: MLIPSettings,
+    settings_id: str,
+    settings: dict,
 ) -> MOFAdsorptionDoc:
-    settings = MLIPSettings(**mlip)
     framework = framework_doc.output.structure
     rng = np.random.default_rng([seed, placement_index])
     initial = insert_guest(framework, guest, rng)
     guest_idx = list(range(len(framework), len(initial)))
-    args = (settings.model, settings.task, settings.device)
-    (cplx,) = relax_structures([to_atoms(initial, [])], *args, fmax=settings.fmax,
-                               steps=settings.steps)
+    (cplx,) = relax([to_atoms(initial, [])], mlip)
     empty = cplx.atoms.copy()
     del empty[guest_idx]
-    (refw,) = relax_structures([empty], *args, fmax=settings.fmax, steps=settings.steps)
+    (refw,) = relax([empty], mlip)
     # D3 single points at the relaxed geometries (the relaxations themselves are without D3)
-    task = settings.task
+    task = mlip.task
     fw_terms = [(framework_doc.output.energy, to_atoms(framework)), (refw.energy, refw.atoms)]
     if dispersion:
-        # atomate2's molecule documents keep the relaxed molecule in mol_or_struct only
-        guest_final = guest_doc.output.structure or guest_doc.output.mol_or_struct
+        guest_final = guest_doc.output.structure
         d3_guest = d3_energy(to_atoms(guest_final), task)
         d3_cplx = d3_energy(cplx.atoms, task)
         fw_terms = [(e, d3_energy(atoms, task)) for e, atoms in fw_terms]
@@ -138,7 +139,8 @@ def relax_guest_in_framework(
                                 + (" + D3(BJ)" if dispersion else ""))
     e_cplx, e_fw = cplx.energy + d3_cplx, e_fw + d3_fw
     return MOFAdsorptionDoc(
-        provenance=provenance_of(settings.model, settings.task, settings.device, reference),
+        provenance=provenance_of(mlip, settings, reference, str(get_calculator(mlip).device)),
+        settings_id=settings_id,
         anomalies=anomalies,
         chemisorption_bonds=chem,
         framework_id=framework_id,
@@ -176,23 +178,33 @@ class MOFAdsorptionMaker(Maker):
         else:
             name = framework_id or Path(framework).stem
             framework = load_framework(framework)
+        if self.n_placements < 1:
+            raise WorkflowInputError(f"--placements must be at least 1, not {self.n_placements}")
         guests = [get_adsorbate(g) for g in self.guests]
         for guest in guests:
             gas_molecule(guest.name)  # the isolated guest must be a known molecule
         if self.dispersion:
             d3_parameters(self.mlip.task)  # the D3 package is there and knows the functional
-        get_calculator(self.mlip.model, self.mlip.task, self.mlip.device)
+        self.mlip.check_elements([el.symbol for el in framework.composition], f"framework {name}")
+        for guest in guests:
+            self.mlip.check_elements(guest.symbols, f"guest {guest.name}")
         return name, framework, guests
+
+    @property
+    def settings(self) -> dict:
+        """What decides a MOF adsorption energy (the content of its settings id)."""
+        return {"mlip": self.mlip.identity(), "relax_framework_cell": self.relax_framework_cell,
+                "dispersion": self.dispersion, "seed": self.seed}
+
+    @property
+    def settings_id(self) -> str:
+        return settings_id(self.settings)
 
     def gas_jobs(self) -> dict[str, Job]:
         """One relaxation per isolated guest, keyed like the surface flow's gas references."""
-        jobs = {}
-        for guest in self.guests:
-            name = get_adsorbate(guest).name
-            jobs[name] = self.mlip.relaxer().make(gas_molecule(name), label=f"{name}(g)")
-            jobs[name].name = f"gas {name}"
-            keyed(jobs[name], "gas", name, self.mlip.key())
-        return jobs
+        maker = OmniRelaxMaker(name="gas", mlip=self.mlip)
+        return {name: maker.make(gas_molecule(name), label=f"{name}(g)")
+                for name in dict.fromkeys(get_adsorbate(g).name for g in self.guests)}
 
     def make(self, framework, framework_id: str | None = None,
              gas_docs: dict | None = None) -> Flow:
@@ -204,22 +216,21 @@ class MOFAdsorptionMaker(Maker):
             jobs, gas_docs = list(gas.values()), {k: j.output for k, j in gas.items()}
         framework = framework.copy()
         framework.make_supercell(supercell_for_cutoff(framework))
-        mlip_key, mlip = self.mlip.key(), asdict(self.mlip)
-        fw_job = self.mlip.relaxer(relax_cell=self.relax_framework_cell).make(framework,
-                                                                              label=name)
-        fw_job.name = f"framework {name}"
-        keyed(fw_job, "framework", structure_fingerprint(framework), mlip_key,
-              self.relax_framework_cell)
+        fw_job = OmniRelaxMaker(name="framework", mlip=self.mlip,
+                                relax_cell=self.relax_framework_cell).make(framework, label=name)
         jobs.append(fw_job)
         outputs = []
+        settings = self.settings
         for guest in guests:
             for i in range(self.n_placements):
+                identity = result_identity("mof placement", {
+                    "framework": structure_fingerprint(framework), "name": name,
+                    "guest": guest.adsorbate_id, "placement": i}, settings)
                 pj = relax_guest_in_framework(fw_job.output, gas_docs[guest.name], name, guest,
-                                              i, self.seed, self.dispersion, mlip)
+                                              i, self.seed, self.dispersion, self.mlip,
+                                              identity.settings_id, settings)
                 pj.name = f"{guest.name}@{name} #{i}"
-                # the gas job's key is (name, mlip): fw_job.uuid covers the mlip settings
-                keyed(pj, "mof placement", fw_job.uuid, name, guest, i, self.seed,
-                      self.dispersion)
+                keyed(pj, identity)
                 jobs.append(pj)
                 outputs.append(pj.output)
         return Flow(jobs, output=outputs, name=f"{self.name} {name}")

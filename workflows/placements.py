@@ -10,17 +10,40 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
+from monty.json import MSONable
 from pymatgen.analysis.adsorption import AdsorbateSiteFinder
 from pymatgen.core import Structure
 
 from .adsorbates import Adsorbate
+from .errors import WorkflowInputError
 
 SITE_TYPES = ("hollow", "ontop", "bridge")  # round-robin order: the usual minima first
+# random placements after the heuristic sites (the Maker's and the CLI's default)
 DEFAULT_RANDOM = 2
 DEFAULT_SEED = 0
 # A: the same symmetry and distance reductions as pymatgen's defaults
 SYMM_REDUCE = 1e-2
 NEAR_REDUCE = 1e-2
+
+
+@dataclass(frozen=True)
+class PlacementSettings(MSONable):
+    """How adsorbates are placed: ``n_random`` random spots after the distinct heuristic
+    sites, at most ``max_placements`` in all (None: no cap), seeded."""
+
+    n_random: int = DEFAULT_RANDOM
+    max_placements: int | None = None
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        if self.n_random < 0:
+            raise WorkflowInputError(f"--n-random must be 0 or more, not {self.n_random}")
+        if self.max_placements is not None and self.max_placements < 1:
+            raise WorkflowInputError(
+                f"--max-placements must be at least 1, not {self.max_placements} (leave it "
+                "out for every heuristic site plus the random ones)")
+        if self.seed < 0:
+            raise WorkflowInputError(f"--seed must be 0 or more, not {self.seed}")
 
 
 @dataclass
@@ -106,19 +129,17 @@ def make_placements(
     slab: Structure,
     fixed: list[int],
     adsorbate: Adsorbate,
-    n_random: int = DEFAULT_RANDOM,
-    max_placements: int | None = None,
-    seed: int = DEFAULT_SEED,
+    settings: PlacementSettings = PlacementSettings(),
 ) -> list[Placement]:
     """Heuristic placements (one per distinct site) then ``n_random`` random ones."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed)
     spots = heuristic_sites(slab)
     a, b = slab.lattice.matrix[:2]
-    for _ in range(n_random):
+    for _ in range(settings.n_random):
         u, v = rng.random(2)
         spots.append(("random", u * a + v * b))
-    if max_placements is not None:
-        spots = spots[:max_placements]
+    if settings.max_placements is not None:
+        spots = spots[:settings.max_placements]
     placements = []
     for index, (kind, point) in enumerate(spots):
         angle = float(rng.uniform(0, 2 * np.pi)) if len(adsorbate.symbols) > 1 else 0.0

@@ -1,21 +1,29 @@
-"""The provenance of a workflow result: which model, task and checkpoint made it."""
+"""The provenance of a workflow result: the settings that made it, read without a model.
+
+The checkpoint hash comes from the settings (read from the checkpoint's header
+when they were made), so provenance needs neither torch nor the weights.
+"""
 
 from omni_flows.db_schemas import EnergyReference, Provenance
 
-from .relax import get_calculator
+from .settings import MLIPSettings
 
 
 def provenance_of(
-    model: str,
-    task: str,
-    device: str = "auto",
+    mlip: MLIPSettings,
+    settings: dict | None = None,
     energy_reference: EnergyReference | None = None,
-    backend: str = "e3nn",
+    device: str | None = None,
 ) -> Provenance:
-    calc = get_calculator(model, task, device, backend)
+    """``settings``: everything that decided the number (hashed into the settings id);
+    ``device``: the one that ran (resolved from "auto")."""
     return Provenance(
-        model_name=model,
-        task=task,
-        checkpoint_hash=calc.checkpoint_hash,
+        model_name=mlip.model,
+        task=mlip.task,
+        checkpoint_hash=mlip.checkpoint_hash,
+        settings=settings if settings is not None else {"mlip": mlip.identity()},
+        backend=mlip.backend,
+        device=device or mlip.device,
+        optimizer=mlip.optimizer,
         energy_reference=energy_reference,
     )

@@ -1,12 +1,12 @@
-"""Relaxing a list of structures with the MLIP inside a job: batched where the model offers it.
+"""The one relaxation engine of the workflows: ``relax_batch`` for 1 to N structures.
 
-The Makers (:mod:`.relax_maker`) relax one structure per job through atomate2's
-``AseRelaxer``: the same ASE optimizer, filter and criterion as here, so the
-same energies.
-
-``omni_flows.model.batch_relax.relax_batch`` (one graph for many structures) is
-used when it is importable; otherwise each structure is relaxed on its own with
-an ASE optimizer (BFGS by default), same force criterion, same fixed atoms.
+Every relaxation of a job (bulk with its cell, clean slab, placements, gas
+molecules, MOF complexes) goes through :func:`relax`: one batched graph per
+optimizer step (``omni_flows.model.batch_relax``), an ASE optimizer state per
+structure (BFGS or FIRE, the registry of ``omni_flows.model.header``), one
+convergence rule: the largest force on a free atom (FixAtoms honoured), and with
+``relax_cell`` the cell forces of ASE's FrechetCellFilter too, at most ``fmax``.
+A structure relaxed alone and in a batch of several gets the same result.
 """
 
 from dataclasses import dataclass
@@ -15,16 +15,12 @@ from functools import lru_cache
 import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
-from ase.filters import FrechetCellFilter
-from ase.optimize import BFGS, FIRE
 from threadpoolctl import threadpool_limits
 
-# eV/A: the force criterion of OC20 (atomate2's AseRelaxer defaults to a looser 0.1)
-DEFAULT_FMAX = 0.05
-DEFAULT_STEPS = 300
-OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
-# BFGS: on adsorbate/slab relaxations it needs 4x fewer steps than FIRE here (O/Cu(111): 7 vs 29)
-DEFAULT_OPTIMIZER = "BFGS"
+from .settings import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, MLIPSettings
+
+__all__ = ["DEFAULT_FMAX", "DEFAULT_OPTIMIZER", "DEFAULT_STEPS", "RelaxOutcome",
+           "get_calculator", "relax", "relax_structures"]
 
 
 @dataclass
@@ -38,14 +34,33 @@ class RelaxOutcome:
     nsteps: int
     initial_energy: float | None = None
     stress: np.ndarray | None = None
+    energies: list[float] | None = None  # eV, one per evaluated step
 
 
 @lru_cache(maxsize=4)
-def get_calculator(model: str, task: str, device: str = "auto", backend: str = "e3nn"):
-    """One calculator per (model, task, device, backend) in a process: loading costs seconds."""
+def _calculator(model: str, task: str | None, device: str, backend: str, dtype: str):
     from omni_flows.model import OmniCalculator
 
-    return OmniCalculator(model, task=task, device=device, backend=backend)
+    import torch
+
+    return OmniCalculator(model, task=task, device=device, backend=backend,
+                          dtype=getattr(torch, dtype))
+
+
+def get_calculator(settings: MLIPSettings | str, task: str | None = None,
+                   device: str = "auto", backend: str = "e3nn"):
+    """One calculator per (model, task, resolved device, backend, dtype) in a process:
+    loading costs seconds, and "auto" on a CPU machine is the same model as "cpu".
+    Takes the settings, or (for scripts) a model name with task, device and backend."""
+    from omni_flows.model.inference import resolve_device
+
+    if isinstance(settings, MLIPSettings):
+        model, task, device, backend = (settings.model, settings.task, settings.device,
+                                        settings.backend)
+        dtype = settings.dtype
+    else:
+        model, dtype = settings, "float32"
+    return _calculator(model, task or None, str(resolve_device(device)), backend, dtype)
 
 
 def fixed_indices(atoms: Atoms) -> list[int]:
@@ -62,32 +77,6 @@ def max_free_force(atoms: Atoms, forces: np.ndarray) -> float:
     return float(np.linalg.norm(forces[free], axis=1).max()) if free.any() else 0.0
 
 
-def _batch_relaxer():
-    try:
-        from omni_flows.model.batch_relax import relax_batch
-    except ImportError:
-        return None
-    return relax_batch
-
-
-def _relax_one(atoms, calc, fmax, steps, relax_cell, optimizer) -> RelaxOutcome:
-    atoms = atoms.copy()
-    atoms.calc = calc
-    e0 = atoms.get_potential_energy()
-    target = FrechetCellFilter(atoms) if relax_cell else atoms
-    opt = OPTIMIZERS[optimizer](target, logfile=None)
-    nsteps = 0
-    if steps > 0:
-        opt.run(fmax=fmax, steps=steps)
-        nsteps = opt.nsteps
-    forces = atoms.get_forces()
-    stress = atoms.get_stress() if atoms.cell.rank == 3 and atoms.pbc.all() else None
-    energy = float(atoms.get_potential_energy())
-    atoms.calc = None
-    return RelaxOutcome(atoms, energy, forces, max_free_force(atoms, forces) <= fmax, nsteps, e0,
-                        stress)
-
-
 def optimizer_threads():
     """numpy's BLAS on one thread while an optimizer runs: OpenBLAS threads spin after
     each small Hessian eigh/solve and starve torch's OpenMP threads (measured: model calls
@@ -95,10 +84,29 @@ def optimizer_threads():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def relax(structures: list[Atoms], settings: MLIPSettings, relax_cell: bool = False,
+          single_point: bool = False) -> list[RelaxOutcome]:
+    """Relax ``structures`` (FixAtoms honoured) with ``settings``; ``single_point`` only
+    evaluates them (energy, forces, stress) and reports whether fmax holds."""
+    from omni_flows.model.batch_relax import relax_batch
+
+    calc = get_calculator(settings)
+    with optimizer_threads():
+        results = relax_batch(list(structures), calc.model, settings.task, fmax=settings.fmax,
+                              steps=0 if single_point else settings.steps,
+                              optimizer=settings.optimizer, relax_cell=relax_cell)
+    return [
+        RelaxOutcome(r.atoms, float(r.energy), np.asarray(r.forces), bool(r.converged),
+                     int(r.nsteps), float(r.trajectory_energies[0]), r.stress,
+                     [float(e) for e in r.trajectory_energies])
+        for r in results
+    ]
+
+
 def relax_structures(
     structures: list[Atoms],
     model: str,
-    task: str,
+    task: str | None,
     device: str = "auto",
     fmax: float = DEFAULT_FMAX,
     steps: int = DEFAULT_STEPS,
@@ -106,16 +114,8 @@ def relax_structures(
     optimizer: str = DEFAULT_OPTIMIZER,
     backend: str = "e3nn",
 ) -> list[RelaxOutcome]:
-    """Relax ``structures`` (FixAtoms honoured); ``steps=0`` is a single point."""
-    calc = get_calculator(model, task, device, backend)
-    batch = _batch_relaxer()
-    with optimizer_threads():
-        if batch is not None and steps > 0 and len(structures) > 1:
-            results = batch(structures, calc.model, task, fmax=fmax, steps=steps,
-                            optimizer=optimizer, relax_cell=relax_cell)
-            return [
-                RelaxOutcome(r.atoms, float(r.energy), np.asarray(r.forces), bool(r.converged),
-                             int(r.nsteps), r.trajectory_energies[0], r.stress)
-                for r in results
-            ]
-        return [_relax_one(a, calc, fmax, steps, relax_cell, optimizer) for a in structures]
+    """:func:`relax` for scripts that hold loose settings (benchmarks); ``steps=0`` is a
+    single point."""
+    settings = MLIPSettings(model=model, task=task or None, device=device, fmax=fmax,
+                            steps=max(steps, 1), optimizer=optimizer, backend=backend)
+    return relax(structures, settings, relax_cell=relax_cell, single_point=steps == 0)

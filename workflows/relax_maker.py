@@ -1,126 +1,123 @@
-"""MLIP relaxation and static Makers: atomate2 force-field Makers running the project's MLIP.
+"""MLIP relaxation and single-point Makers: one job per structure, the one relaxation engine.
 
-``OmniRelaxMaker`` is an atomate2 ``ForceFieldRelaxMaker`` whose calculator is the
-project's :class:`~omni_flows.model.OmniCalculator` (one per model, task, device
-and backend in a process): atomate2's ``AseRelaxer`` runs the ASE optimizer and
-the output is atomate2's force-field task document, plus the provenance (model,
-task, checkpoint hash, package versions) and a label. ``is_force_converged`` is
-the convergence flag. ``omni_flows.stores`` files these documents in the
-``calculations`` collection as :class:`~omni_flows.db_schemas.MLIPCalculationDoc`.
+``OmniRelaxMaker(mlip=MLIPSettings(...), relax_cell=...)`` relaxes a pymatgen
+Structure (bulk, slab; fixed atoms from ``selective_dynamics`` or ``fixed``) or a
+Molecule (in a 15 A box) with :func:`omni_flows.workflows.relax.relax`, the same
+engine, optimizer and convergence rule as every other relaxation of the
+workflows. The output is an :class:`~omni_flows.db_schemas.MLIPCalculationDoc`
+(filed in ``calculations``), with the settings id and the provenance of the
+settings that made it. ``make`` keys the job by its identity: the same structure
+with the same settings is the same job, so a re-run reuses it.
 """
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from atomate2.forcefields.jobs import (
-    ForceFieldRelaxMaker,
-    ForceFieldStaticMaker,
-    forcefield_job,
+from jobflow import Job, Maker, job
+from omni_flows.db_schemas import (
+    CalcType,
+    CalculationInput,
+    CalculationOutput,
+    MLIPCalculationDoc,
 )
-from atomate2.forcefields.schemas import ForceFieldMoleculeTaskDocument, ForceFieldTaskDocument
-from omni_flows.db_schemas import Provenance
-from pydantic import BaseModel, Field
+from omni_flows.db_schemas.fingerprint import structure_fingerprint
+from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from pymatgen.core import Molecule, Structure
 
-from .conversion import selective_dynamics
+from .conversion import as_array, selective_dynamics, to_atoms, to_pymatgen
+from .identity import keyed
 from .provenance import provenance_of
-from .relax import (
-    DEFAULT_FMAX,
-    DEFAULT_OPTIMIZER,
-    DEFAULT_STEPS,
-    get_calculator,
-    optimizer_threads,
-)
+from .relax import get_calculator, max_free_force, relax
+from .settings import MLIPSettings
 
 
-class OmniMeta(BaseModel):
-    """What the MLIP Makers add to atomate2's task documents."""
-
-    provenance: Provenance
-    label: str | None = Field(None, description="user/workflow name of the system")
-
-
-class OmniTaskDocument(ForceFieldTaskDocument, OmniMeta):
-    """atomate2's force-field task document of a structure, with provenance and label."""
-
-
-class OmniMoleculeTaskDocument(ForceFieldMoleculeTaskDocument, OmniMeta):
-    """atomate2's force-field task document of a molecule, with provenance and label."""
+@job
+def mlip_calculation(
+    structure: Structure | Molecule,
+    mlip: MLIPSettings,
+    relax_cell: bool,
+    single_point: bool,
+    label: str | None,
+    settings_id: str,
+) -> MLIPCalculationDoc:
+    """Relax (or evaluate) ``structure``; its fixed atoms are its selective_dynamics."""
+    molecule = isinstance(structure, Molecule)
+    atoms = to_atoms(structure)
+    (out,) = relax([atoms], mlip, relax_cell=relax_cell, single_point=single_point)
+    final = to_pymatgen(out.atoms, molecule=molecule)
+    fixed = sorted(int(i) for c in atoms.constraints for i in c.get_indices())
+    device = str(get_calculator(mlip).device)
+    return MLIPCalculationDoc(
+        provenance=provenance_of(mlip, {"mlip": mlip.identity()}, device=device),
+        settings_id=settings_id,
+        label=label,
+        input=CalculationInput(
+            structure=structure,
+            calc_type=CalcType.STATIC if single_point else CalcType.RELAX,
+            fmax=mlip.fmax, max_steps=None if single_point else mlip.steps,
+            relax_cell=relax_cell and not single_point,
+            optimizer=None if single_point else mlip.optimizer, fixed_indices=fixed,
+        ),
+        output=CalculationOutput(
+            structure=final,
+            energy=out.energy,
+            energy_per_atom=out.energy / len(atoms),
+            forces=as_array(out.forces),
+            stress=None if out.stress is None else [float(x) for x in out.stress],
+            max_force=max_free_force(out.atoms, out.forces),
+            n_steps=out.nsteps,
+            converged=out.converged,
+            energy_downhill=out.energy <= out.initial_energy + 1e-6,
+        ),
+        trajectory={"energies": out.energies} if not single_point else None,
+    )
 
 
 @dataclass
-class OmniRelaxMaker(ForceFieldRelaxMaker):
-    """Relax a structure or molecule with the MLIP (an atomate2 ``ForceFieldRelaxMaker``).
+class OmniRelaxMaker(Maker):
+    """Relax a structure or molecule with the MLIP settings ``mlip``.
 
-    ``model`` is a pretrained name or a checkpoint path, ``task`` the functional
-    of a multi-task model, ``backend`` the kernels (see ``omni_flows.model.backends``).
-    Fixed atoms (``selective_dynamics`` all False, or ``fixed`` in ``make``) stay
-    in place; the cell relaxes only with ``relax_cell``. ``fmax`` (eV/A) and
-    ``optimizer`` are the one place these are set: they fill atomate2's
-    ``relax_kwargs`` and ``optimizer_kwargs``. The output's ``is_force_converged``
-    says whether fmax was reached within ``steps``.
+    ``relax_cell`` relaxes the cell too (through ASE's FrechetCellFilter). The
+    output's ``output.converged`` says whether fmax was reached within the steps.
     """
 
     name: str = "omni relax"
-    calculator_meta: str = "omni_flows.model.OmniCalculator"
-    model: str = "7net-mf-0"
-    task: str = "PBE"
-    device: str = "auto"
-    backend: str = "e3nn"
-    fmax: float = DEFAULT_FMAX
-    steps: int = DEFAULT_STEPS
+    mlip: MLIPSettings = field(default_factory=MLIPSettings)
     relax_cell: bool = False
-    optimizer: str = DEFAULT_OPTIMIZER
+    single_point: bool = False
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # no final_atoms_object.xyz appended to the working directory by every job
-        self.relax_kwargs = {"final_atoms_object_file": None, **self.relax_kwargs,
-                             "fmax": self.fmax}
-        self.optimizer_kwargs = {**self.optimizer_kwargs, "optimizer": self.optimizer}
-        self.task_document_kwargs = {}  # atomate2's deprecated channel; the fields say it all
+    def identity(self, structure: Structure | Molecule) -> ResultIdentity:
+        """What decides this calculation: the structure with its fixed atoms, the settings."""
+        flags = structure.site_properties.get("selective_dynamics")
+        system = {"structure": structure_fingerprint(structure),
+                  "fixed": None if flags is None else [not any(f) for f in flags]}
+        return result_identity("calculation", system, {
+            "mlip": self.mlip.identity(), "relax_cell": self.relax_cell,
+            "single_point": self.single_point})
 
-    def _get_calculator(self):
-        return get_calculator(self.model, self.task, self.device, self.backend)
-
-    @forcefield_job
     def make(
         self,
         structure: Structure | Molecule,
-        prev_dir: str | Path | None = None,
         fixed: list[int] | None = None,
         label: str | None = None,
-    ) -> OmniTaskDocument | OmniMoleculeTaskDocument:
-        """Relax (or, for the static Maker, evaluate) ``structure``.
-
-        ``fixed``: indices of atoms held in place, replacing the structure's
-        ``selective_dynamics``. ``prev_dir`` is unused (atomate2's signature).
-        """
+    ) -> Job:
+        """The job relaxing (or evaluating) ``structure``; ``fixed``: indices held in place,
+        replacing the structure's ``selective_dynamics``."""
         if fixed is not None:
             structure = structure.copy()
             structure.add_site_property("selective_dynamics",
                                         selective_dynamics(len(structure), fixed))
-        with optimizer_threads():
-            doc = ForceFieldRelaxMaker.make.original(self, structure, prev_dir)
-        # the given structure, with its fixed atoms, rather than the trajectory's bare first frame
-        doc.input.mol_or_struct = structure
-        fields = {k: v for k, v in dict(doc).items() if v is not None}
-        if isinstance(structure, Molecule):  # atomate2 0.1.5 leaves `molecule` empty
-            cls, fields["molecule"] = OmniMoleculeTaskDocument, doc.output.mol_or_struct
-        else:
-            cls = OmniTaskDocument
-        return cls.model_validate({
-            **fields,
-            "forcefield_name": self.model,
-            "provenance": provenance_of(self.model, self.task, self.device,
-                                        backend=self.backend),
-            "label": label,
-        })
+        identity = self.identity(structure)
+        j = mlip_calculation(structure, self.mlip, self.relax_cell, self.single_point, label,
+                             identity.settings_id)
+        j.name = self.name if label is None else f"{self.name} {label}"
+        return keyed(j, identity)
 
 
 @dataclass
-class OmniStaticMaker(OmniRelaxMaker, ForceFieldStaticMaker):
-    """A single point (energy, forces, stress) with the MLIP; ``is_force_converged`` reports fmax."""
+class OmniStaticMaker(OmniRelaxMaker):
+    """A single point (energy, forces, stress) with the MLIP; ``output.converged`` reports
+    whether the forces are within fmax."""
 
     name: str = "omni static"
-    steps: int = 1  # atomate2: at most one step is a single point
+    single_point: bool = True
+

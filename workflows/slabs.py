@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from monty.json import MSONable
 from pymatgen.core import Structure
 from pymatgen.core.surface import SlabGenerator
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -20,9 +21,10 @@ LAYER_TOLERANCE = 0.5
 MIN_LATERAL = 8.0
 
 
-@dataclass
-class SlabSpec:
-    """How slabs are cut (data, validated at the edge)."""
+@dataclass(frozen=True)
+class SlabSpec(MSONable):
+    """How slabs are cut: frozen data, checked when made (a slab with every atom fixed,
+    no vacuum or no layer is refused before any relaxation)."""
 
     min_slab_size: float = 7.0  # A, before trimming to n_layers
     min_vacuum_size: float = 12.0  # A
@@ -30,6 +32,26 @@ class SlabSpec:
     n_fixed_layers: int = 2  # bottom layers held at bulk positions
     min_lateral: float = MIN_LATERAL  # A, tile a and b at least to this
     supercell: tuple[int, int] | None = None  # explicit (na, nb) instead of min_lateral
+
+    def __post_init__(self) -> None:
+        if self.supercell is not None:
+            object.__setattr__(self, "supercell", tuple(int(i) for i in self.supercell))
+            if len(self.supercell) != 2 or min(self.supercell) < 1:
+                raise WorkflowInputError(f"supercell {self.supercell}: give two positive "
+                                         "integers, e.g. 2x2")
+        if self.n_layers is not None and self.n_layers < 1:
+            raise WorkflowInputError(f"--layers must be at least 1, not {self.n_layers}")
+        if self.n_fixed_layers < 0:
+            raise WorkflowInputError(f"--fixed-layers must be 0 or more, not "
+                                     f"{self.n_fixed_layers}")
+        if self.n_layers is not None and self.n_fixed_layers >= self.n_layers:
+            raise WorkflowInputError(
+                f"--fixed-layers {self.n_fixed_layers} with --layers {self.n_layers} fixes every "
+                "atom of the slab: nothing could relax. Fix fewer layers than the slab has "
+                "(e.g. --layers 4 --fixed-layers 2)")
+        for name in ("min_slab_size", "min_vacuum_size", "min_lateral"):
+            if not getattr(self, name) > 0:
+                raise WorkflowInputError(f"{name} must be > 0 A, not {getattr(self, name)}")
 
 
 def bulk_structure(spec: str | Structure) -> Structure:

@@ -40,6 +40,7 @@ from .provenance import provenance_of
 from .pyscf_r2scan import PySCFSettings, r2scan_energy
 from .references import energy_reference, molecules_needed, reference_counts
 from .relax import get_calculator
+from .settings import MLIPSettings
 from .vasp_r2scan import FrameworkR2SCANStaticMaker, SlabR2SCANStaticMaker, molecule_in_box
 
 DFT_CODES = ("none", "pyscf", "vasp")
@@ -192,7 +193,8 @@ def validation_document(
                                  f"screen's gas molecules, single points with {model}/{task}")
     source = target.source_provenance
     return R2SCANValidationDoc(
-        provenance=provenance_of(model, task, device, reference),
+        provenance=provenance_of(MLIPSettings(model=model, task=task, device=device),
+                                 energy_reference=reference),
         system_id=target.system_id,
         adsorbate=target.adsorbate,
         structure=target.structure,
@@ -234,9 +236,11 @@ class R2SCANValidationMaker(Maker):
             raise WorkflowInputError(f"dft must be one of {', '.join(DFT_CODES)}, not {self.dft!r}")
         if not targets:
             raise WorkflowInputError("no results to validate: choose at least one")
-        calc = get_calculator(self.model, self.task, self.device)  # the model has this task
+        # the model has this task; its hash read from the checkpoint header
+        mlip_settings = MLIPSettings(model=self.model, task=self.task, device=self.device)
         # keyed jobs: a re-run reuses stored terms (PySCF takes minutes per cluster)
-        mlip_key = {"model": self.model, "task": self.task, "checkpoint": calc.checkpoint_hash}
+        mlip_key = {"model": self.model, "task": self.task,
+                    "checkpoint": mlip_settings.checkpoint_hash}
         jobs, outputs, gas_jobs = [], [], {}
         mlip_args = (self.model, self.task, self.device)
         for target in targets:

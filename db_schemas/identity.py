@@ -1,0 +1,64 @@
+"""The identity of a result: one function gives a job's key and a document's natural key.
+
+A number is decided by WHAT is computed (the system: bulk, slab, adsorbate
+geometry and binding atom, placement index) and HOW (the settings: model, task,
+checkpoint hash, relaxation settings, slab specification, placement settings,
+reference scheme). :func:`result_identity` hashes both: ``key`` names the jobflow
+job (a re-run with the same input finds its output), ``settings_id`` (10 hex
+characters) goes into the document's natural key beside the system's fields, so
+results made with other settings are other documents and never replace one
+another. Tables and queries tell results apart by ``settings_id`` and select by
+any setting through ``provenance.settings``.
+
+Documents written before settings ids existed get one derived from what they
+stored (:func:`legacy_settings_id`), so old and new results coexist too.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from .fingerprint import content_hash
+
+# hex characters of a settings id: 16^10 ~ 1e12, collisions need ~1e6 settings in one store
+SETTINGS_ID_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class ResultIdentity:
+    """``key``: full hash of kind + system + settings (the job's key);
+    ``settings_id``: short hash of the settings alone (in the document's natural key)."""
+
+    key: str
+    settings_id: str
+    settings: dict
+
+
+def settings_id(settings: dict) -> str:
+    """The short id of a settings dict (canonical JSON, sorted keys)."""
+    return content_hash(settings)[:SETTINGS_ID_LENGTH]
+
+
+def result_identity(kind: str, system: Any, settings: dict) -> ResultIdentity:
+    """The identity of the result ``kind`` of ``system`` made with ``settings``."""
+    return ResultIdentity(
+        key=content_hash({"kind": kind, "system": system, "settings": settings}),
+        settings_id=settings_id(settings),
+        settings=settings,
+    )
+
+
+def legacy_settings_id(doc: dict) -> str:
+    """The settings id of a document stored without one: from its model and reference.
+
+    Before settings ids, a store held one result per (system, model, task, checkpoint,
+    reference scheme) at most; these are what the id is made of.
+    """
+    p = doc.get("provenance") or {}
+    if not isinstance(p, dict):  # a Provenance given to a document's constructor
+        p = p.model_dump(mode="json")
+    reference = p.get("energy_reference") or {}
+    if not isinstance(reference, dict):
+        reference = reference.model_dump(mode="json")
+    return settings_id({"legacy": True, "model": p.get("model_name"), "task": p.get("task"),
+                        "checkpoint": p.get("checkpoint_hash"),
+                        "reference": reference.get("scheme")})

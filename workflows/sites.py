@@ -1,0 +1,87 @@
+"""Adsorption sites named as catalysis papers name them, from where the adsorbate IS.
+
+The binding atom's surface neighbours decide the site: one is ``ontop``, two
+``bridge``, three a 3-fold hollow, four ``4fold`` (fcc(100)), other counts
+``Nfold``. A 3-fold hollow is ``hcp`` when an atom of the layer below sits under
+the binding atom and ``fcc`` otherwise (the fcc(111) convention). Neighbours in
+more than one layer (a step edge and the terrace below it, a (110) trough) give
+``step-`` in front of the count.
+
+Neighbours are slab atoms within NEIGHBOUR_MULT x the shortest binding-atom-slab
+distance and within COVALENT_MULT x the sum of covalent radii: checked against the
+relaxed fcc, hcp, bridge and ontop sites of Xu & Kitchin (2014) (C, N, O, H, F, S,
+Cl, Br on Pt, Pd, Cu, Ag, Au(111); tests/test_workflows_sites.py).
+"""
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, covalent_radii
+from pymatgen.core import Structure
+
+from .slabs import layers
+
+# a neighbour is at most 25% farther than the closest slab atom (fcc hollow: 3 equal bonds;
+# the next shell of an ontop atom is > 60% farther)
+NEIGHBOUR_MULT = 1.25
+# ... and bonded at all: 1.35 x covalent radii keeps O-Cu 2.00 A (4fold) and drops 2.75 A
+COVALENT_MULT = 1.35
+# A: a lower-layer atom within this lateral distance is "under" the binding atom (hcp);
+# fcc(111) hollows have their nearest second-layer atom ~1.6 A off (Pt, Cu: 1.5-1.7 A)
+UNDER_LATERAL = 0.8
+
+
+def _atoms(structure: Structure | Atoms) -> Atoms:
+    if isinstance(structure, Atoms):
+        return structure
+    return Atoms([s.specie.symbol for s in structure], positions=structure.cart_coords,
+                 cell=structure.lattice.matrix, pbc=True)
+
+
+def site_neighbours(structure: Structure | Atoms, slab: list[int], atom: int) -> list[int]:
+    """Slab atoms bonded to ``atom`` (see the module's rule)."""
+    atoms = _atoms(structure)
+    slab = list(slab)
+    d = atoms.get_distances(atom, slab, mic=True)
+    radius = covalent_radii[atomic_numbers[atoms[atom].symbol]]
+    bonded = np.array([covalent_radii[atoms[j].number] for j in slab]) + radius
+    near = (d <= NEIGHBOUR_MULT * d.min()) & (d <= COVALENT_MULT * bonded)
+    return [slab[k] for k in np.flatnonzero(near)]
+
+
+def site_type(structure: Structure | Atoms, slab: list[int], atom: int) -> str:
+    """The site of ``atom`` (an adsorbate's binding atom) on the slab atoms ``slab``."""
+    atoms = _atoms(structure)
+    slab = list(slab)
+    neighbours = site_neighbours(atoms, slab, atom)
+    n = len(neighbours)
+    groups = layers(atoms.positions[slab, 2])
+    layer_of = {slab[i]: k for k, g in enumerate(groups) for i in g}
+    used = sorted({layer_of[j] for j in neighbours})
+    if n == 0:
+        return "none"
+    name = {1: "ontop", 2: "bridge", 4: "4fold"}.get(n, f"{n}fold")
+    if len(used) > 1:
+        return f"step-{name}"
+    if n == 3:
+        below = [slab[i] for k in range(used[0]) for i in groups[k]]
+        if below:
+            lateral = _lateral_distances(atoms, atom, below)
+            nearest = below[int(np.argmin(lateral))]
+            # only the layer right below counts: in fcc hollows the third layer is under
+            if lateral.min() < UNDER_LATERAL and layer_of[nearest] == used[0] - 1:
+                return "hcp"
+        return "fcc"
+    return name
+
+
+def _lateral_distances(atoms: Atoms, atom: int, others: list[int]) -> np.ndarray:
+    """In-plane distances from ``atom`` to ``others``, minimum image in a and b."""
+    vectors = atoms.positions[others] - atoms.positions[atom]
+    vectors[:, 2] = 0.0
+    a, b = atoms.cell[0].copy(), atoms.cell[1].copy()
+    a[2] = b[2] = 0.0
+    best = np.full(len(others), np.inf)
+    for i in (-1, 0, 1):
+        for j in (-1, 0, 1):
+            best = np.minimum(best, np.linalg.norm(vectors + i * a + j * b, axis=1))
+    return best
