@@ -1,0 +1,307 @@
+"""The computational hydrogen electrode: step free energies, limiting potentials, diagrams and
+volcanoes from the adsorption free energies of a screen.
+
+At pH 0 and potential U vs RHE a proton-electron pair has G = 1/2 G(H2) - eU (Nørskov
+et al., J. Phys. Chem. B 108, 17886 (2004)), so a step that consumes n pairs has
+
+    dG_i(U) = dG_i(0) + n_i e U.
+
+Sign convention: U_L is the potential at which every electrochemical step is downhill.
+For a reduction (n_i > 0) U_L = min_i(-dG_i(0) / n_i) = -max_i dG_i(0) / e for
+one-electron steps; for an oxidation (n_i < 0) U_L = max_i(dG_i(0) / |n_i|). The step
+that sets U_L is the potential-determining step (PDS); the theoretical overpotential
+is U0 - U_L (reduction) or U_L - U0 (oxidation). Chemical steps (n_i = 0) do not move
+with U: an uphill one is reported as a thermochemical barrier, not as the PDS.
+
+Adsorption free energies: the screen's ``adsorption_free_energy`` (MLIP vibrations,
+``--free-energy``) when stored; otherwise E_ads plus the textbook dZPE - TdS
+corrections below, and the output says which was used for every number.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from omni_flows.workflows.errors import WorkflowInputError
+from omni_flows.workflows.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
+
+# eV, dZPE - TdS at 298 K relative to H2O(l) and H2: OH* 0.35, O* 0.05, OOH* 0.40 (Nørskov
+# et al. 2004; Man et al., ChemCatChem 3, 1159 (2011)); H* 0.24 (Nørskov et al.,
+# J. Electrochem. Soc. 152, J23 (2005)). None for the CO2RR and NRR intermediates: those
+# need the screen's own vibrations.
+TEXTBOOK_CORRECTIONS: dict[str, float] = {"OH": 0.35, "O": 0.05, "OOH": 0.40, "H": 0.24}
+# OOH* - OH* in eV, the universal scaling of Man et al. 2011 (and Viswanathan et al., ACS
+# Catal. 2, 1654 (2012)); used for a volcano line when fewer than two surfaces are screened
+DEFAULT_OOH_OH_OFFSET = 3.2
+
+MLIP = "MLIP vibrations"
+TEXTBOOK = "textbook correction"
+
+
+def adsorbate_key(name: str) -> str:
+    """'*OH', 'OH*', 'OH' -> 'OH' (OC20 names mark the binding atom with '*')."""
+    return name.replace("*", "")
+
+
+@dataclass
+class SurfaceFreeEnergies:
+    """Adsorption free energies (eV, on the basis scale of ``reactions``) of one surface."""
+
+    surface: str
+    values: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
+                                 ) -> tuple[list[SurfaceFreeEnergies], dict[str, list[str]]]:
+    """One entry per surface that has every intermediate of ``network`` with a valid placement,
+    and the intermediates each other surface lacks.
+
+    ``docs``: ``adsorption_best`` documents (adsorbate, slab_id, bulk_formula,
+    miller_index, adsorption_energy and, when the screen ran with --free-energy,
+    adsorption_free_energy). Two documents for one (surface, adsorbate) are results of
+    different settings: the caller must choose (a filter), nothing is silently picked.
+    """
+    wanted = set(network.intermediates)
+    by_slab: dict[str, dict[str, dict]] = {}
+    for doc in docs:
+        key = adsorbate_key(doc["adsorbate"])
+        if key not in wanted or doc.get("adsorption_energy") is None:
+            continue
+        slab = doc.get("slab_id", surface_label(doc))
+        if key in by_slab.setdefault(slab, {}):
+            raise WorkflowInputError(
+                f"{slab} has several {key} results (other models or settings); select one "
+                "set with --filter, e.g. '{\"provenance.model_name\": \"7net-mf-0\"}'")
+        by_slab[slab][key] = doc
+    labels = {slab: surface_label(next(iter(found.values()))) for slab, found in by_slab.items()}
+    repeated = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
+    by_surface = {(f"{labels[s]} [{s}]" if labels[s] in repeated else labels[s]): found
+                  for s, found in by_slab.items()}
+    out, incomplete = [], {}
+    for surface, found in sorted(by_surface.items()):
+        if set(found) != wanted:
+            incomplete[surface] = [n for n in network.intermediates if n not in found]
+            continue
+        entry = SurfaceFreeEnergies(surface)
+        for name, doc in found.items():
+            if doc.get("adsorption_free_energy") is not None:
+                value, source = doc["adsorption_free_energy"], MLIP
+            elif name in TEXTBOOK_CORRECTIONS:
+                value, source = doc["adsorption_energy"] + TEXTBOOK_CORRECTIONS[name], TEXTBOOK
+            else:
+                raise WorkflowInputError(
+                    f"{name}* on {surface} has no adsorption free energy and there is no textbook "
+                    "correction for it: screen it with --free-energy")
+            entry.values[name] = value + adsorbate_offset(name)
+            entry.sources[name] = source
+        out.append(entry)
+    return out, incomplete
+
+
+def surface_label(doc: dict) -> str:
+    hkl = "".join(str(i) for i in doc.get("miller_index", ()))
+    return f"{doc.get('bulk_formula', '?')}({hkl})"
+
+
+@dataclass(frozen=True)
+class CHEResult:
+    """Step free energies at U = 0 and what follows from them."""
+
+    surface: str
+    network: ReactionNetwork
+    step_free_energies: tuple[float, ...]
+    limiting_potential: float | None
+    potential_determining_step: int | None
+    equilibrium_potential: float
+
+    @property
+    def overpotential(self) -> float | None:
+        if self.limiting_potential is None:
+            return None
+        sign = 1 if self.network.is_reduction else -1
+        return sign * (self.equilibrium_potential - self.limiting_potential)
+
+    def step_free_energies_at(self, potential: float) -> np.ndarray:
+        n = np.array([s.electrons for s in self.network.steps])
+        return np.asarray(self.step_free_energies) + n * potential
+
+    def states_at(self, potential: float) -> np.ndarray:
+        """Free energies of the states (initial state at 0), eV."""
+        return np.concatenate([[0.0], np.cumsum(self.step_free_energies_at(potential))])
+
+    @property
+    def chemical_barriers(self) -> list[int]:
+        """Uphill steps that do not involve a proton-electron pair."""
+        return [i for i, (s, g) in enumerate(zip(self.network.steps, self.step_free_energies))
+                if s.electrons == 0 and g > 0]
+
+
+def species_free_energy(species, values: dict[str, float]) -> float:
+    if species.phase == "ads":
+        return values[species.name]
+    if species.phase in ("g", "l"):
+        return gas_free_energy(species)
+    return 0.0  # free site; a pair is 1/2 H2 (0 on the basis scale) at U = 0
+
+
+def analyse(network: ReactionNetwork, values: dict[str, float], surface: str = "") -> CHEResult:
+    """dG of every step at U = 0, the limiting potential and the PDS."""
+    missing = sorted(set(network.intermediates) - set(values))
+    if missing:
+        raise WorkflowInputError(f"{surface or 'surface'}: no free energy for "
+                                 f"{', '.join(m + '*' for m in missing)}")
+    dg = tuple(
+        sum(species_free_energy(s, values) for s in step.products)
+        - sum(species_free_energy(s, values) for s in step.reactants)
+        for step in network.steps
+    )
+    onsets = [(-g / step.electrons, i) for i, (g, step) in enumerate(zip(dg, network.steps))
+              if step.electrons != 0]
+    if not onsets:
+        u_l, pds = None, None
+    else:
+        u_l, pds = min(onsets) if network.is_reduction else max(onsets)
+    return CHEResult(surface, network, dg, u_l, pds, network.equilibrium_potential())
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """y = slope * x + intercept over ``n`` surfaces; ``mae`` in eV."""
+
+    y: str
+    x: str
+    slope: float
+    intercept: float
+    n: int
+    mae: float
+
+    def __call__(self, x):
+        return self.slope * np.asarray(x) + self.intercept
+
+
+def scaling_relations(entries: list[SurfaceFreeEnergies], network: ReactionNetwork,
+                      ) -> dict[str, LinearFit]:
+    """Each intermediate fitted linearly against the network's descriptor (>= 2 surfaces).
+    With fewer surfaces the ORR/OER OOH line falls back to the universal OOH = OH + 3.2 eV."""
+    x_name = network.descriptor
+    fits = {}
+    x = np.array([e.values[x_name] for e in entries])
+    for name in network.intermediates:
+        if name == x_name:
+            continue
+        y = np.array([e.values[name] for e in entries])
+        if len(entries) >= 2 and np.ptp(x) > 1e-6:
+            slope, intercept = np.polyfit(x, y, 1)
+            mae = float(np.abs(slope * x + intercept - y).mean())
+            fits[name] = LinearFit(name, x_name, float(slope), float(intercept), len(x), mae)
+        elif name == "OOH" and x_name == "OH":
+            fits[name] = LinearFit(name, x_name, 1.0, DEFAULT_OOH_OH_OFFSET, 0, float("nan"))
+    return fits
+
+
+def volcano_line(network: ReactionNetwork, fits: dict[str, LinearFit],
+                 x: np.ndarray) -> np.ndarray | None:
+    """U_L along the descriptor, the other intermediates from the scaling relations;
+    None when an intermediate has no fit."""
+    others = [n for n in network.intermediates if n != network.descriptor]
+    if any(n not in fits for n in others):
+        return None
+    out = []
+    for xi in x:
+        values = {network.descriptor: float(xi), **{n: float(fits[n](xi)) for n in others}}
+        out.append(analyse(network, values).limiting_potential)
+    return np.array(out, dtype=float)
+
+
+def free_energy_diagram(results: list[CHEResult], potential: float = 0.0):
+    """Step-line free-energy diagram of each surface at ``potential`` (V vs RHE); also at U0
+    in a second panel. A matplotlib Figure (object API: no global backend is set)."""
+    from matplotlib.figure import Figure
+
+    network = results[0].network
+    potentials = [potential, results[0].equilibrium_potential]
+    fig = Figure(figsize=(11, 4.5))
+    for ax, u in zip(fig.subplots(1, 2, sharey=False), potentials):
+        for r in results:
+            g = r.states_at(u)
+            xs = np.repeat(np.arange(len(g)), 2) + np.tile([-0.3, 0.3], len(g))
+            lines = ax.plot(xs, np.repeat(g, 2), lw=2,
+                            label=f"{r.surface}  U_L={_fmt(r.limiting_potential)} V")
+            ax.plot(np.arange(len(g)), g, ls=":", color=lines[0].get_color(), lw=1)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(range(len(network.steps) + 1), _state_labels(network), rotation=30,
+                      ha="right", fontsize=8)
+        ax.set_ylabel("G (eV)")
+        ax.set_title(f"{network.name.upper()} at U = {u:.2f} V vs RHE")
+    fig.axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
+                 fits: dict[str, LinearFit]):
+    """Limiting potential of each surface against the descriptor, with the scaling-relation
+    volcano line and U0. A matplotlib Figure (object API)."""
+    from matplotlib.figure import Figure
+
+    network = results[0].network
+    x_name = network.descriptor
+    xs = np.array([e.values[x_name] for e in entries])
+    ys = np.array([r.limiting_potential for r in results], dtype=float)
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    span = max(np.ptp(xs), 1.0)
+    grid = np.linspace(xs.min() - 0.5 * span, xs.max() + 0.5 * span, 200)
+    line = volcano_line(network, fits, grid)
+    if line is not None:
+        ax.plot(grid, line, color="k", lw=1.5, label="scaling relations")
+    ax.axhline(results[0].equilibrium_potential, color="grey", ls="--", lw=1, label="U0")
+    ax.scatter(xs, ys, zorder=3)
+    for x, y, r in zip(xs, ys, results):
+        ax.annotate(r.surface, (x, y), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    ax.set_xlabel(f"ΔG({x_name}*) (eV)")
+    ax.set_ylabel("limiting potential U_L (V vs RHE)")
+    ax.set_title(f"{network.name.upper()} volcano")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def scaling_plot(entries: list[SurfaceFreeEnergies], fits: dict[str, LinearFit],
+                 network: ReactionNetwork):
+    """Each intermediate against the descriptor with its fitted line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
+    x = np.array([e.values[network.descriptor] for e in entries])
+    for name, fit in fits.items():
+        y = [e.values[name] for e in entries]
+        points = ax.scatter(x, y, label=f"{name}*: {fit.slope:.2f} x + {fit.intercept:.2f}")
+        grid = np.linspace(x.min() - 0.2, x.max() + 0.2, 10)
+        ax.plot(grid, fit(grid), color=points.get_facecolor()[0])
+    ax.set_xlabel(f"ΔG({network.descriptor}*) (eV)")
+    ax.set_ylabel("ΔG (eV)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path) -> None:
+    """Write a Figure as PNG through the Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).print_png(str(path))
+
+
+def _state_labels(network: ReactionNetwork) -> list[str]:
+    labels = [" + ".join(s.label for s in network.steps[0].reactants if s.phase != "pair")]
+    labels += [" + ".join(s.label for s in step.products if s.phase != "pair")
+               for step in network.steps]
+    return labels
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

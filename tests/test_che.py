@@ -1,0 +1,239 @@
+"""The computational hydrogen electrode: equilibrium potentials, limiting potentials, volcanoes,
+plots, and Pt(111) ORR from the MLIP's own free energies against the literature."""
+
+import matplotlib
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import add_adsorbate, bulk, fcc111, molecule
+from ase.constraints import FixAtoms
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
+
+from omni_flows.che import (
+    MLIP,
+    TEXTBOOK,
+    TEXTBOOK_CORRECTIONS,
+    analyse,
+    free_energies_from_documents,
+    free_energy_diagram,
+    save_figure,
+    scaling_relations,
+    volcano_line,
+    volcano_plot,
+)
+from omni_flows.workflows.errors import WorkflowInputError
+from omni_flows.workflows.reactions import get_reaction, reaction_networks
+
+
+@pytest.mark.parametrize("name, u0", [
+    ("orr", 1.23),  # 4.92 eV / 4 (Nørskov et al. 2004)
+    ("oer", 1.23),
+    ("her", 0.0),
+    ("co2rr", -0.10),  # CO2/CO: -0.10 V vs RHE (Peterson et al. 2010; NIST-JANAF dG_f)
+    ("nrr", 0.06),  # N2/NH3(g): +0.06 V vs RHE from dG_f(NH3, g) = -16.4 kJ/mol
+])
+def test_equilibrium_potentials_are_the_standard_ones(name, u0):
+    assert get_reaction(name).equilibrium_potential() == pytest.approx(u0, abs=0.01)
+
+
+def test_every_step_balances_and_networks_are_as_documented():
+    networks = reaction_networks()
+    assert set(networks) == {"orr", "oer", "her", "co2rr", "nrr"}
+    assert networks["orr"].intermediates == ["OOH", "O", "OH"]
+    assert networks["nrr"].electrons == 6 and networks["oer"].electrons == -4
+    with pytest.raises(WorkflowInputError, match="unknown reaction"):
+        get_reaction("hor")
+
+
+def test_ideal_orr_catalyst_has_all_steps_at_the_equilibrium_potential():
+    """dG_OH = 1.23, dG_O = 2.46, dG_OOH = 3.69 eV: every step -1.23 eV, U_L = U0 = 1.23 V
+    for ORR and OER alike, zero overpotential."""
+    values = {"OH": 1.23, "O": 2.46, "OOH": 3.69}
+    orr = analyse(get_reaction("orr"), values)
+    np.testing.assert_allclose(orr.step_free_energies, -1.23, atol=1e-9)
+    assert orr.limiting_potential == pytest.approx(1.23)
+    assert orr.overpotential == pytest.approx(0.0, abs=1e-9)
+    oer = analyse(get_reaction("oer"), values)
+    assert oer.limiting_potential == pytest.approx(1.23)
+    np.testing.assert_allclose(oer.step_free_energies_at(1.23), 0.0, atol=1e-9)
+
+
+def test_limiting_potential_sign_convention_and_pds():
+    """Reduction: dG_i(U) = dG_i(0) + eU, U_L = -max dG_i(0); at U_L the PDS is flat."""
+    values = {"OH": 0.8, "O": 1.6, "OOH": 4.0}  # step dGs: -0.92, -2.4, -0.8, -0.8
+    r = analyse(get_reaction("orr"), values)
+    np.testing.assert_allclose(r.step_free_energies, [-0.92, -2.4, -0.8, -0.8], atol=1e-9)
+    assert r.limiting_potential == pytest.approx(0.8)
+    assert r.potential_determining_step in (2, 3)
+    assert r.step_free_energies_at(r.limiting_potential).max() == pytest.approx(0.0, abs=1e-9)
+    assert r.overpotential == pytest.approx(0.43)
+    assert r.states_at(0.0)[-1] == pytest.approx(-4.92)
+
+
+@pytest.mark.parametrize("dg_h, u_l, pds", [(0.1, -0.1, 0), (-0.2, -0.2, 1), (0.0, 0.0, 0)])
+def test_her_limiting_potential_is_minus_abs_dg_h(dg_h, u_l, pds):
+    r = analyse(get_reaction("her"), {"H": dg_h})
+    assert r.limiting_potential == pytest.approx(u_l)
+    assert r.potential_determining_step == pds
+
+
+def test_co2rr_chemical_desorption_step_is_not_the_pds():
+    r = analyse(get_reaction("co2rr"), {"COOH": 0.3, "CO": -0.5})
+    assert r.step_free_energies[2] == pytest.approx(0.5)  # CO* -> CO(g), uphill, no electrons
+    assert r.chemical_barriers == [2]
+    assert r.potential_determining_step == 0
+    # CO2(g) sits 0.208 eV below CO + H2O(l) - H2 (NIST-JANAF): step 1 = 0.3 + 0.208
+    assert r.limiting_potential == pytest.approx(-(0.3 + 0.2078), abs=1e-3)
+
+
+def test_scaling_volcano_tops_are_the_known_limits():
+    """With dG_OOH = dG_OH + 3.2 eV and dG_O = 2 dG_OH (universal scalings, Man et al. 2011),
+    the ORR volcano peaks at U_L = (4.92 - 3.2)/2 = 0.86 V and the least OER overpotential is
+    (3.2 - 2.46)/2 = 0.37 V."""
+    entries = _entries({"A": 0.5, "B": 1.0, "C": 1.5})
+    fits = scaling_relations(entries, get_reaction("orr"))
+    assert fits["OOH"].slope == pytest.approx(1.0) and fits["OOH"].intercept == pytest.approx(3.2)
+    grid = np.linspace(0, 2, 2001)
+    assert volcano_line(get_reaction("orr"), fits, grid).max() == pytest.approx(0.86, abs=1e-3)
+    oer = volcano_line(get_reaction("oer"), scaling_relations(entries, get_reaction("oer")), grid)
+    assert oer.min() - 1.23 == pytest.approx(0.37, abs=1e-3)
+
+
+def _entries(oh_by_surface):
+    from omni_flows.che import SurfaceFreeEnergies
+
+    return [SurfaceFreeEnergies(s, {"OH": x, "O": 2 * x, "OOH": x + 3.2})
+            for s, x in oh_by_surface.items()]
+
+
+def _doc(bulk_formula, adsorbate, e_ads, g_ads=None, slab="s1"):
+    doc = {"bulk_formula": bulk_formula, "miller_index": [1, 1, 1], "slab_id": slab,
+           "adsorbate": adsorbate, "adsorption_energy": e_ads}
+    if g_ads is not None:
+        doc["adsorption_free_energy"] = g_ads
+    return doc
+
+
+def test_documents_use_stored_free_energies_or_say_textbook():
+    docs = [_doc("Pt", "OH", 0.9, 1.2), _doc("Pt", "*O", 1.5), _doc("Pt", "OOH", 4.0),
+            _doc("Pd", "OH", 0.7, slab="s2")]
+    entries, incomplete = free_energies_from_documents(docs, get_reaction("orr"))
+    (pt,) = entries
+    assert pt.surface == "Pt(111)"
+    assert pt.values == pytest.approx({"OH": 1.2, "O": 1.55, "OOH": 4.4})
+    assert pt.sources == {"OH": MLIP, "O": TEXTBOOK, "OOH": TEXTBOOK}
+    assert incomplete == {"Pd(111)": ["OOH", "O"]}
+
+
+def test_two_results_for_one_surface_and_adsorbate_are_refused():
+    docs = [_doc("Pt", "OH", 0.9), _doc("Pt", "OH", 1.0)]
+    with pytest.raises(WorkflowInputError, match="several OH results"):
+        free_energies_from_documents(docs, get_reaction("orr"))
+
+
+def test_no_free_energy_and_no_textbook_value_is_an_error():
+    docs = [_doc("Cu", "COOH", 0.2), _doc("Cu", "CO", -0.3)]
+    with pytest.raises(WorkflowInputError, match="--free-energy"):
+        free_energies_from_documents(docs, get_reaction("co2rr"))
+
+
+def test_plots_are_written_without_touching_the_global_backend(tmp_path):
+    backend = matplotlib.get_backend()
+    entries = _entries({"Pt(111)": 0.9, "Pd(111)": 0.7, "Au(111)": 1.6})
+    orr = get_reaction("orr")
+    results = [analyse(orr, e.values, e.surface) for e in entries]
+    save_figure(free_energy_diagram(results), tmp_path / "diagram.png")
+    save_figure(volcano_plot(results, entries, scaling_relations(entries, orr)),
+                tmp_path / "volcano.png")
+    for name in ("diagram.png", "volcano.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.get_backend() == backend
+
+
+# --- Pt(111) ORR from the MLIP's own adsorption free energies --------------------------
+
+
+@pytest.fixture(scope="module")
+def pt111_orr():
+    """O (fcc), OH and OOH (ontop) on a relaxed 2x2x4 Pt(111) slab (0.25 ML, bottom two
+    layers fixed), gas H2 and H2O, all with 7net-mf-0/PBE; free-energy corrections from the
+    MLIP's vibrations. Gas references as the screen uses them (O = H2O - H2, ...)."""
+    from omni_flows.model import OmniCalculator
+    from omni_flows.workflows.thermochemistry import (
+        adsorbate_free_energy,
+        free_energy_correction,
+        gas_free_energy,
+    )
+
+    calc = OmniCalculator("7net-mf-0", task="PBE", device="cpu")
+
+    def relax(atoms, fmax=0.02):
+        atoms.calc = calc
+        BFGS(atoms, logfile=None).run(fmax=fmax, steps=400)
+        return atoms.get_potential_energy()
+
+    pt = bulk("Pt", "fcc", a=3.95)
+    pt.calc = calc
+    BFGS(FrechetCellFilter(pt), logfile=None).run(fmax=0.005)
+    a = pt.cell.lengths()[0] * 2 ** 0.5
+
+    def slab():
+        s = fcc111("Pt", (2, 2, 4), a=a, vacuum=8.0)
+        s.set_constraint(FixAtoms(indices=[x.index for x in s if x.tag >= 3]))
+        return s
+
+    e_slab = relax(slab())
+    gases = {}
+    for name in ("H2", "H2O"):
+        m = molecule(name)
+        m.center(vacuum=6.0)
+        gases[name] = (m, relax(m, 0.005))
+    e_h2, e_h2o = gases["H2"][1], gases["H2O"][1]
+    thermo = {n: gas_free_energy(n, m, calc) for n, (m, _) in gases.items()}
+    adsorbates = {
+        "O": (Atoms("O"), "fcc", 1.2, e_h2o - e_h2),
+        "OH": (Atoms("OH", positions=[(0, 0, 0), (0.3, 0, 0.95)]), "ontop", 2.0,
+               e_h2o - 0.5 * e_h2),
+        "OOH": (Atoms("OOH", positions=[(0, 0, 0), (1.0, 0, 0.9), (1.3, 0.8, 1.3)]), "ontop",
+                2.0, 2 * e_h2o - 1.5 * e_h2),
+    }
+    dg, corrections = {}, {}
+    for name, (ads, site, height, e_ref) in adsorbates.items():
+        s = slab()
+        add_adsorbate(s, ads, height, site)
+        e_ads = relax(s) - e_slab - e_ref
+        n = len(ads)
+        free = adsorbate_free_energy(s, range(len(s) - n, len(s)), calc)
+        corrections[name] = free_energy_correction(name, free, thermo)
+        dg[name] = e_ads + corrections[name].free_energy_correction
+    return dg, corrections
+
+
+def test_mlip_free_energy_corrections_near_the_textbook_ones(pt111_orr):
+    """dZPE - TdS + int(C dT) of O*, OH*, OOH* on Pt(111) from the MLIP's vibrations against
+    the textbook 0.05 / 0.35 / 0.40 eV (Nørskov 2004; Man 2011). Ours include the heat
+    capacity terms and the quasi-harmonic entropy of soft modes, theirs not: 0.15 eV."""
+    _, corrections = pt111_orr
+    for name, textbook in TEXTBOOK_CORRECTIONS.items():
+        if name in corrections:
+            assert corrections[name].free_energy_correction == pytest.approx(textbook, abs=0.15)
+            assert corrections[name].n_imaginary == 0
+
+
+def test_mlip_ooh_oh_scaling_on_pt111(pt111_orr):
+    """dG_OOH - dG_OH = 3.2 eV across metals and oxides, scatter ~0.2 eV (Man et al. 2011;
+    Viswanathan et al. 2012)."""
+    dg, _ = pt111_orr
+    assert dg["OOH"] - dg["OH"] == pytest.approx(3.2, abs=0.2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "7net-mf-0/PBE in vacuum binds OH* and OOH* on Pt(111) ~0.35 eV more weakly than the "
+    "PW91 values with water stabilisation of Nørskov 2004: U_L 0.46 V (OOH* formation) "
+    "(2x2 cell; 0.45 V in 3x3) measured, 0.78 V published. Solvation is not modelled."))
+def test_mlip_orr_limiting_potential_of_pt111_against_literature(pt111_orr):
+    """Nørskov et al., J. Phys. Chem. B 108, 17886 (2004): U_L(Pt(111)) = 0.78 V (PW91)."""
+    dg, _ = pt111_orr
+    result = analyse(get_reaction("orr"), dg, "Pt(111)")
+    assert result.limiting_potential == pytest.approx(0.78, abs=0.15)
