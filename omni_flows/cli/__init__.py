@@ -14,6 +14,7 @@ from . import db as db_cmd
 from . import engine as engine_cmd
 from . import model as model_cmd
 from . import query as query_cmd
+from . import report as report_cmd
 from . import screen as screen_cmd
 from . import train as train_cmd
 from . import validate as validate_cmd
@@ -32,6 +33,7 @@ app.command("submit")(engine_cmd.submit)
 app.command("worker")(engine_cmd.worker)
 app.command("remote-config")(engine_cmd.remote_config)
 app.add_typer(screen_cmd.app, name="screen")
+app.add_typer(report_cmd.app, name="report")
 app.add_typer(benchmark_cmd.app, name="benchmark")
 app.command("validate")(validate_cmd.validate)
 
