@@ -31,6 +31,7 @@ from omni_flows.db_schemas.indexes import (
     document_for_class,
 )
 from omni_flows.errors import DatabaseUnavailableError, IndexConflictError
+from omni_flows.migrate import migrate_settings_ids
 from omni_flows.server import ensure_server
 from omni_flows.settings import Settings, load_settings
 
@@ -112,6 +113,7 @@ def _ready_uri(settings: Settings) -> str:
     check_connection(uri)
     client = mongo_client(uri)
     try:
+        migrate_settings_ids(client[settings.database])  # before the keys' indexes change
         ensure_indexes(client[settings.database])
     finally:
         client.close()
@@ -139,7 +141,8 @@ def _stored_form(output: Any) -> tuple[type, dict] | None:
     doc_cls = document_for_class(output["@class"])
     if doc_cls is None or not output.get("@module", "").startswith("omni_flows.db_schemas"):
         return None
-    return doc_cls, {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"}
+    return doc_cls, doc_cls.with_settings_id(
+        {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"})
 
 
 def publish_results(

@@ -1,0 +1,88 @@
+"""A database written by the code before settings ids opens, keeps every document, and grows.
+
+Reference: tests/data/legacy_db, exported from a real SecantusDB server after two
+screens run with commit 1db1256 (Pt(111) + H, Pt(111) + O; see its README):
+document counts, their energies, and the legacy unique indexes as that code made them.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from bson import json_util
+
+from omni_flows.db_schemas import BestAdsorptionDoc, ReferenceScheme
+from omni_flows.db_schemas.indexes import collection_spec
+from omni_flows.engines.local import run_local
+from omni_flows.stores import connect_database, job_store, mongo_client
+from omni_flows.workflows import PlacementSettings, SurfaceCampaign
+
+LEGACY = Path(__file__).parent / "data" / "legacy_db"
+
+
+def load_legacy(settings) -> dict[str, int]:
+    """The exported collections, with their indexes, into the test's database."""
+    client = mongo_client(settings.uri)
+    db = client[settings.database]
+    counts = {}
+    for path in sorted(LEGACY.glob("*.json")):
+        name = path.name[: -len(".json")]
+        data = json_util.loads(path.read_text())
+        for index in data["indexes"]:
+            if index["name"] != "_id_":
+                db[name].create_index(list(index["key"].items()), name=index["name"],
+                                      unique=bool(index.get("unique")))
+        if data["documents"]:
+            db[name].insert_many(data["documents"])
+        counts[name] = len(data["documents"])
+    client.close()
+    return counts
+
+
+@pytest.fixture
+def legacy(settings):
+    return settings, load_legacy(settings)
+
+
+def test_legacy_database_opens_keeps_every_document_and_reads_old_names(legacy):
+    settings, counts = legacy
+    assert counts["adsorption_best"] == 2 and counts["adsorption_placements"] == 3
+    db = connect_database(settings)  # migrates settings ids, rebuilds the unique indexes
+    for name, n in counts.items():
+        assert db[name].count_documents({}) == n, name
+        spec = collection_spec(name)
+        if spec is not None and spec.document is not None:
+            for doc in db[name].find({}, {"_id": 0}):
+                assert len(doc["settings_id"]) == 10
+                spec.document.model_validate(doc)  # today's documents read yesterday's
+            index = next(ix for ix in db[name].list_indexes() if ix["name"] == "natural_key")
+            assert "settings_id" in index["key"]
+    best = {d["adsorbate"]: d for d in db["adsorption_best"].find({}, {"_id": 0})}
+    # the values the old code stored (tests/data/legacy_db), unchanged
+    assert best["H"]["adsorption_energy"] == pytest.approx(-0.6253, abs=1e-3)
+    assert best["O"]["adsorption_energy"] == pytest.approx(1.9293, abs=1e-3)
+    assert BestAdsorptionDoc.model_validate(best["O"]).adsorbate_id == "O"
+    # a second open changes nothing
+    before = list(db["adsorption_best"].find({}, {"_id": 0}))
+    db = connect_database(settings)
+    assert list(db["adsorption_best"].find({}, {"_id": 0})) == before
+
+
+def test_a_new_screen_adds_beside_the_legacy_results(legacy, tmp_path, monkeypatch):
+    settings, counts = legacy
+    monkeypatch.chdir(tmp_path)
+    campaign = SurfaceCampaign(bulks=["Pt"], facets=["111"], adsorbates=["H"],
+                               placements=PlacementSettings(max_placements=1))
+    run_local(campaign.make(), settings=settings, store=job_store(settings))
+    db = connect_database(settings)
+    best = list(db["adsorption_best"].find({"adsorbate": "H"}, {"_id": 0}))
+    assert len(best) == 2  # the legacy H and today's, side by side
+    new = [d for d in best if d["settings_id"] == campaign.settings_id]
+    assert len(new) == 1 and new[0]["provenance"]["settings"]["placements"]["max_placements"] == 1
+    # same model, same slab, same single hollow placement: the same number as in 2026-11
+    assert new[0]["adsorption_energy"] == pytest.approx(-0.6253, abs=2e-3)
+    assert db["adsorption_best"].count_documents({}) == counts["adsorption_best"] + 1
+    legacy_refs = {d["provenance"]["energy_reference"]["scheme"]
+                   for d in db["adsorption_best"].find({}, {"_id": 0})}
+    assert {ReferenceScheme(s) for s in legacy_refs} == {ReferenceScheme.GAS_MOLECULES}
+    json.dumps(new[0], default=str)
