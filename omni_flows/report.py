@@ -18,16 +18,28 @@ def strongest_first(rows: list[dict]) -> list[dict]:
                                        r["adsorption_energy"] or 0.0))
 
 
+# short names of the reference schemes in 80-column tables
+SCHEME_SHORT = {"gas_molecules": "gas", "oc20_elemental": "oc20", "atomic": "oc20"}
+
+
+def _adsorbate(doc: dict) -> str:
+    """The adsorbate as the user named it: 'CO', or 'NO:1-ab12cd34' for one from a file."""
+    return doc.get("adsorbate_id") or doc["adsorbate"]
+
+
 def ranked_rows(best_docs: list[dict]) -> list[dict]:
-    """One row per (surface, adsorbate), strongest binding first; no valid placement last."""
+    """One row per (surface, adsorbate, settings), strongest binding first; no valid
+    placement last."""
     rows = [
         {
             "surface": _surface(d),
-            "adsorbate": d["adsorbate"],
+            "adsorbate": _adsorbate(d),
             "adsorption_energy": d.get("adsorption_energy"),
             "site_type": d.get("site_type"),
+            "initial_site_type": d.get("initial_site_type"),
             "valid": f"{d['n_valid']}/{d['n_placements']}",
             "reference": d["provenance"]["energy_reference"]["scheme"],
+            "settings_id": d.get("settings_id"),
             "slab_id": d["slab_id"],
         }
         for d in best_docs
@@ -36,14 +48,16 @@ def ranked_rows(best_docs: list[dict]) -> list[dict]:
 
 
 def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
+    """The ranked rows in 80 columns (the settings id goes in the title)."""
     table = Table(title=title)
-    for col in ("rank", "surface", "adsorbate", "E_ads (eV)", "site", "valid placements",
-                "reference"):
-        table.add_column(col, justify="right" if col in ("rank", "E_ads (eV)") else "left")
+    for col in ("#", "surface", "adsorbate", "E_ads/eV", "site", "valid", "ref"):
+        table.add_column(col, justify="right" if col in ("#", "E_ads/eV") else "left",
+                         overflow="fold")
     for i, r in enumerate(rows, 1):
         e = r["adsorption_energy"]
         table.add_row(str(i), r["surface"], r["adsorbate"], "-" if e is None else f"{e:.3f}",
-                      r["site_type"] or "-", r["valid"], r["reference"])
+                      r["site_type"] or "-", r["valid"],
+                      SCHEME_SHORT.get(r["reference"], r["reference"]))
     return table
 
 
@@ -57,10 +71,7 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
     """Surfaces x adsorbates, colour = E_ads; blank where no placement was valid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the process's backend is left alone
 
     surfaces = sorted({r["surface"] for r in rows})
     adsorbates = sorted({r["adsorbate"] for r in rows})
@@ -69,7 +80,8 @@ def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
         if r["adsorption_energy"] is not None:
             grid[surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])] = \
                 r["adsorption_energy"]
-    fig, ax = plt.subplots(figsize=(1.2 * len(adsorbates) + 2.5, 0.6 * len(surfaces) + 1.8))
+    fig = Figure(figsize=(1.2 * len(adsorbates) + 2.5, 0.6 * len(surfaces) + 1.8))
+    ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto")
     ax.set_xticks(range(len(adsorbates)), adsorbates)
     ax.set_yticks(range(len(surfaces)), surfaces)
@@ -80,7 +92,6 @@ def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -108,9 +119,9 @@ def mof_ranked_rows(placement_docs: list[dict]) -> list[dict]:
 
 def mof_ranked_table(rows: list[dict], title: str = "guest adsorption energies") -> Table:
     table = Table(title=title)
-    for col in ("rank", "framework", "guest", "E_ads (eV)", "without D3 (eV)", "chemisorbed",
-                "valid placements"):
-        table.add_column(col, justify="left" if col in ("framework", "guest") else "right")
+    for col in ("#", "framework", "guest", "E_ads/eV", "no D3/eV", "chemisorbed", "valid"):
+        table.add_column(col, justify="left" if col in ("framework", "guest") else "right",
+                         overflow="fold")
 
     def fmt(e):
         return "-" if e is None else f"{e:.3f}"
