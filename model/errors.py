@@ -28,3 +28,7 @@ class InvalidStructureError(OmniFlowsError, ValueError):
 
 class CheckpointError(OmniFlowsError, ValueError):
     """A checkpoint that cannot be read or fails its integrity check."""
+
+
+class DeviceUnavailableError(OmniFlowsError, RuntimeError):
+    """A device (``cuda``, ``cuda:1``, ``mps``) that this machine does not have."""

@@ -10,14 +10,46 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from .errors import DeviceUnavailableError
 from .graph import build_graph
 from .network import OmniNet
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``device``: ``auto`` (CUDA if present, else CPU), ``cpu``,
+    ``cuda``, ``cuda:N`` or ``mps``. The one check that a device exists: one this machine
+    lacks raises :class:`DeviceUnavailableError` before any model is loaded."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceUnavailableError(
+            f"unknown device {str(device)!r}; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: this machine has no CUDA GPU that torch "
+                f"{torch.__version__} can use; use --device cpu, or auto (CUDA when present)"
+            )
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceUnavailableError(
+                f"device {str(device)!r}: Apple's MPS is not available on this machine; "
+                "use --device cpu, or auto"
+            )
+    elif resolved.type != "cpu":
+        raise DeviceUnavailableError(
+            f"device {str(device)!r} is not supported; use auto, cpu, cuda, cuda:N or mps"
+        )
+    return resolved
 
 
 @functools.cache
@@ -32,6 +64,10 @@ def keep_freed_memory() -> bool:
     Blocks above 32 MiB (cells of thousands of atoms) are kept too, by not using mmap
     at all: 2,048 atoms ran in 3.2 s instead of 6.7 s per call, at 10% higher peak.
     The process then holds on to its peak memory. Other C libraries: left alone.
+
+    This changes the allocator of the whole process, so no library call makes it:
+    the caller opts in (the ``omni-flows`` CLI does, for the commands that run the
+    model). Returns True once the setting holds; calling again changes nothing.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -62,8 +98,6 @@ def evaluate(
     structure, from one batched graph. Units: eV, eV/A, eV/A^3 (ASE sign)."""
     task_idx = model.task_index(task)  # raises before any tensor work
     param = next(model.parameters())
-    if param.device.type == "cpu":
-        keep_freed_memory()
     graph = build_graph(structures, model.config.species, model.config.cutoff, task_idx,
                         dtype=param.dtype).to(param.device)
     out = model(graph, compute_forces=True, compute_stress=stress, compute_virials=virials)

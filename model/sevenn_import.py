@@ -9,6 +9,9 @@ task rows split out, convolution paths reordered).
 
 from __future__ import annotations
 
+import pickle
+import re
+
 import numpy as np
 import torch
 from ase.data import chemical_symbols
@@ -32,12 +35,27 @@ def _numpy_allow_list() -> list:
     return allowed
 
 
+def _refusal(path: str, detail: str) -> str:
+    """Why an unsafe checkpoint is refused and what to do (never: unpickle it anyway)."""
+    found = re.search(r"GLOBAL (\S+)", detail)
+    what = f"the Python object {found.group(1)!r}" if found else "a Python object"
+    return (
+        f"refused SevenNet checkpoint {path}: it refers to {what}, outside the allow-list of "
+        "tensors, numpy arrays and plain Python types, and unpickling it could run code. "
+        "If you trust its source, re-save it with sevenn in its own environment as a dict "
+        "of plain types ({'config': ..., 'model_state_dict': ...}); if a data-only class "
+        "of a SevenNet release is missing from the allow-list, report the class name."
+    )
+
+
 def read_sevenn_checkpoint(path: str) -> dict:
     """Unpickle a SevenNet checkpoint with an allow-list (never executes its code)."""
     try:
         with torch.serialization.safe_globals(_numpy_allow_list()):
             cp = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the unpickler names the refused global
+    except pickle.UnpicklingError as exc:  # a global outside the allow-list
+        raise CheckpointError(_refusal(path, str(exc))) from None
+    except Exception as exc:
         raise CheckpointError(f"cannot read SevenNet checkpoint {path}: {exc}") from exc
     if "config" not in cp or "model_state_dict" not in cp:
         raise CheckpointError(f"{path} is not a SevenNet checkpoint (no config/model_state_dict)")

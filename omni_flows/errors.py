@@ -1,10 +1,21 @@
 """Errors of the application layer (database, engines) that a user can cause.
 
 All derive from :class:`omni_flows.model.errors.OmniFlowsError`, so the CLI
-prints them as one clear line instead of a traceback.
+prints them as one clear line instead of a traceback. :func:`user_error_message`
+is the one rule for what counts as a user's mistake (exit code 2) rather than a
+bug (a traceback): the project's exception family, ``db_schemas``' own base, and
+a MongoDB server that cannot be reached, refuses the credentials, or dies mid-command.
 """
 
+import sys
+
+from omni_flows.db_schemas.errors import SchemaError
 from omni_flows.model.errors import OmniFlowsError
+
+# the errors a user can cause: the message says what is wrong and what to do
+USER_ERRORS = (OmniFlowsError, SchemaError)
+# MongoDB's error codes for a client without (valid) credentials
+_AUTH_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
 
 
 class DatabaseUnavailableError(OmniFlowsError, ConnectionError):
@@ -36,3 +47,33 @@ class IndexConflictError(OmniFlowsError, RuntimeError):
 
 class InvalidSettingsError(OmniFlowsError, ValueError):
     """A setting from the environment or the config file that does not validate."""
+
+
+def _database_message(exc: BaseException) -> str | None:
+    """What to tell a user whose MongoDB went away or refused them (None: not that case)."""
+    if "pymongo" not in sys.modules:  # no client was ever made: not a database error
+        return None
+    from pymongo.errors import ConnectionFailure, OperationFailure
+
+    # pymongo appends its whole topology description: keep the first clause
+    detail = str(exc).split(", Timeout:")[0].split(", Topology Description:")[0]
+    if isinstance(exc, ConnectionFailure):
+        return (
+            f"lost the connection to MongoDB ({detail}); is the server running? "
+            "`omni-flows db status` says where it is, `omni-flows db start` starts the "
+            "local one; check OMNI_FLOWS_MONGODB_URI if you set one. Run the command again "
+            "once it answers: finished jobs are kept."
+        )
+    if isinstance(exc, OperationFailure) and exc.code in _AUTH_CODES:
+        return (
+            f"MongoDB refused the credentials ({detail}); the local server's are in "
+            "<home>/db/credentials.json, a URI's in OMNI_FLOWS_MONGODB_URI"
+        )
+    return None
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for a user's mistake, or None for a bug (show its traceback)."""
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    return _database_message(exc)

@@ -126,12 +126,10 @@ def parity_plot(
     units: str = "eV",
 ) -> Path:
     """DFT (x) against model (y) ``quantity``, one series per model, with the y = x line."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the process's backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     values = []
     for label, entries in series.items():
         x = [e.reference for e in entries]
@@ -151,5 +149,4 @@ def parity_plot(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
-    plt.close(fig)
     return path

@@ -21,10 +21,13 @@ def _info_table(info: dict) -> Table:
 def start() -> None:
     """Start the local database server over <home>/db (nothing to do if it runs)."""
     from omni_flows.server import start_server
-    from omni_flows.settings import load_settings
+    from omni_flows.settings import load_settings, redact
 
     info = start_server(load_settings())
-    Console().print(f"database server running at [bold]{info.uri}[/] (pid {info.pid})")
+    Console().print(
+        f"database server running at [bold]{redact(info.uri)}[/] (pid {info.pid}); "
+        "`omni-flows db status --json` gives its URI with the credential"
+    )
 
 
 @app.command("stop")
@@ -41,25 +44,33 @@ def stop() -> None:
 def status(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Where the database is: the local server (pid, uri, data folder) or the configured URI."""
+    """Where the database is: the local server (pid, uri, data folder) or the configured URI.
+
+    The URI carries the credentials of the local server: pymongo.MongoClient(uri) works
+    from your own scripts. A server that does not answer is an error (exit code 2).
+    """
     from omni_flows.server import server_status
-    from omni_flows.settings import load_settings
+    from omni_flows.settings import load_settings, redact
+    from omni_flows.stores import check_connection
 
     settings = load_settings()
     if settings.uses_local_server:
         info = server_status(settings)
+        if info is not None:
+            check_connection(info.uri)
         data = (
             {"running": True, **info.as_dict()}
             if info
             else {"running": False, "uri": settings.uri, "pid": None}
         )
-    else:  # a user's MongoDB: not ours to start or stop
-        data = {"running": None, "uri": settings.mongodb_uri, "pid": None}
+    else:  # a user's MongoDB: not ours to start or stop, but it must answer
+        check_connection(settings.uri)
+        data = {"running": True, "uri": settings.uri, "pid": None}
     data["database"] = settings.database
     if as_json:
         print(json.dumps(data))
         return
-    Console().print(_info_table(data))
+    Console().print(_info_table({**data, "uri": redact(data["uri"])}))
 
 
 @app.command("schema")

@@ -37,14 +37,12 @@ def plot_loss_curve(folder: Path) -> Path | None:
     steps_file = folder / "steps.csv"
     if not steps_file.exists():
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the process's backend is left alone
 
     with open(steps_file, newline="") as f:
         rows = list(csv.DictReader(f))
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax = fig.subplots(1, 2)
     ax[0].semilogy([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=1)
     ax[0].set(xlabel="step", ylabel="training loss", title="loss")
     epochs_file = folder / "log.csv"
@@ -66,7 +64,6 @@ def plot_loss_curve(folder: Path) -> Path | None:
     fig.tight_layout()
     out = folder / "loss_curve.png"
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out
 
 

@@ -1,0 +1,115 @@
+"""Library calls leave process-wide state alone; the CLI opts in where it helps.
+
+References: glibc's own accounting (mallinfo2: a 96 MiB block, above glibc's
+largest mmap threshold, is mmapped, and so returned to the operating system when
+freed, unless the process asked glibc to keep freed memory), and
+matplotlib's own record of the backend the process chose.
+Each check runs in a fresh interpreter, so nothing an earlier test did counts.
+"""
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+# a 96 MiB tensor: how many MiB of it did glibc serve by mmap (its own count, mallinfo2)?
+# Above glibc's largest mmap threshold (32 MiB) it is all of it, unless the process asked
+# glibc to keep freed memory (M_MMAP_MAX=0): then none.
+_MMAPPED_MIB = r"""
+import ctypes
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+_libc = ctypes.CDLL("libc.so.6")
+_libc.mallinfo2.restype = _MallInfo2
+
+def mmapped_mib(mib=96):
+    import torch
+    before = _libc.mallinfo2().hblkhd
+    x = torch.ones(mib << 18)
+    return (_libc.mallinfo2().hblkhd - before) >> 20
+"""
+
+_MODEL_CALL = _MMAPPED_MIB + r"""
+from ase.build import bulk
+from omni_flows.model import OmniCalculator, load_model, predict
+from omni_flows.model.inference import evaluate, keep_freed_memory
+
+atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (3, 3, 3)
+model = load_model("7net-mf-0")
+evaluate(model, [atoms], "PBE")
+predict([atoms], model, task="PBE")
+atoms.calc = OmniCalculator(model, task="PBE", device="cpu")
+atoms.get_forces()
+print(keep_freed_memory.cache_info().misses, mmapped_mib())
+"""
+
+_CLI_OPT_IN = _MMAPPED_MIB + r"""
+import sys
+from omni_flows.cli import _opt_in_process_settings
+_opt_in_process_settings(sys.argv[1:])
+print(mmapped_mib())
+"""
+
+_libc = platform.libc_ver()
+glibc_only = pytest.mark.skipif(
+    _libc[0] != "glibc" or tuple(map(int, _libc[1].split("."))) < (2, 33),
+    reason="mallopt and mallinfo2 (glibc >= 2.33)",
+)
+
+
+def _run(code: str, *args: str) -> list[int]:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=True)
+    return [int(x) for x in done.stdout.split()]
+
+
+@glibc_only
+def test_model_calls_leave_the_allocator_alone():
+    """evaluate, predict and the ASE calculator on CPU never call mallopt."""
+    misses, mmapped = _run(_MODEL_CALL)
+    assert misses == 0  # keep_freed_memory was never called
+    assert mmapped == 96  # and glibc still serves (and returns) large blocks by mmap
+
+
+@glibc_only
+@pytest.mark.parametrize("argv,kept", [
+    (["screen", "surfaces", "--bulk", "Pt"], True),
+    (["db", "status"], False),
+])
+def test_cli_keeps_freed_memory_for_the_commands_that_run_the_model(argv, kept):
+    (mmapped,) = _run(_CLI_OPT_IN, *argv)
+    assert mmapped == (0 if kept else 96)
+
+
+_PLOTS = r"""
+import sys
+from pathlib import Path
+import matplotlib
+matplotlib.use("pdf")  # the host program's choice
+out = Path(sys.argv[1])
+from omni_flows.report import heatmap
+from omni_flows.benchmarks.results import parity_plot
+from omni_flows.db_schemas.benchmark import BenchmarkEntry
+from omni_flows.cli.train import plot_loss_curve
+
+heatmap([{"surface": "Cu(111)", "adsorbate": "O", "adsorption_energy": -1.2},
+         {"surface": "Cu(100)", "adsorbate": "O", "adsorption_energy": None}], out / "map.png")
+entries = [BenchmarkEntry(system_id=str(i), reference=0.1 * i, predicted=0.1 * i + 0.05)
+           for i in range(4)]
+parity_plot({"m": entries}, out / "parity.png", "t", "E_ads")
+(out / "steps.csv").write_text("step,loss\n1,2.0\n2,1.0\n")
+plot_loss_curve(out)
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
+    """The heatmap, parity plot and loss curve draw through Figure: no backend switch, no pyplot."""
+    done = subprocess.run([sys.executable, "-c", _PLOTS, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["pdf", "False"]
+    for name in ("map.png", "parity.png", "loss_curve.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
