@@ -5,26 +5,41 @@ talks to it with the same pymongo calls as to a real MongoDB. It is GPL-2.0:
 it is never imported here, only started as a separate program
 (``python -m secantus``, its ``secantusd-py`` daemon) and spoken to over TCP.
 
+The server requires authentication (SCRAM-SHA-256, SecantusDB's ``auth``):
+on the first start a user with a random password is created and its credential
+written to ``<home>/db/credentials.json`` (mode 0600, in a 0700 folder); every
+client of the platform takes it from ``Settings.uri`` or ``ServerInfo.uri``.
+SecantusDB has no localhost exception, so the user is created through a private
+start without authentication, on a free port of 127.0.0.1 for about a second,
+before the server opens its own port. A data folder written before this
+(no users) is upgraded in place the same way; a lost credential file gets the
+user a new password. Nothing stored is touched.
+
 Files in ``<home>/db``: ``data/`` (WiredTiger), ``secantusd.toml`` (the
-server's config, written on every start), ``server.log``, ``server.json``
-(pid, host and port of the running server) and ``start.lock``.
+server's config, written on every start), ``credentials.json``, ``server.log``,
+``server.json`` (pid, host and port of the running server) and ``start.lock``.
 """
 
 import fcntl
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from omni_flows.errors import DatabaseServerError
-from omni_flows.settings import Settings
+from omni_flows.settings import Settings, local_uri, redact
+
+# the platform's user on the local server: every privilege (MongoDB's built-in root role)
+USERNAME = "omni-flows"
+AUTH_SOURCE = "admin"
 
 # WiredTiger replays its journal on a start after a crash; a large one takes a while
 START_TIMEOUT_S = 60.0
@@ -43,13 +58,24 @@ class ServerInfo:
     data_dir: str
     log_file: str
     started_at: str
+    auth: bool = False  # False: started by a version without authentication
+    credentials_file: str = field(default="", repr=False)
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{self.host}:{self.port}/"
+        """Its URI, with the credential: what every client (and a user's script) connects to."""
+        return local_uri(self.host, self.port, Path(self.credentials_file))
 
     def as_dict(self) -> dict:
-        return {"uri": self.uri, **asdict(self)}
+        state = asdict(self)
+        del state["credentials_file"]
+        return {"uri": self.uri, **state}
+
+
+def _write_state(settings: Settings, info: ServerInfo) -> None:
+    state = asdict(info)
+    del state["credentials_file"]  # where it is follows from the home, not from the state
+    _state_file(settings).write_text(json.dumps(state, indent=2) + "\n")
 
 
 def _state_file(settings: Settings) -> Path:
@@ -127,7 +153,7 @@ def server_status(settings: Settings) -> ServerInfo | None:
         return None
     # after a reboot the pid may belong to another program: check it is our server
     if _pid_alive(info.pid) and str(_config_file(settings)) in _command_line(info.pid):
-        return info
+        return replace(info, credentials_file=str(settings.credentials_file))
     state.unlink(missing_ok=True)
     return None
 
@@ -140,21 +166,24 @@ def _config_file(settings: Settings) -> Path:
 def _start_lock(settings: Settings):
     """One starter at a time per data folder (several workers may start together)."""
     settings.db_dir.mkdir(parents=True, exist_ok=True)
+    settings.db_dir.chmod(0o700)  # the data and the credential: this user's only
     with open(settings.db_dir / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         yield
 
 
-def _write_config(settings: Settings, data_dir: Path) -> Path:
+def _write_config(
+    path: Path, host: str, port: int, data_dir: Path, auth: bool = True
+) -> Path:
     """The server's own config file, so that no stray secantusd.toml is picked up."""
-    path = _config_file(settings)
     path.write_text(
         "# written by omni-flows on every `omni-flows db start`; edits are overwritten\n"
         "[server]\n"
-        f"host = {json.dumps(settings.db_host)}\n"
-        f"port = {settings.db_port}\n"
+        f"host = {json.dumps(host)}\n"
+        f"port = {port}\n"
         f"storage_path = {json.dumps(str(data_dir))}\n"
         'log_level = "WARNING"\n'
+        f"auth = {'true' if auth else 'false'}\n"
         # a plain single server: no oplog to write, no replica-set topology for clients
         "standalone = true\n"
         "[storage]\n"
@@ -171,14 +200,16 @@ def start_server(settings: Settings) -> ServerInfo:
         return _start(settings)
 
 
-def _start(settings: Settings) -> ServerInfo:
+def _start(settings: Settings, provisioned: bool = False) -> ServerInfo:
     running = server_status(settings)
-    if running is not None:
+    if running is not None and running.auth:
         return running
+    if running is not None:  # started by a version without authentication: restart with it
+        stop_server(settings)
     if not settings.uses_local_server:
         raise DatabaseServerError(
-            f"a MongoDB URI is configured ({settings.mongodb_uri}); the local server is "
-            "only for when none is. Unset OMNI_FLOWS_MONGODB_URI to use it."
+            f"a MongoDB URI is configured ({redact(settings.mongodb_uri)}); the local server "
+            "is only for when none is. Unset OMNI_FLOWS_MONGODB_URI to use it."
         )
     host, port = settings.db_host, settings.db_port
     if not _port_free(host, port):
@@ -188,12 +219,42 @@ def _start(settings: Settings) -> ServerInfo:
         )
     data_dir = settings.db_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = _write_config(settings, data_dir)
-    log_file = settings.db_dir / "server.log"
+    if not settings.credentials_file.exists():
+        _provision_user(settings, data_dir)
+        provisioned = True
+    config = _write_config(_config_file(settings), host, port, data_dir)
+    proc = _launch(settings, config)
+    info = ServerInfo(
+        pid=proc.pid,
+        host=host,
+        port=port,
+        data_dir=str(data_dir),
+        log_file=str(settings.db_dir / "server.log"),
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        auth=True,
+        credentials_file=str(settings.credentials_file),
+    )
+    _write_state(settings, info)
+    _wait_until_answering(settings, proc, host, port)
+    if not _credential_accepted(info.uri):
+        stop_server(settings)
+        if provisioned:
+            raise DatabaseServerError(
+                f"the database server refuses the credential it was just given; "
+                f"log {info.log_file}:\n{_log_tail(Path(info.log_file))}"
+            )
+        # the data folder lacks the user (a folder copied from elsewhere, say): create it
+        _provision_user(settings, data_dir)
+        return _start(settings, provisioned=True)
+    return info
+
+
+def _launch(settings: Settings, config: Path) -> subprocess.Popen:
+    """``python -m secantus --config config``, detached, logging to server.log."""
     env = dict(os.environ, SECANTUS_FORCE_DURABLE="1")  # journal on, whatever the environment
     env.pop("SECANTUS_TEST_FAST_STORAGE", None)
-    with open(log_file, "ab") as log:
-        proc = subprocess.Popen(
+    with open(settings.db_dir / "server.log", "ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-m", "secantus", "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -202,15 +263,10 @@ def _start(settings: Settings) -> ServerInfo:
             cwd=settings.db_dir,
             start_new_session=True,  # outlives this process and its Ctrl-C
         )
-    info = ServerInfo(
-        pid=proc.pid,
-        host=host,
-        port=port,
-        data_dir=str(data_dir),
-        log_file=str(log_file),
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    _state_file(settings).write_text(json.dumps(asdict(info), indent=2) + "\n")
+
+
+def _wait_until_answering(settings: Settings, proc: subprocess.Popen, host: str, port: int):
+    log_file = settings.db_dir / "server.log"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -220,13 +276,74 @@ def _start(settings: Settings) -> ServerInfo:
                 f"log {log_file}:\n{_log_tail(log_file)}"
             )
         if _answers(host, port, timeout_s=POLL_S * 5):
-            return info
+            return
         time.sleep(POLL_S)
-    stop_server(settings)
+    _terminate(proc.pid, host, port)
+    _state_file(settings).unlink(missing_ok=True)
     raise DatabaseServerError(
         f"the database server did not answer within {START_TIMEOUT_S:.0f} s; "
         f"log {log_file}:\n{_log_tail(log_file)}"
     )
+
+
+def _credential_accepted(uri: str) -> bool:
+    """True if the server at ``uri`` accepts its credential (ping alone needs none)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    client = MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=5000)
+    try:
+        client.admin.command("usersInfo", USERNAME)
+        return True
+    except OperationFailure:
+        return False
+    finally:
+        client.close()
+
+
+def _provision_user(settings: Settings, data_dir: Path) -> None:
+    """Create the platform's user (or give it a new password), then write the credential.
+
+    The server runs without authentication for this, on a free port of 127.0.0.1
+    nobody is told about, and stops again; the data folder is only ours (0700).
+    """
+    from pymongo import MongoClient
+
+    host = "127.0.0.1"
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    config = _write_config(settings.db_dir / "provision.toml", host, port, data_dir, auth=False)
+    proc = _launch(settings, config)
+    try:
+        _wait_until_answering(settings, proc, host, port)
+        password = secrets.token_urlsafe(24)
+        client = MongoClient(host, port, directConnection=True, serverSelectionTimeoutMS=5000)
+        try:
+            admin = client[AUTH_SOURCE]
+            roles = [{"role": "root", "db": AUTH_SOURCE}]
+            if admin.command("usersInfo", USERNAME)["users"]:
+                admin.command("updateUser", USERNAME, pwd=password, roles=roles)
+            else:
+                admin.command("createUser", USERNAME, pwd=password, roles=roles,
+                              mechanisms=["SCRAM-SHA-256"])
+        finally:
+            client.close()
+        _write_credentials(settings.credentials_file, password)
+    finally:
+        _terminate(proc.pid, host, port)
+        config.unlink(missing_ok=True)
+
+
+def _write_credentials(path: Path, password: str) -> None:
+    """credentials.json, mode 0600 from its creation, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"username": USERNAME, "password": password, "auth_source": AUTH_SOURCE}, f)
+        f.write("\n")
+    tmp.replace(path)
 
 
 def _listening(host: str, port: int) -> bool:
@@ -242,24 +359,29 @@ def stop_server(settings: Settings) -> ServerInfo | None:
     info = server_status(settings)
     if info is None:
         return None
-    os.kill(info.pid, signal.SIGTERM)
+    _terminate(info.pid, info.host, info.port)
+    _state_file(settings).unlink(missing_ok=True)
+    return info
+
+
+def _terminate(pid: int, host: str, port: int) -> None:
+    """SIGTERM the server ``pid`` and wait until it is gone; SIGKILL if it hangs."""
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     nudge_at = time.monotonic() + 1.0
-    while _pid_alive(info.pid):
+    while _pid_alive(pid):
         now = time.monotonic()
         if now > deadline:
             # the journal is on disk: the next start recovers every acknowledged write
-            os.kill(info.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
             deadline = now + STOP_TIMEOUT_S
-        elif now > nudge_at and _listening(info.host, info.port):
+        elif now > nudge_at and _listening(host, port):
             # its first act on SIGTERM is to close the port; still open means the signal
             # landed on a thread other than the (blocked) main one, which then never
             # wakes to handle it (a CPython limit): send it again
-            os.kill(info.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
             nudge_at = now + 1.0
         time.sleep(POLL_S)
-    _state_file(settings).unlink(missing_ok=True)
-    return info
 
 
 def ensure_server(settings: Settings) -> str:

@@ -6,10 +6,13 @@ YAML config file, the defaults below. The config file is ``$OMNI_FLOWS_CONFIG``
 or ``<home>/config.yaml``.
 """
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
@@ -17,6 +20,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettin
 from omni_flows.errors import InvalidSettingsError
 
 ENV_PREFIX = "OMNI_FLOWS_"
+
+
+# in <home>/db (mode 0700): {"username", "password", "auth_source"}, mode 0600
+CREDENTIALS_FILE = "credentials.json"
+
+
+def local_uri(host: str, port: int, credentials_file: Path) -> str:
+    """The URI of the local server at host:port, with its credential once there is one."""
+    try:
+        cred = json.loads(Path(credentials_file).read_text())
+    except (OSError, ValueError):  # not started yet: no credential to give
+        return f"mongodb://{host}:{port}/"
+    user, password = quote(cred["username"], safe=""), quote(cred["password"], safe="")
+    return f"mongodb://{user}:{password}@{host}:{port}/?authSource={cred['auth_source']}"
+
+
+def redact(uri: str) -> str:
+    """``uri`` with its password hidden, for messages and logs."""
+    return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
 def user_data_dir() -> Path:
@@ -95,9 +117,14 @@ class Settings(BaseSettings):
         return Path(self.home).expanduser() / "db"
 
     @property
+    def credentials_file(self) -> Path:
+        """The local server's credential (user, password), written on its first start."""
+        return self.db_dir / CREDENTIALS_FILE
+
+    @property
     def uri(self) -> str:
-        """The MongoDB URI every client of the platform connects to."""
-        return self.mongodb_uri or f"mongodb://{self.db_host}:{self.db_port}/"
+        """The MongoDB URI every client of the platform connects to (with the credential)."""
+        return self.mongodb_uri or local_uri(self.db_host, self.db_port, self.credentials_file)
 
 
 def load_settings(**overrides: Any) -> Settings:

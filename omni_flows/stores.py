@@ -33,7 +33,7 @@ from omni_flows.db_schemas.indexes import (
 from omni_flows.errors import DatabaseUnavailableError, IndexConflictError
 from omni_flows.migrate import migrate_settings_ids
 from omni_flows.server import ensure_server
-from omni_flows.settings import Settings, load_settings
+from omni_flows.settings import Settings, load_settings, redact
 
 # below the 5 s within which an unreachable database must be reported
 SERVER_SELECTION_TIMEOUT_MS = 3000
@@ -63,9 +63,10 @@ def check_connection(uri: str) -> None:
     except PyMongoError as exc:
         seconds = SERVER_SELECTION_TIMEOUT_MS / 1000
         raise DatabaseUnavailableError(
-            f"cannot reach MongoDB at {uri} within {seconds:.0f} s ({type(exc).__name__}). "
-            "Start the local server with `omni-flows db start`, or check "
-            "OMNI_FLOWS_MONGODB_URI / mongodb_uri in the config file."
+            f"cannot reach MongoDB at {redact(uri)} within {seconds:.0f} s "
+            f"({type(exc).__name__}); is it running? The local server starts with "
+            "`omni-flows db start`; for your own MongoDB check OMNI_FLOWS_MONGODB_URI "
+            "(or mongodb_uri in the config file)."
         ) from None
     finally:
         client.close()

@@ -12,11 +12,13 @@ import subprocess
 import sys
 
 from jobflow import Flow, JobStore, job
+from pymongo import MongoClient
 from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.db_schemas import Anomaly, AnomalyKind, Provenance, SlabDoc
+from omni_flows.db_schemas.schema import json_schemas
 from omni_flows.errors import InvalidFlowError, UnknownCollectionError
 from omni_flows.server import _pid_alive
 from omni_flows.engines.local import run_local
@@ -75,12 +77,21 @@ def slab(hkl, energy) -> dict:
 def test_db_start_status_stop(tmp_path, new_local_settings):
     settings = new_local_settings(tmp_path)
     assert json.loads(invoke(["db", "status", "--json"], settings).stdout)["running"] is False
-    assert "running at mongodb://127.0.0.1:" in invoke(["db", "start"], settings).stdout
+    started = invoke(["db", "start"], settings).stdout
+    assert "running at mongodb://omni-flows:***@127.0.0.1:" in started  # no password shown
 
     status = json.loads(invoke(["db", "status", "--json"], settings).stdout)
-    assert status["uri"] == f"mongodb://127.0.0.1:{settings.db_port}/" and status["running"]
-    assert _pid_alive(status["pid"])
+    password = json.loads(settings.credentials_file.read_text())["password"]
+    assert status["uri"] == (
+        f"mongodb://omni-flows:{password}@127.0.0.1:{settings.db_port}/?authSource=admin"
+    )
+    assert status["running"] and status["auth"] and _pid_alive(status["pid"])
     check_connection(status["uri"])  # it answers
+    client = MongoClient(status["uri"])  # a user's own script, plain pymongo
+    client.mine.notes.insert_one({"note": "from my script"})
+    assert client.mine.notes.find_one({})["note"] == "from my script"
+    client.close()
+    assert password not in invoke(["db", "status"], settings).stdout  # the table hides it
 
     assert "stopped" in invoke(["db", "stop"], settings).stdout
     assert not _pid_alive(status["pid"])
@@ -90,7 +101,8 @@ def test_db_start_status_stop(tmp_path, new_local_settings):
 def test_db_schema_exports_every_collection(settings, tmp_path):
     out = invoke(["db", "schema", "--out", str(tmp_path)], settings).stdout
     files = sorted(p.name for p in tmp_path.glob("*.schema.json"))
-    assert len(files) == 7 and "adsorption_best.schema.json" in files
+    assert files == sorted(f"{name}.schema.json" for name in json_schemas())
+    assert "adsorption_best.schema.json" in files
     assert all(str(tmp_path) in line for line in out.split())
     slabs = json.loads(invoke(["db", "schema", "slabs"], settings).stdout)
     assert slabs["title"] == "SlabDoc" and slabs["x-natural-key"][0] == "slab_id"

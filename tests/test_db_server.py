@@ -1,8 +1,9 @@
-"""The local server's life cycle, and what survives when it is killed mid-run.
+"""The local server's life cycle, its authentication, and what survives when it is killed.
 
-References: the operating system (is the pid alive), the server answering
-``ping``, the ids a writer printed only after the server acknowledged them, and
-the energies the chained jobs below compute by hand (-1, -2, ..., -N eV).
+References: the operating system (is the pid alive, file modes), the server answering
+``ping`` and refusing clients without the credential (MongoDB's error codes), the
+ids a writer printed only after the server acknowledged them, and the energies the
+chained jobs below compute by hand (-1, -2, ..., -N eV).
 """
 
 import dataclasses
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 from jobflow import Flow, job
 from pymatgen.core import Lattice, Structure
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
 
 from omni_flows.db_schemas import Provenance, SlabDoc
 from omni_flows.engines.local import run_local
@@ -185,3 +188,100 @@ def test_sigkilled_server_keeps_acknowledged_writes_and_the_flow_resumes(
     store.close()
     client.close()
     stop_server(settings)
+
+
+def test_server_requires_the_credential_it_wrote_and_plain_pymongo_uses_it(db_server):
+    """Reference: the server's own answer (MongoDB codes 13 Unauthorized, 18 AuthenticationFailed)."""
+    settings = db_server
+    cred = settings.credentials_file
+    assert cred.stat().st_mode & 0o777 == 0o600 and settings.db_dir.stat().st_mode & 0o777 == 0o700
+    assert json.loads(cred.read_text())["password"] in settings.uri  # every client gets it
+
+    client = MongoClient(settings.uri)  # what a user's script does with `db status --json`
+    client.t_auth.docs.insert_one({"_id": 1})
+    assert client.t_auth.docs.count_documents({}) == 1
+    client.close()
+
+    anonymous = MongoClient(settings.db_host, settings.db_port, serverSelectionTimeoutMS=5000)
+    anonymous.admin.command("ping")  # the handshake is open: it is the server that refuses
+    with pytest.raises(OperationFailure) as refused:
+        anonymous.t_auth.docs.find_one({})
+    assert refused.value.code == 13
+    with pytest.raises(OperationFailure) as refused:
+        anonymous.t_auth.docs.insert_one({"_id": 2})
+    assert refused.value.code == 13
+    anonymous.close()
+
+    wrong = settings.uri.replace(json.loads(cred.read_text())["password"], "guessed")
+    with pytest.raises(OperationFailure) as refused:
+        MongoClient(wrong, serverSelectionTimeoutMS=5000).t_auth.docs.find_one({})
+    assert refused.value.code == 18
+
+
+def _start_as_before_authentication(settings) -> subprocess.Popen:
+    """The server as the code before authentication started it: same files, no auth, no user."""
+    db_dir = settings.db_dir
+    (db_dir / "data").mkdir(parents=True)
+    config = db_dir / "secantusd.toml"
+    config.write_text(
+        "[server]\n"
+        f'host = "{settings.db_host}"\nport = {settings.db_port}\n'
+        f'storage_path = "{db_dir / "data"}"\nlog_level = "WARNING"\nstandalone = true\n'
+        "[storage]\nsync_on_commit = true\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--config", str(config)], cwd=db_dir,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=dict(os.environ, SECANTUS_FORCE_DURABLE="1"),
+    )
+    (db_dir / "server.json").write_text(json.dumps({  # the state file of that version
+        "pid": proc.pid, "host": settings.db_host, "port": settings.db_port,
+        "data_dir": str(db_dir / "data"), "log_file": str(db_dir / "server.log"),
+        "started_at": "2026-11-30T00:00:00+00:00",
+    }))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            MongoClient(settings.db_host, settings.db_port,
+                        serverSelectionTimeoutMS=500).admin.command("ping")
+            return proc
+        except PyMongoError:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("old_server", ["stopped", "still running"])
+def test_a_data_folder_without_users_is_upgraded_without_loss(
+    tmp_path, new_local_settings, old_server
+):
+    settings = new_local_settings(tmp_path)
+    proc = _start_as_before_authentication(settings)
+    old = MongoClient(settings.db_host, settings.db_port)  # no credential was needed
+    old[settings.database].slabs.insert_many([{"_id": i, "energy": -1.0 - i} for i in range(5)])
+    old.close()
+    if old_server == "stopped":
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert not settings.credentials_file.exists()
+
+    info = start_server(settings)  # the new way: a user is created, authentication on
+    try:
+        assert info.auth and info.pid != proc.pid and proc.wait(timeout=60) is not None
+        client = MongoClient(info.uri)
+        energies = [d["energy"] for d in client[settings.database].slabs.find().sort("_id")]
+        assert energies == [-1.0, -2.0, -3.0, -4.0, -5.0]
+        client.close()
+        anonymous = MongoClient(settings.db_host, settings.db_port, serverSelectionTimeoutMS=5000)
+        with pytest.raises(OperationFailure):
+            anonymous[settings.database].slabs.find_one({})
+        anonymous.close()
+    finally:
+        stop_server(settings)
+
+    # a lost credential file: the same user gets a new password, the data stays
+    settings.credentials_file.unlink()
+    info = start_server(settings)
+    try:
+        assert MongoClient(info.uri)[settings.database].slabs.count_documents({}) == 5
+    finally:
+        stop_server(settings)
