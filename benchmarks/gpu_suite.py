@@ -602,13 +602,18 @@ def section_screen(box: Box, device, toy: bool) -> dict:
                 break
             part = [screen[k] for k in batch]
             got = {}
-            peak = mm.peak_bytes(lambda: got.setdefault("r", mm.evaluate_or_split(
-                model, part, "PBE", False, stats)), device)
-            results.update(zip(batch, got["r"]))
             n = sum(sizes[k][0] for k in batch)
             w = max(sizes[k][1] for k in batch)
-            rows.append({"structures": len(batch), "atoms": n, "width": w, "predicted_mb":
-                         memory.predict(n, w) / 2**20, "measured_mb": peak / 2**20})
+            row = {"structures": len(batch), "atoms": n, "width": w,
+                   "predicted_mb": memory.predict(n, w) / 2**20}
+            try:
+                peak = mm.peak_bytes(lambda: got.setdefault("r", mm.evaluate_or_split(
+                    model, part, "PBE", False, stats)), device)
+                results.update(zip(batch, got["r"]))
+                row["measured_mb"] = peak / 2**20
+            except torch.OutOfMemoryError:  # one structure alone did not fit: a failed check
+                row["oom"] = True
+            rows.append(row)
             release(device)
         seconds = time.perf_counter() - t
     finally:
@@ -622,8 +627,9 @@ def section_screen(box: Box, device, toy: bool) -> dict:
     out["screen"] = {"structures": len(screen), "atoms": sum(len(s) for s in screen),
                      "evaluated": len(results), "budget_gb": budget / 1e9, "safety": mm.SAFETY,
                      "batches": rows, "oom_splits": stats.get("oom_splits", 0),
-                     "max_measured_over_budget": max((r["measured_mb"] * 2**20 / budget for r in rows),
-                                                     default=None),
+                     "unsplittable_ooms": sum(1 for r in rows if r.get("oom")),
+                     "max_measured_over_budget": max((r["measured_mb"] * 2**20 / budget for r in rows
+                                                      if "measured_mb" in r), default=None),
                      "seconds": seconds, "batches_by_fixed_atoms_rule": len(old),
                      "max_dE_per_atom_vs_one_by_one": de}
     return out
