@@ -54,30 +54,37 @@ class SurfaceFreeEnergies:
 
 def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
                                  ) -> tuple[list[SurfaceFreeEnergies], dict[str, list[str]]]:
-    """One entry per surface that has every intermediate of ``network`` with a valid placement,
-    and the intermediates each other surface lacks.
+    """One entry per surface and settings that has every intermediate of ``network`` with a
+    valid placement, and the intermediates each other surface lacks.
 
-    ``docs``: ``adsorption_best`` documents (adsorbate, slab_id, bulk_formula,
+    ``docs``: ``adsorption_best`` documents (adsorbate, slab_id, settings_id, bulk_formula,
     miller_index, adsorption_energy and, when the screen ran with --free-energy,
-    adsorption_free_energy). Two documents for one (surface, adsorbate) are results of
-    different settings: the caller must choose (a filter), nothing is silently picked.
+    adsorption_free_energy). Results of other settings (another ``settings_id``) are
+    another entry, labelled with their settings id; two results of one adsorbate name
+    under the same settings (a built-in and a file's) are refused: filter one out.
     """
     wanted = set(network.intermediates)
-    by_slab: dict[str, dict[str, dict]] = {}
+    groups: dict[tuple[str, str], dict[str, dict]] = {}
     for doc in docs:
         key = adsorbate_key(doc["adsorbate"])
         if key not in wanted or doc.get("adsorption_energy") is None:
             continue
-        slab = doc.get("slab_id", surface_label(doc))
-        if key in by_slab.setdefault(slab, {}):
+        group = (doc.get("slab_id", surface_label(doc)), doc.get("settings_id") or "")
+        if key in groups.setdefault(group, {}):
             raise WorkflowInputError(
-                f"{slab} has several {key} results (other models or settings); select one "
-                "set with --filter, e.g. '{\"provenance.model_name\": \"7net-mf-0\"}'")
-        by_slab[slab][key] = doc
-    labels = {slab: surface_label(next(iter(found.values()))) for slab, found in by_slab.items()}
-    repeated = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
-    by_surface = {(f"{labels[s]} [{s}]" if labels[s] in repeated else labels[s]): found
-                  for s, found in by_slab.items()}
+                f"{group[0]} has several {key} results with settings {group[1] or '-'} "
+                f"({groups[group][key].get('adsorbate_id')}, {doc.get('adsorbate_id')}); "
+                "select one with --filter, e.g. '{\"adsorbate_id\": ...}'")
+        groups[group][key] = doc
+    labels = {g: surface_label(next(iter(found.values()))) for g, found in groups.items()}
+    values = list(labels.values())
+    by_surface = {}
+    for g, found in groups.items():
+        label = labels[g]
+        if values.count(label) > 1:
+            same_slab = sum(other[0] == g[0] for other in groups) > 1
+            label += f" [{g[1]}]" if same_slab else f" [{g[0]}]"
+        by_surface[label] = found
     out, incomplete = [], {}
     for surface, found in sorted(by_surface.items()):
         if set(found) != wanted:

@@ -107,9 +107,11 @@ def _entries(oh_by_surface):
             for s, x in oh_by_surface.items()]
 
 
-def _doc(bulk_formula, adsorbate, e_ads, g_ads=None, slab="s1"):
+def _doc(bulk_formula, adsorbate, e_ads, g_ads=None, slab="s1", settings="a1b2c3d4e5",
+         adsorbate_id=None):
     doc = {"bulk_formula": bulk_formula, "miller_index": [1, 1, 1], "slab_id": slab,
-           "adsorbate": adsorbate, "adsorption_energy": e_ads}
+           "adsorbate": adsorbate, "adsorbate_id": adsorbate_id or adsorbate,
+           "settings_id": settings, "adsorption_energy": e_ads}
     if g_ads is not None:
         doc["adsorption_free_energy"] = g_ads
     return doc
@@ -126,8 +128,13 @@ def test_documents_use_stored_free_energies_or_say_textbook():
     assert incomplete == {"Pd(111)": ["OOH", "O"]}
 
 
-def test_two_results_for_one_surface_and_adsorbate_are_refused():
-    docs = [_doc("Pt", "OH", 0.9), _doc("Pt", "OH", 1.0)]
+def test_other_settings_are_another_entry_same_settings_twice_is_refused():
+    docs = [_doc("Pt", n, e) for n, e in (("OH", 0.9), ("O", 1.5), ("OOH", 4.0))]
+    docs += [_doc("Pt", n, e, settings="ffff000011") for n, e in
+             (("OH", 1.0), ("O", 1.6), ("OOH", 4.1))]
+    entries, _ = free_energies_from_documents(docs, get_reaction("orr"))
+    assert [e.surface for e in entries] == ["Pt(111) [a1b2c3d4e5]", "Pt(111) [ffff000011]"]
+    docs.append(_doc("Pt", "OH", 1.0, adsorbate_id="OH:0-12345678"))
     with pytest.raises(WorkflowInputError, match="several OH results"):
         free_energies_from_documents(docs, get_reaction("orr"))
 

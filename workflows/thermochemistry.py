@@ -175,13 +175,14 @@ class FreeEnergyCorrection:
         return adsorption_energy + self.free_energy_correction
 
 
-def free_energy_correction(formula: str, adsorbate: Thermo,
+def free_energy_correction(references: str | dict[str, float], adsorbate: Thermo,
                            gases: dict[str, Thermo]) -> FreeEnergyCorrection:
-    """F(adsorbate) - sum_i n_i G(gas_i), over the gas references of E_ads."""
-    counts = gas_coefficients(formula)
+    """F(adsorbate) - sum_i n_i G(gas_i), over the gas references of E_ads: a formula
+    (written in the basis, ``references.gas_coefficients``) or ``{molecule: n}``."""
+    counts = gas_coefficients(references) if isinstance(references, str) else dict(references)
     missing = sorted(set(counts) - set(gases))
     if missing:
-        raise ValueError(f"free energies of {', '.join(missing)} are needed for {formula}")
+        raise ValueError(f"free energies of {', '.join(missing)} are needed for {references}")
     gas_part = sum(n * gases[name].free_energy for name, n in counts.items())
     return FreeEnergyCorrection(zpe=adsorbate.zpe,
                                 free_energy_correction=adsorbate.free_energy - gas_part,
