@@ -4,7 +4,9 @@ A term is ``FIELD OP VALUE`` with OP one of ``= != < <= > >= ~`` (``~`` is a
 regular expression). VALUE is read as JSON when it parses (numbers, true,
 false, null, lists: a list with ``=`` means "any of"), as a string otherwise.
 Short names stand for provenance fields: ``model``, ``task``, ``checkpoint``,
-``uuid``.
+``uuid``, ``backend``, ``optimizer``, ``device``, and for settings: ``fmax``,
+``steps``, ``max_placements``, ``n_random``, ``seed``, ``reference``. Every
+result has a ``settings_id``; ``settings_id=ab12cd34ef`` selects one screen's.
 """
 
 import json
@@ -28,7 +30,18 @@ FIELD_ALIASES = {
     "task": "provenance.task",
     "checkpoint": "provenance.checkpoint_hash",
     "uuid": "provenance.jobflow_uuid",
+    "backend": "provenance.backend",
+    "optimizer": "provenance.optimizer",
+    "device": "provenance.device",
+    "fmax": "provenance.settings.mlip.fmax",
+    "steps": "provenance.settings.mlip.steps",
+    "max_placements": "provenance.settings.placements.max_placements",
+    "n_random": "provenance.settings.placements.n_random",
+    "seed": "provenance.settings.placements.seed",
+    "reference": "provenance.energy_reference.scheme",
 }
+# ordering operators compare numbers (or ISO dates given as strings that parse as such)
+_ORDERING = ("<", "<=", ">", ">=")
 
 # a dotted field path (no leading '$': operators belong in --filter), the first
 # operator after it (two-character ones tried first), then the value
@@ -63,6 +76,10 @@ def parse_term(term: str) -> dict[str, Any]:
     if op == "~":
         return {field: {"$regex": raw}}
     value = parse_value(raw)
+    if op in _ORDERING and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise QueryError(
+            f"cannot compare {match['field']} {op} {raw!r}: {op} needs a number, e.g. "
+            f"'{match['field']}{op}-0.5'")
     if isinstance(value, list) and op in ("=", "!="):
         return {field: {"$in" if op == "=" else "$nin": value}}
     if op == "=":

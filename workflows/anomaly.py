@@ -5,18 +5,20 @@ Bonds are covalent-radius neighbours (ASE ``natural_cutoffs`` times a multiplier
 - desorption: no adsorbate atom is bonded to any slab atom (generous multiplier);
 - surface change: slab bonds clearly made or broken (a hysteresis band between two
   multipliers, so a bond that only stretches does not count);
-- intercalation: an adsorbate atom sits below the top slab layer or bonds to an
-  atom beneath it.
+- intercalation: an adsorbate atom is covered by the slab: at least COVERED_BY slab
+  atoms bonded to it lie above it (subsurface sites of fcc(111) have 3). Bonds to
+  atoms of lower layers alone do not count: the 4-fold hollow of fcc(100) (O on
+  Cu(100): 4 Cu at 2.00 A, the second-layer Cu 2.75 A below), (110) troughs and the
+  foot of a step all bond to, or sit near, atoms beneath the top layer.
 """
 
 import numpy as np
 from ase import Atoms
+from ase.data import covalent_radii
 from ase.neighborlist import NeighborList, natural_cutoffs
 from omni_flows.db_schemas import Anomaly, AnomalyKind
 from pymatgen.core import Structure
 from scipy.sparse.csgraph import connected_components
-
-from .slabs import layers
 
 # multipliers of the sum of covalent radii; OC20/AdsorbML use 1.5 for desorption
 DESORPTION_MULT = 1.5
@@ -28,6 +30,11 @@ SURFACE_MULT = 1.25
 # ... and a bond is broken only beyond 1.5 x: a hysteresis band, so a stretched Au-Au bond
 # under an O (measured: flagged 2 of 4 O/Au(111) placements with one threshold) is no change
 SURFACE_BREAK_MULT = 1.5
+# intercalation: slab atoms within INTERCALATION_MULT x covalent radii (no skin) and more than
+# ABOVE_MARGIN A higher than an adsorbate atom cover it; COVERED_BY of them make it subsurface
+INTERCALATION_MULT = 1.3
+ABOVE_MARGIN = 0.3  # A
+COVERED_BY = 3
 
 
 def _atoms(structure: Structure | Atoms) -> Atoms:
@@ -60,6 +67,14 @@ def _fragments(bonds: np.ndarray, idx: list[int]) -> int:
     return connected_components(bonds[np.ix_(idx, idx)], directed=False)[0]
 
 
+def _covering(atoms: Atoms, i: int, slab: list[int]) -> int:
+    """Slab atoms bonded to atom ``i`` (INTERCALATION_MULT x covalent radii) and above it."""
+    d = atoms.get_distances(i, slab, mic=True)
+    radii = covalent_radii[atoms.numbers[slab]] + covalent_radii[atoms.numbers[i]]
+    dz = atoms.positions[slab, 2] - atoms.positions[i, 2]
+    return int(((d <= INTERCALATION_MULT * radii) & (dz > ABOVE_MARGIN)).sum())
+
+
 def detect_anomalies(
     initial: Structure | Atoms, final: Structure | Atoms, adsorbate_indices: list[int]
 ) -> list[Anomaly]:
@@ -87,14 +102,10 @@ def detect_anomalies(
         found.append(Anomaly(kind=AnomalyKind.SURFACE_CHANGE,
                              detail=f"{changed} slab bonds made or broken"))
 
-    groups = layers(ini.positions[slab, 2])
-    top = [slab[i] for i in groups[-1]]
-    below = [slab[i] for g in groups[:-1] for i in g]
-    top_z = fin.positions[top, 2].mean()
-    low = [i for i in ads if fin.positions[i, 2] < top_z]
-    sub_bonded = [i for i in ads if below and b_fin[i, below].any()]
-    if low or sub_bonded:
+    covered = {i: _covering(fin, i, slab) for i in ads}
+    buried = {i: n for i, n in covered.items() if n >= COVERED_BY}
+    if buried:
         found.append(Anomaly(kind=AnomalyKind.INTERCALATION,
-                             detail=f"adsorbate atoms {sorted(set(low + sub_bonded))} below the "
-                             f"top layer (z {top_z:.2f} A) or bonded beneath it"))
+                             detail="adsorbate atoms below the surface: " + ", ".join(
+                                 f"{i} under {n} slab atoms" for i, n in sorted(buried.items()))))
     return found

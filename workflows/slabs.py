@@ -54,15 +54,28 @@ class SlabSpec(MSONable):
                 raise WorkflowInputError(f"{name} must be > 0 A, not {getattr(self, name)}")
 
 
+# A: atoms closer than this are a broken structure file, not a crystal (H2 bonds are 0.74 A)
+MIN_DISTANCE = 0.5
+
+
 def bulk_structure(spec: str | Structure) -> Structure:
-    """A bulk from an element symbol (ASE's reference crystal), a file, or a Structure."""
+    """A bulk from an element symbol (ASE's reference crystal), a file, or a Structure;
+    a missing or unreadable file, or one with overlapping atoms, is refused in our words."""
     if isinstance(spec, Structure):
-        return spec
+        return _checked(spec, "the bulk structure")
     if Path(spec).is_file():
+        import warnings
+
         try:
-            return Structure.from_file(spec)
+            with warnings.catch_warnings():  # pymatgen's CIF notes: the checks below say more
+                warnings.simplefilter("ignore")
+                structure = Structure.from_file(spec)
         except Exception as exc:
             raise WorkflowInputError(f"cannot read bulk structure {spec}: {exc}") from None
+        return _checked(structure, spec)
+    if Path(spec).suffix or "/" in spec:
+        raise WorkflowInputError(f"bulk file {spec} not found: give an existing structure file "
+                                 "(CIF, POSCAR) or an element symbol (Pt, Cu)")
     from ase.build import bulk
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -77,6 +90,22 @@ def bulk_structure(spec: str | Structure) -> Structure:
                 "in ASE (Pt, Cu, Fe, ...) or a structure file (CIF, POSCAR)"
             ) from None
     return AseAtomsAdaptor.get_structure(atoms)
+
+
+def _checked(structure: Structure, what) -> Structure:
+    if len(structure) == 0:
+        raise WorkflowInputError(f"{what} holds no atoms")
+    if structure.lattice.volume < 1e-3:
+        raise WorkflowInputError(f"{what} has no cell (volume {structure.lattice.volume:.3g} A^3)")
+    if len(structure) > 1:
+        d = structure.distance_matrix + np.eye(len(structure)) * 1e9
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if d[i, j] < MIN_DISTANCE:
+            raise WorkflowInputError(
+                f"{what}: atoms {d[i, j]:.2f} A apart (sites {i} {structure[i].species_string} "
+                f"and {j} {structure[j].species_string}); a crystal has none closer than "
+                f"{MIN_DISTANCE} A. Fix the file (duplicate or disordered sites?)")
+    return structure
 
 
 def layers(z: np.ndarray, tol: float = LAYER_TOLERANCE) -> list[np.ndarray]:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,14 @@ def _cell(value: Any) -> str:
 
 
 def _csv_value(value: Any) -> Any:
-    """Numbers and strings as they are (full precision), anything else as JSON."""
+    """Numbers and strings as they are (full precision), dates in ISO 8601, anything else
+    as JSON."""
     if value is None:
         return ""
     if isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, datetime):
+        return value.isoformat()
     return json.dumps(value, default=str)
 
 

@@ -5,8 +5,13 @@ or ``--cif A.cif B.cif --guests CO2 H2O`` (each option takes every value up to t
 next option; repeating it works too).
 """
 
+import logging
+import re
+import sys
 import threading
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -82,13 +87,65 @@ def run_with_progress(flow, settings, console: Console) -> None:
         progress.update(task, completed=len(uuids))
 
 
-def best_documents(flow, settings) -> list[dict]:
-    from omni_flows.stores import connect_database
+# the options both screen commands share: one definition each
+MODEL = typer.Option(None, help="MLIP name or checkpoint (default: settings, 7net-mf-0)")
+TASK = typer.Option(None, help="task / functional of a multi-task model (default: settings' "
+                    "task, PBE; none for a single-task model such as 7net-0)")
+DEVICE = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: settings)")
+BACKEND = typer.Option("e3nn", help="kernels: e3nn, compile, cueq (same numbers)")
+OPTIMIZER = typer.Option("BFGS", help="relaxation optimizer: BFGS or FIRE")
+FMAX = typer.Option(0.05, help="eV/A: largest force on a free atom at the end (> 0)")
+STEPS = typer.Option(300, help="optimizer step limit of every relaxation (>= 1)")
+SEED = typer.Option(0, help="seed of the random placements")
+OUT = typer.Option(Path("screen-results"), help="folder of the table and heatmap; files are "
+                   "named after the campaign's settings id")
 
-    uuids = [job.uuid for job, _ in flow.iterflow() if job.name.startswith("best ")]
-    db = connect_database(settings)
-    return list(db["adsorption_best"].find({"provenance.jobflow_uuid": {"$in": uuids}},
-                                           {"_id": 0}))
+
+def mlip_from_options(model, task, device, backend, optimizer, fmax, steps):
+    """The MLIP settings of a screen, checked here (model header, registries, ranges)."""
+    from omni_flows.model.header import checkpoint_header
+    from omni_flows.workflows.settings import MLIPSettings
+
+    settings = load_settings()
+    model = model or settings.model
+    if task is None:  # the configured task applies to multi-task models only
+        task = settings.task if checkpoint_header(model).tasks else None
+    return MLIPSettings(model=model, task=task, device=device or settings.device,
+                        backend=backend, optimizer=optimizer, fmax=fmax, steps=steps)
+
+
+def _file_stem(kind: str, settings_id: str, systems: list[str]) -> str:
+    """``surfaces-<settings id>-<systems>``: one campaign's files never overwrite another's."""
+    from omni_flows.db_schemas.fingerprint import content_hash
+
+    names = "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in systems)
+    if len(names) > 40:
+        names = content_hash(systems)[:8]
+    return f"{kind}-{settings_id}-{names}"
+
+
+@contextmanager
+def quiet_third_parties():
+    """jobflow's "Some jobs are not connected" and FutureWarnings, monty's chdir notice and
+    pymatgen's CIF notes say nothing to a user of the screen: keep them out of its output."""
+    with warnings.catch_warnings():
+        for module in ("jobflow", "monty", "pymatgen", "maggma"):
+            warnings.filterwarnings("ignore", module=module)
+        warnings.filterwarnings("ignore", message="Some jobs are not connected")
+        warnings.filterwarnings("ignore", message=".*contextlib.chdir.*")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        logging.getLogger("jobflow").setLevel(logging.WARNING)
+        yield
+
+
+def run_campaign(flow, settings, console: Console, settings_id: str, resume: str) -> None:
+    """Run ``flow`` with a progress bar; Ctrl-C says what was kept and how to resume."""
+    try:
+        run_with_progress(flow, settings, console)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"screen {settings_id} interrupted; every finished job is stored. Resume with the "
+            f"same command: {resume}") from None
 
 
 @app.command(
@@ -99,25 +156,37 @@ def surfaces(
     lists: list[str] = typer.Argument(
         None, metavar="--bulk B... --facets HKL... --adsorbates A...",
         help="bulks (element or structure file), facets (111, 1-10, 2,1,1), adsorbates "
-        "(built-in names or FILE:BINDING_INDEX)",
+        "(built-in names, or FILE:BINDING_INDEX: a molecule from a file is referenced to "
+        "itself in the gas phase)",
     ),
-    n_random: int = typer.Option(1, help="random placements per adsorbate and slab"),
-    max_placements: int | None = typer.Option(None, help="cap on placements per adsorbate"),
+    n_random: int | None = typer.Option(
+        None, help="random placements per adsorbate and slab, after the distinct "
+        "ontop/bridge/hollow sites [default: the Maker's, 2]"),
+    max_placements: int | None = typer.Option(None, help="cap on placements per adsorbate "
+                                              "and slab (>= 1)"),
     layers: int = typer.Option(4, help="slab layers"),
-    fixed_layers: int = typer.Option(2, help="bottom layers held fixed"),
+    fixed_layers: int = typer.Option(2, help="bottom layers held fixed (< --layers)"),
     supercell: str | None = typer.Option(None, help="lateral cell, e.g. 2x2 (default: >= 8 A)"),
-    reference: str = typer.Option("gas_molecules", help="gas_molecules or atomic"),
-    model: str | None = typer.Option(None, help="MLIP name or checkpoint (default: settings)"),
-    task: str | None = typer.Option(None, help="model task / functional (default: settings)"),
-    device: str | None = typer.Option(None, help="cpu, cuda, auto (default: settings)"),
-    fmax: float = typer.Option(0.05, help="eV/A force criterion"),
-    out: Path = typer.Option(Path("screen-results"), help="folder of the table and heatmap"),
+    reference: str = typer.Option(
+        "gas_molecules", help="gas_molecules: relaxed gas molecules (the adsorbate's own when "
+        "it is a stable gas or a file, else H2, H2O, N2, CO combinations such as O = H2O - H2); "
+        "oc20_elemental (formerly 'atomic'): OC20's per-element energies from H2, H2O, N2, CO, "
+        "not isolated atoms"),
+    model: str | None = MODEL,
+    task: str | None = TASK,
+    device: str | None = DEVICE,
+    backend: str = BACKEND,
+    optimizer: str = OPTIMIZER,
+    fmax: float = FMAX,
+    steps: int = STEPS,
+    seed: int = SEED,
+    out: Path = OUT,
 ) -> None:
     """Screen adsorbates on surfaces: build one Flow, run it locally, store, rank, plot."""
     from omni_flows.db_schemas import ReferenceScheme
     from omni_flows.workflows.campaign import SurfaceCampaign
+    from omni_flows.workflows.placements import PlacementSettings
     from omni_flows.workflows.slabs import SlabSpec
-    from omni_flows.workflows.surface_flow import MLIPSettings
 
     console = Console()
     found = split_lists(lists or [])
@@ -126,7 +195,8 @@ def surfaces(
     try:
         scheme = ReferenceScheme(reference)
     except ValueError:
-        raise ScreenInputError(f"--reference must be gas_molecules or atomic, not {reference!r}")
+        raise ScreenInputError(f"--reference must be gas_molecules or oc20_elemental, not "
+                               f"{reference!r}") from None
     cell = None
     if supercell:
         try:
@@ -134,37 +204,61 @@ def surfaces(
             assert len(cell) == 2 and min(cell) > 0
         except (ValueError, AssertionError):
             raise ScreenInputError(f"--supercell {supercell!r}: write NxM, e.g. 2x2") from None
-    settings = load_settings()
+    # every input checked here and in make(): nothing runs before
     campaign = SurfaceCampaign(
         bulks=found["bulks"], facets=found["facets"] or ["111"], adsorbates=found["adsorbates"],
-        mlip=MLIPSettings(model=model or settings.model, task=task or settings.task,
-                          device=device or settings.device, fmax=fmax),
+        mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
         slab_spec=SlabSpec(n_layers=layers, n_fixed_layers=fixed_layers, supercell=cell),
-        n_random=n_random, max_placements=max_placements, reference=scheme,
+        placements=PlacementSettings(
+            max_placements=max_placements, seed=seed,
+            **({} if n_random is None else {"n_random": n_random})),
+        reference=scheme,
     )
+    settings = load_settings()
     start = time.perf_counter()
-    flow = campaign.make()  # every input checked here: nothing has run yet
-    n_jobs = sum(1 for _ in flow.iterflow())
-    console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, model {campaign.mlip.model} "
-                  f"task {campaign.mlip.task}, database {settings.database}")
-    run_with_progress(flow, settings, console)
-    rows = ranked_rows(best_documents(flow, settings))
-    console.print(ranked_table(rows, title=f"{flow.name}: best valid placements"))
+    with quiet_third_parties():
+        flow = campaign.make()
+        sid = campaign.settings_id
+        n_jobs = sum(1 for _ in flow.iterflow())
+        mlip = campaign.mlip
+        console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
+                      f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, fmax {mlip.fmax}, "
+                      f"{scheme.value}), database {settings.database}")
+        run_campaign(flow, settings, console, sid, "omni-flows screen surfaces "
+                     + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
+        docs = campaign.select(best_documents(settings, sid))
+    rows = ranked_rows(docs)
+    if not rows:
+        raise ScreenInputError(f"no results of settings {sid} in database {settings.database} "
+                               "after the run; see `omni-flows query adsorption_best "
+                               f"settings_id={sid}`")
+    console.print(ranked_table(rows, title=f"{flow.name}, settings {sid}: best valid placements"))
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = write_csv(rows, out / "screen_surfaces.csv")
-    png = heatmap(rows, out / "screen_surfaces.png",
-                  title=f"E_ads (eV), {campaign.mlip.model}/{campaign.mlip.task}")
+    stem = _file_stem("surfaces", sid, [*found["bulks"], *(found["facets"] or ["111"]),
+                                        *found["adsorbates"]])
+    csv_path = write_csv(rows, out / f"{stem}.csv")
+    png = heatmap(rows, out / f"{stem}.png", title=f"E_ads (eV), {mlip.model}"
+                  f"{'/' + mlip.task if mlip.task else ''}, settings {sid}")
     console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
 
 
-def mof_documents(flow, settings) -> list[dict]:
-    """The stored placement documents of a MOF campaign's Flow."""
+def best_documents(settings, settings_id: str) -> list[dict]:
+    """The stored best placements of one settings id."""
     from omni_flows.stores import connect_database
 
-    uuids = [job.uuid for job, _ in flow.iterflow()]
     db = connect_database(settings)
-    return list(db["mof_adsorption"].find({"provenance.jobflow_uuid": {"$in": uuids}},
-                                          {"_id": 0, "final_structure": 0}))
+    return list(db["adsorption_best"].find({"settings_id": settings_id},
+                                           {"_id": 0, "final_structure": 0}))
+
+
+def mof_documents(settings, settings_id: str, frameworks: list[str], guests: list[str]):
+    """The stored placement documents of a MOF campaign's settings, frameworks and guests."""
+    from omni_flows.stores import connect_database
+
+    db = connect_database(settings)
+    docs = db["mof_adsorption"].find({"settings_id": settings_id},
+                                     {"_id": 0, "final_structure": 0})
+    return [d for d in docs if d["framework_id"] in frameworks and d["guest"] in guests]
 
 
 @app.command(
@@ -180,18 +274,19 @@ def mofs(
     placements: int = typer.Option(3, help="random guest placements per framework and guest"),
     d3: bool = typer.Option(True, "--d3/--no-d3", help="add D3(BJ) of the task's functional "
                             "(E_ads without D3 is stored as well)"),
-    seed: int = typer.Option(0, help="seed of the guest placements"),
-    model: str | None = typer.Option(None, help="MLIP name or checkpoint (default: settings)"),
-    task: str | None = typer.Option(None, help="model task / functional (default: settings)"),
-    device: str | None = typer.Option(None, help="cpu, cuda, auto (default: settings)"),
-    fmax: float = typer.Option(0.05, help="eV/A force criterion"),
-    steps: int = typer.Option(300, help="step limit of every relaxation"),
-    out: Path = typer.Option(Path("screen-results"), help="folder of the table and heatmap"),
+    model: str | None = MODEL,
+    task: str | None = TASK,
+    device: str | None = DEVICE,
+    backend: str = BACKEND,
+    optimizer: str = OPTIMIZER,
+    fmax: float = FMAX,
+    steps: int = STEPS,
+    seed: int = SEED,
+    out: Path = OUT,
 ) -> None:
     """Screen guests in MOFs: build one Flow, run it locally, store, rank, plot."""
     from omni_flows.report import mof_heatmap, mof_ranked_rows, mof_ranked_table
     from omni_flows.workflows.mof_campaign import MOFCampaign
-    from omni_flows.workflows.surface_flow import MLIPSettings
 
     console = Console()
     found = split_lists(lists or [], MOF_LIST_OPTIONS, "mofs")
@@ -199,24 +294,32 @@ def mofs(
         raise ScreenInputError("give at least one --cif and one --guests")
     if placements < 1:
         raise ScreenInputError(f"--placements must be at least 1, not {placements}")
-    settings = load_settings()
     campaign = MOFCampaign(
         cifs=found["cifs"], guests=found["guests"], n_placements=placements, dispersion=d3,
-        seed=seed, mlip=MLIPSettings(model=model or settings.model, task=task or settings.task,
-                                     device=device or settings.device, fmax=fmax, steps=steps),
+        seed=seed, mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
     )
+    settings = load_settings()
     start = time.perf_counter()
-    flow = campaign.make()  # every input checked here: nothing has run yet
-    n_jobs = sum(1 for _ in flow.iterflow())
-    console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, model {campaign.mlip.model} "
-                  f"task {campaign.mlip.task}, D3 {'on' if d3 else 'off'}, "
-                  f"database {settings.database}")
-    run_with_progress(flow, settings, console)
-    rows = mof_ranked_rows(mof_documents(flow, settings))
-    console.print(mof_ranked_table(rows, title=f"{flow.name}: best valid placements"))
+    with quiet_third_parties():
+        flow = campaign.make()  # every input checked here: nothing has run yet
+        sid = campaign.maker().settings_id
+        n_jobs = sum(1 for _ in flow.iterflow())
+        mlip = campaign.mlip
+        console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
+                      f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, D3 "
+                      f"{'on' if d3 else 'off'}), database {settings.database}")
+        run_campaign(flow, settings, console, sid, "omni-flows screen mofs "
+                     + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
+        names = [Path(c).stem for c in found["cifs"]]
+        guests = [g for g in found["guests"]]
+        docs = mof_documents(settings, sid, names, guests)
+    rows = mof_ranked_rows(docs)
+    console.print(mof_ranked_table(rows, title=f"{flow.name}, settings {sid}: best valid "
+                                   "placements"))
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = write_csv(rows, out / "screen_mofs.csv")
-    png = mof_heatmap(rows, out / "screen_mofs.png",
-                      title=f"E_ads (eV), {campaign.mlip.model}/{campaign.mlip.task}"
-                      + (" + D3" if d3 else ""))
+    stem = _file_stem("mofs", sid, [*names, *guests])
+    csv_path = write_csv(rows, out / f"{stem}.csv")
+    png = mof_heatmap(rows, out / f"{stem}.png",
+                      title=f"E_ads (eV), {mlip.model}{'/' + mlip.task if mlip.task else ''}"
+                      + (" + D3" if d3 else "") + f", settings {sid}")
     console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
