@@ -377,7 +377,12 @@ def section_speed(box: Box, device, toy: bool) -> dict:
             continue
         last = None  # (atoms, seconds per call) of the previous size: predicts the next
         for n, atoms in cells.items():
-            guess = (last[1] * n / last[0] * (repeat + 1) + 2) if last else (60 if "compile" in key else 5)
+            if last:  # a warm-up call and the timed calls, from the last size's time per atom
+                per_call = last[1] * n / last[0]
+                calls = 1 + max(2, min(repeat, int(np.ceil(min_seconds / per_call))))
+                guess = per_call * calls + 1
+            else:
+                guess = 60 if "compile" in key else 5
             if not box.allows(guess, f"{key} at {n} atoms"):
                 continue
             try:
