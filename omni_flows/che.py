@@ -235,7 +235,8 @@ def free_energy_diagram(results: list[CHEResult], potential: float = 0.0):
             xs = np.repeat(np.arange(len(g)), 2) + np.tile([-0.3, 0.3], len(g))
             lines = ax.plot(xs, np.repeat(g, 2), lw=2,
                             label=f"{r.surface}  U_L={_fmt(r.limiting_potential)} V")
-            ax.plot(np.arange(len(g)), g, ls=":", color=lines[0].get_color(), lw=1)
+            for i in range(len(g) - 1):  # dotted connectors from bar end to bar start
+                ax.plot([i + 0.3, i + 0.7], g[i:i + 2], ls=":", color=lines[0].get_color(), lw=1)
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xticks(range(len(network.steps) + 1), _state_labels(network), rotation=30,
                       ha="right", fontsize=8)
