@@ -105,6 +105,9 @@ class RegularizationConfig:
 
     weight: float = 0.0  # lambda
     groups: list[str] = field(default_factory=lambda: ["interactions."])
+    # only these tasks' rows are penalised (e.g. the appended ones, so that the pretrained
+    # tasks' weights, which no data set trains, are not pulled to zero); None: every task
+    tasks: list[str] | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     device: str = "auto"
+    threads: int | None = None  # CPU: torch threads (None: torch's default)
     output_dir: str = "train_out"
     checkpoint_every: int = 1  # epochs
     resume: str | None = None  # a trainer state file (state.pt) to continue from

@@ -41,12 +41,13 @@ def differences(
         )
     }
     f = labels.force_mask
-    atom_graph = graph.batch[f]
-    res["force"] = (
-        (out["forces"] - labels.forces)[f],
-        labels.weights[atom_graph, 1],
-        labels.task[atom_graph],
-    )
+    if "forces" in out:  # not computed for a batch without force labels
+        atom_graph = graph.batch[f]
+        res["force"] = (
+            (out["forces"] - labels.forces)[f],
+            labels.weights[atom_graph, 1],
+            labels.task[atom_graph],
+        )
     s = labels.stress_mask
     if "stress" in out and bool(s.any()):
         diff = (out["stress"] - labels.stress)[s].reshape(-1, 9) * EV_A3_TO_GPA

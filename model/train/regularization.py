@@ -28,8 +28,13 @@ def regularized_parameters(model: OmniNet, groups: list[str]) -> dict[str, nn.Pa
     return chosen
 
 
-def selective_l2(params: dict[str, nn.Parameter], weight: float) -> torch.Tensor | None:
-    """``weight / 2 * sum ||p||^2``; None when there is nothing to penalise."""
+def selective_l2(
+    params: dict[str, nn.Parameter], weight: float, rows: list[int] | None = None
+) -> torch.Tensor | None:
+    """``weight / 2 * sum ||p||^2`` over the task rows ``rows`` (dim 0 of every task-specific
+    parameter; None: all tasks); None when there is nothing to penalise."""
     if weight == 0 or not params:
         return None
-    return 0.5 * weight * sum(p.pow(2).sum() for p in params.values())
+    if rows is None:
+        return 0.5 * weight * sum(p.pow(2).sum() for p in params.values())
+    return 0.5 * weight * sum(p[rows].pow(2).sum() for p in params.values())

@@ -23,6 +23,8 @@ class MixedSampler:
         self.train, self.dbs, self.fraction = train, dbs, fraction
         self.batch_size, self.seed = batch_size, seed
         self.epoch, self.cursor = 0, 0  # the state: where the next batch starts
+        self._order: tuple[int, list[Item]] | None = None  # (epoch, its items), built once
+
 
     @property
     def num_dbs(self) -> int:
@@ -45,8 +47,12 @@ class MixedSampler:
         return math.ceil((len(self.train) + self.num_dbs) / self.batch_size)
 
     def next_batch(self) -> list[Item] | None:
-        """The next global batch of this epoch, or None at its end (then call ``new_epoch``)."""
-        items = self.epoch_items(self.epoch)
+        """The next global batch of this epoch, or None at its end (then call ``new_epoch``).
+
+        The epoch's permutation is drawn once per epoch (not per batch): O(N) per epoch."""
+        if self._order is None or self._order[0] != self.epoch:
+            self._order = (self.epoch, self.epoch_items(self.epoch))
+        items = self._order[1]
         if self.cursor >= len(items):
             return None
         batch = items[self.cursor : self.cursor + self.batch_size]
