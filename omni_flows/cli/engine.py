@@ -41,11 +41,19 @@ def submit(
 def worker(
     nlaunches: int = typer.Option(0, "--nlaunches", "-n", help="stop after this many; 0: all"),
     launch_dir: Path = typer.Option(None, "--launch-dir", help="default <home>/fireworks"),
+    lost_after: float = typer.Option(
+        4 * 3600, "--lost-after", min=0,
+        help="seconds without a ping after which another host's RUNNING firework is lost "
+        "and rerun (a dead worker of this host: at once)",
+    ),
 ) -> None:
-    """Run the ready FireWorks of the LaunchPad (rapidfire) until none is left."""
-    from omni_flows.engines.fireworks import run_worker
+    """Rerun lost runs, then run the ready FireWorks of the LaunchPad until none is left."""
+    from omni_flows.engines.fireworks import launchpad, recover_lost_runs, run_worker
 
-    states = run_worker(nlaunches=nlaunches, launch_dir=launch_dir)
+    lost = recover_lost_runs(launchpad(), lost_after)
+    if lost:
+        Console().print(f"reran lost fireworks: {', '.join(map(str, lost))}")
+    states = run_worker(nlaunches=nlaunches, launch_dir=launch_dir, lost_after_s=lost_after)
     table = Table("state", "fireworks", title="LaunchPad")
     for state, count in sorted(states.items()):
         table.add_row(state, str(count))

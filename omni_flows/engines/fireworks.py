@@ -3,8 +3,17 @@
 The LaunchPad lives in database ``<database>_fireworks`` of the same server as
 the results; each Firework carries the platform's JobStore, so a worker
 anywhere that reaches the server writes outputs to the same place.
+
+Lost runs: a worker that dies (killed, node lost) leaves its Firework RUNNING.
+A job's output is written in one store update at its end, so a killed job left
+nothing behind, and running it again is safe. Each worker names itself
+``omni-flows@<host>:<pid>``; a worker starting on a host reruns at once the
+runs of that host's dead workers, and anywhere the runs whose worker has not
+pinged the LaunchPad for ``expiration_s`` (FireWorks' ``detect_lostruns``).
 """
 
+import os
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -49,18 +58,72 @@ def submit_fireworks(
     return sorted(id_map.values())
 
 
+# FireWorks' own default: a live worker pings its RUNNING launches every hour
+LOST_RUN_EXPIRATION_S = 4 * 3600
+WORKER_PREFIX = "omni-flows@"
+
+
+def worker_name() -> str:
+    """This process as a FireWorker: ``omni-flows@<host>:<pid>``."""
+    return f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process holds the pid
+        return True
+    return True
+
+
+def _dead_worker_launches(lpad: LaunchPad) -> list[int]:
+    """RUNNING launches of omni-flows workers of this host whose process is gone."""
+    prefix = f"{WORKER_PREFIX}{socket.gethostname()}:"
+    dead = []
+    for launch in lpad.launches.find(
+        {"state": "RUNNING", "fworker.name": {"$regex": f"^{prefix}"}},
+        {"launch_id": 1, "fworker.name": 1},
+    ):
+        pid = launch["fworker"]["name"][len(prefix):]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.append(launch["launch_id"])
+    return dead
+
+
+def recover_lost_runs(
+    lpad: LaunchPad, expiration_s: float = LOST_RUN_EXPIRATION_S
+) -> list[int]:
+    """Rerun the lost runs (see the module's doc); return their Firework ids."""
+    lost: set[int] = set()
+    dead = _dead_worker_launches(lpad)
+    if dead:
+        _, fw_ids, _ = lpad.detect_lostruns(
+            expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": dead}}
+        )
+        lost.update(fw_ids)
+    _, fw_ids, _ = lpad.detect_lostruns(expiration_secs=expiration_s, rerun=True)
+    lost.update(fw_ids)
+    return sorted(lost)
+
+
 def run_worker(
     settings: Settings | None = None,
     nlaunches: int = 0,
     launch_dir: str | Path | None = None,
-    name: str = "omni-flows",
+    name: str | None = None,
+    lost_after_s: float = LOST_RUN_EXPIRATION_S,
 ) -> Counter:
-    """Run ready Fireworks (``rapidfire``) until none is left, or ``nlaunches`` of them.
+    """Rerun lost runs, then run ready Fireworks (``rapidfire``) until none is left.
 
-    Returns the count of Fireworks per state afterwards.
+    ``nlaunches`` > 0 stops after that many. Returns the count of Fireworks per
+    state afterwards.
     """
     settings = settings or load_settings()
     lpad = launchpad(settings)
+    recover_lost_runs(lpad, lost_after_s)
+    name = name or worker_name()
     launch_dir = Path(launch_dir or Path(settings.home) / "fireworks")
     launch_dir.mkdir(parents=True, exist_ok=True)
     rapidfire(
