@@ -125,12 +125,23 @@ def adsorbate_thermo(result: VibrationResult, settings: FreeEnergySettings) -> T
                   frequencies=tuple(float(f) for f in result.frequencies))
 
 
+def molecule_symmetry(atoms: Atoms) -> tuple[str, int, float]:
+    """Geometry and rotational symmetry number of a molecule not in ``GAS_SPECIES`` (a
+    user's file), from its point group (pymatgen); closed shell (spin 0) is assumed."""
+    from pymatgen.core import Molecule
+    from pymatgen.symmetry.analyzer import PointGroupAnalyzer
+
+    if len(atoms) == 1:
+        return "monatomic", 1, 0.0
+    group = PointGroupAnalyzer(Molecule(atoms.get_chemical_symbols(), atoms.positions))
+    linear = group.sch_symbol in ("D*h", "C*v")
+    return ("linear" if linear else "nonlinear"), int(group.get_rotational_symmetry_number()), 0.0
+
+
 def gas_thermo(name: str, atoms: Atoms, result: VibrationResult,
                settings: FreeEnergySettings) -> Thermo:
     """Ideal-gas ZPE, int(Cp dT), S and G of a reference molecule at T and its pressure."""
-    if name not in GAS_SPECIES:
-        raise ValueError(f"no ideal-gas data for {name}; known: {', '.join(GAS_SPECIES)}")
-    geometry, sigma, spin = GAS_SPECIES[name]
+    geometry, sigma, spin = GAS_SPECIES.get(name) or molecule_symmetry(atoms)
     thermo = IdealGasThermo(list(result.energies), geometry, atoms=atoms, symmetrynumber=sigma,
                             spin=spin, natoms=len(atoms), vib_selection="abs_highest",
                             ignore_imag_modes=True)
@@ -138,8 +149,9 @@ def gas_thermo(name: str, atoms: Atoms, result: VibrationResult,
     h = thermo.get_enthalpy(T, verbose=False)
     s = thermo.get_entropy(T, p, verbose=False)
     # imaginary among the true vibrations (not the six or five near-zero rigid motions)
-    n_vib = {"linear": 3 * len(atoms) - 5, "nonlinear": 3 * len(atoms) - 6}[geometry]
-    vibrations = sorted(result.frequencies, key=abs)[-n_vib:]
+    n_vib = {"monatomic": 0, "linear": 3 * len(atoms) - 5,
+             "nonlinear": 3 * len(atoms) - 6}[geometry]
+    vibrations = sorted(result.frequencies, key=abs)[-n_vib:] if n_vib else []
     n_imag = int(sum(f < 0 for f in vibrations))
     return Thermo(zpe=float(thermo.get_ZPE_correction()), enthalpy=float(h), entropy=float(s),
                   free_energy=float(h - T * s), temperature=T, n_imaginary=n_imag,
