@@ -32,7 +32,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if count == 0:
             raise DeviceUnavailableError(
                 f"device {str(device)!r}: this machine has no CUDA GPU that torch "
-                f"{torch.__version__} can use; use --device cpu, or auto (CUDA when present)"
+                f"{torch.__version__} can use; choose cpu, or auto (CUDA when present)"
             )
         if resolved.index is not None and resolved.index >= count:
             raise DeviceUnavailableError(
@@ -43,7 +43,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if not torch.backends.mps.is_available():
             raise DeviceUnavailableError(
                 f"device {str(device)!r}: Apple's MPS is not available on this machine; "
-                "use --device cpu, or auto"
+                "choose cpu, or auto"
             )
     elif resolved.type != "cpu":
         raise DeviceUnavailableError(

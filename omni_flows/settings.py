@@ -132,10 +132,17 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise InvalidSettingsError(
-            f"invalid settings ({problems}); check the OMNI_FLOWS_* environment variables "
-            f"and {config_file(overrides.get('home'))}"
+            f"invalid settings: {problems}; config file: {config_file(overrides.get('home'))}"
         ) from None
+
+
+def _problem(err: dict) -> str:
+    """One setting that does not validate: its name, its value, the rule and where it is set."""
+    loc = [str(part) for part in err["loc"]]
+    name, env = ".".join(loc), ENV_PREFIX + "__".join(loc).upper()
+    value = f" = {err['input']!r}" if err["type"] != "missing" else ""
+    if err["type"] == "extra_forbidden":
+        return f"{name}{value}: no such setting"
+    return f"{name}{value}: {err['msg']} (set by {env} or {name!r} in the config file)"

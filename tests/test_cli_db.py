@@ -8,6 +8,7 @@ user error is one line on stderr with exit code 2.
 import csv
 import io
 import json
+import signal
 import subprocess
 import sys
 
@@ -193,3 +194,54 @@ def test_db_publish_files_results_written_by_a_plain_jobflow_store(settings):
     assert flagged["slab_id"] == "mp-30/1,0,0/0.0000" and flagged["valid"] is False
     assert flagged["anomalies"] == [{"kind": "surface_change", "detail": "top layer moved 0.9 A"}]
     db.client.close()
+
+
+COMMAND = """
+import sys, time
+import typer
+from omni_flows.cli import run
+from omni_flows.errors import EngineError
+
+app = typer.Typer()
+
+@app.command()
+def act(what: str):
+    if what == "wait":
+        print("ready", flush=True)
+        time.sleep(60)
+    if what == "resume":
+        try:
+            print("ready", flush=True)
+            time.sleep(60)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt("run the same command again to resume") from None
+    if what == "bug":
+        raise ValueError("a bug")
+    if what == "mistake":
+        raise EngineError("no such engine 'x'; use local")
+
+run(app)
+"""
+
+
+def _command(what: str, interrupt: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-c", COMMAND, what], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if interrupt:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_ctrl_c_says_so_and_exits_130_a_bug_keeps_its_traceback():
+    """Reference: the shell's convention, 128 + SIGINT (2) = 130; click's usage errors exit 2."""
+    done = _command("wait", interrupt=True)
+    assert done.returncode == 130 and done.stderr == "interrupted (Ctrl-C)\n"
+    done = _command("resume", interrupt=True)
+    assert done.returncode == 130
+    assert done.stderr == "interrupted (Ctrl-C): run the same command again to resume\n"
+    done = _command("mistake")
+    assert done.returncode == 2 and done.stderr == "error: no such engine 'x'; use local\n"
+    done = _command("bug")
+    assert done.returncode == 1 and "Traceback" in done.stderr and "ValueError: a bug" in done.stderr

@@ -50,26 +50,39 @@ def _opt_in_process_settings(argv: list[str]) -> None:
     """Process-wide settings the library leaves alone, turned on for this CLI process."""
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     if command in MODEL_COMMANDS:
-        from omni_flows.model.inference import keep_freed_memory
+        _keep_freed_memory()
 
-        keep_freed_memory()
+
+def _keep_freed_memory() -> None:
+    from omni_flows.model.inference import keep_freed_memory
+
+    keep_freed_memory()
 
 
 def main() -> None:
-    """Console-script entry point: a user's mistake is one clear line and exit code 2.
+    """Console-script entry point: a user's mistake is one clear line and exit code 2."""
+    run(app, model_command=None)
 
-    The one place where errors become exit codes. Errors of the project's family
-    (``OmniFlowsError``, ``SchemaError``) and an unreachable or refusing MongoDB
-    print their message; any other exception is a bug and keeps its traceback.
-    Ctrl-C prints what was interrupted (a command may raise
-    ``KeyboardInterrupt("what to do now")`` to say how to resume) and exits 130.
+
+def run(command, model_command: bool | None = None) -> None:
+    """Run ``command()`` (a typer app) as the CLI does: the one place errors become exit codes.
+
+    Errors of the project's family (``OmniFlowsError``, ``SchemaError``) and an
+    unreachable or refusing MongoDB print their message and exit 2; any other
+    exception is a bug and keeps its traceback. Ctrl-C prints what was interrupted
+    (a command may raise ``KeyboardInterrupt("what to do now")`` to say how to
+    resume) and exits 130. ``model_command``: whether the process runs the model
+    (keeps freed memory); None decides from the sub-command in ``sys.argv``.
     """
     # jobflow's own deprecation notice, printed once per job, drowns the progress display
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        _opt_in_process_settings(sys.argv[1:])
-        app()  # click/typer: usage errors exit 2 with their own message
+        if model_command is None:
+            _opt_in_process_settings(sys.argv[1:])
+        elif model_command:
+            _keep_freed_memory()
+        command()  # click/typer: usage errors exit 2 with their own message
     except SystemExit as exc:
         interrupt = _keyboard_interrupt(exc)
         if interrupt is None:

@@ -21,6 +21,9 @@ from rich.console import Console
 
 
 def load_config(path: Path):
+    """The training configuration of ``path``, checked before anything is computed."""
+    from omni_flows.model.errors import DeviceUnavailableError
+    from omni_flows.model.inference import resolve_device
     from omni_flows.model.train.config import TrainConfig, TrainingConfigError
 
     if not path.is_file():
@@ -29,7 +32,61 @@ def load_config(path: Path):
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise TrainingConfigError(f"{path} is not valid YAML: {exc}") from exc
-    return TrainConfig.from_dict(raw)
+    cfg = TrainConfig.from_dict(raw)
+    problems = [f"{name} = {value!r}: {rule}" for name, value, rule in _out_of_range(cfg)]
+    if problems:
+        raise TrainingConfigError(f"{path}: " + "; ".join(problems) + " (see docs/training.md)")
+    try:  # a device this machine lacks: refused before any data is read
+        resolve_device(cfg.device)
+    except DeviceUnavailableError as exc:
+        raise TrainingConfigError(f"{path}: {exc}") from None
+    return cfg
+
+
+def _number(value, low: float, high: float = float("inf"), low_open: bool = False,
+            high_open: bool = False) -> bool:
+    """``value`` is a real number in the interval (bounds open or closed as asked)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return False
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    return above and below
+
+
+# numeric fields TrainConfig does not range-check yet (model/train/config.py, issue 15):
+# (field, test, what it must be)
+_RANGES = [
+    ("optim.lr", lambda v: _number(v, 0, low_open=True, high_open=True),
+     "the learning rate must be a number above 0, e.g. 1e-3"),
+    ("optim.weight_decay", lambda v: _number(v, 0, high_open=True), "must be 0 or more"),
+    ("optim.warmup_fraction", lambda v: _number(v, 0, 1, high_open=True),
+     "must be in [0, 1)"),
+    ("optim.min_lr_ratio", lambda v: _number(v, 0, 1), "must be in [0, 1]"),
+    ("optim.grad_clip", lambda v: v is None or _number(v, 0, low_open=True, high_open=True),
+     "must be above 0, or null for no clipping"),
+    ("optim.ema_decay", lambda v: v is None or _number(v, 0, 1, high_open=True),
+     "must be in [0, 1), or null for no EMA"),
+    ("regularization.weight", lambda v: _number(v, 0, high_open=True), "must be 0 or more"),
+    ("loss.huber_delta", lambda v: _number(v, 0, low_open=True, high_open=True),
+     "must be above 0"),
+    ("loss.energy_weight", lambda v: _number(v, 0, high_open=True), "must be 0 or more"),
+    ("loss.force_weight", lambda v: _number(v, 0, high_open=True), "must be 0 or more"),
+    ("loss.stress_weight", lambda v: _number(v, 0, high_open=True), "must be 0 or more"),
+    ("max_steps", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                          and v >= 1), "must be a whole number, 1 or more"),
+    ("checkpoint_every", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+     "must be a whole number of epochs, 1 or more"),
+]
+
+
+def _out_of_range(cfg):
+    """(field, value, rule) of every numeric setting outside its range."""
+    for name, valid, rule in _RANGES:
+        value = cfg
+        for part in name.split("."):
+            value = getattr(value, part)
+        if not valid(value):
+            yield name, value, rule
 
 
 def plot_loss_curve(folder: Path) -> Path | None:
@@ -76,9 +133,12 @@ def train(
     """Train or fine-tune a multi-task model from a YAML configuration."""
     from omni_flows.model.train import Trainer
     from omni_flows.model.train import distributed as dist
+    from omni_flows.model.train.config import TrainingConfigError
     from omni_flows.training_data import export_mongodb_datasets, uses_mongodb
 
     cfg = load_config(config)
+    if max_steps is not None and max_steps < 1:
+        raise TrainingConfigError(f"--max-steps {max_steps}: give 1 or more")
     if uses_mongodb(cfg):
         from omni_flows.settings import load_settings
         from omni_flows.stores import connect_database
@@ -107,4 +167,6 @@ def train(
 
 
 if __name__ == "__main__":  # torchrun -m omni_flows.cli.train config.yaml
-    typer.run(train)
+    from omni_flows.cli import run
+
+    run(lambda: typer.run(train), model_command=True)

@@ -1,0 +1,252 @@
+"""The bad-input catalogue: every user mistake the CLI refuses, with the message it must give.
+
+Each entry runs the real entry point (``omni_flows.cli.main``, what the ``omni-flows``
+script calls) and must exit with code 2, print a message containing its fragment,
+and print no traceback. Reference: the CLI's contract (README: "a user's mistake
+exits 2 with a message naming the value and what to do").
+
+One line per entry, at the end of this file::
+
+    Bad("model info nope", "is not a known model name"),
+    Bad("train {tmp}/c.yaml", "optim.lr", files={"c.yaml": "..."}, env={...}),
+
+``args`` are split like a shell line. ``{tmp}`` is the entry's own folder (also its
+working directory), ``{data}`` the shared DFT data folder; both are filled in args,
+env and file texts. ``files`` maps names to a text, or to a function that writes the
+file at the path it is given. ``absent`` are fragments that must not appear (default:
+``Traceback``). ``when`` is False to skip an entry on this machine (say why in ``why``).
+
+The entries run in one helper process that imports the CLI and torch once and forks
+a child per entry: each entry is a fresh process with its own environment, nothing
+it changes (settings, allocator) outlives it, and the catalogue costs one import.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from conftest import free_port
+
+DATA = Path(os.environ.get("OMNI_FLOWS_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+HAS_CUDA = torch.cuda.is_available()
+HAS_MPS = torch.backends.mps.is_available()
+ENTRY_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input: the command line, and a fragment of the message it must print."""
+
+    args: str
+    message: str
+    env: dict[str, str | None] = field(default_factory=dict)
+    files: dict[str, str | Callable[[Path], None]] = field(default_factory=dict)
+    absent: tuple[str, ...] = ("Traceback",)
+    when: bool = True
+    why: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.args} -> {self.message}"
+
+
+# runs in the helper process: reads [{argv, env, cwd}] on stdin, prints [{code, out, err}]
+_RUNNER = r"""
+import importlib, json, os, sys, time, traceback
+# imported once, before the forks (imports only: no state a command could change)
+for name in ("torch", "omni_flows.model", "omni_flows.stores", "omni_flows.workflows",
+             "omni_flows.engines.local", "omni_flows.benchmarks.xu_kitchin"):
+    importlib.import_module(name)
+from omni_flows.cli import main
+
+def run(entry, timeout_s):
+    out_path, err_path = entry["cwd"] + "/.stdout", entry["cwd"] + "/.stderr"
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child: one CLI run
+        code = 1
+        try:
+            os.chdir(entry["cwd"])
+            for key, value in entry["env"].items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            for fd, path in ((1, out_path), (2, err_path)):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+            sys.argv = ["omni-flows", *entry["argv"]]
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:
+                traceback.print_exc()  # as the interpreter would, then exit 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            code = "timed out"
+            break
+        time.sleep(0.02)
+    read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
+    return {"code": code, "out": read(out_path), "err": read(err_path),
+            "seconds": round(time.monotonic() - start, 2)}
+
+entries, timeout_s = json.load(sys.stdin)
+print(json.dumps([run(entry, timeout_s) for entry in entries]))
+"""
+
+
+def _fill(text: str, tmp: Path) -> str:
+    return text.replace("{tmp}", str(tmp)).replace("{data}", str(DATA))
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, dict]:
+    """Every runnable entry, run once: {entry id: {code, out, err}}."""
+    root = tmp_path_factory.mktemp("bad-input")
+    base_env = {
+        "OMNI_FLOWS_HOME": str(root / "home"),  # one home: the model cache is shared
+        "OMNI_FLOWS_DB_PORT": str(free_port()),  # no local server runs there
+        "OMNI_FLOWS_MONGODB_URI": None,
+        "OMNI_FLOWS_CONFIG": None,
+        "OMNI_FLOWS_DEVICE": None,
+        "COLUMNS": "200",
+    }
+    runnable = [bad for bad in CATALOGUE if bad.when]
+    entries = []
+    for i, bad in enumerate(runnable):
+        tmp = root / f"entry{i}"
+        tmp.mkdir()
+        for name, content in bad.files.items():
+            if callable(content):
+                content(tmp / name)
+            else:
+                (tmp / name).write_text(_fill(content, tmp))
+        env = {**base_env, **{k: None if v is None else _fill(v, tmp) for k, v in bad.env.items()}}
+        argv = [_fill(arg, tmp) for arg in shlex.split(bad.args)]
+        entries.append({"argv": argv, "env": env, "cwd": str(tmp)})
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER],
+        input=json.dumps([entries, ENTRY_TIMEOUT_S]),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    slowest = sorted(zip((r["seconds"] for r in results), (b.id for b in runnable)))[-5:]
+    print("slowest entries (s):", slowest)
+    return {bad.id: result for bad, result in zip(runnable, results)}
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize over the catalogue, which is defined at the end of the file."""
+    if "bad" in metafunc.fixturenames:
+        params = [
+            pytest.param(bad, id=bad.id, marks=pytest.mark.skipif(not bad.when, reason=bad.why))
+            for bad in CATALOGUE
+        ]
+        metafunc.parametrize("bad", params)
+
+
+def test_bad_input_exits_2_with_its_message(bad, outcomes):
+    result = outcomes[bad.id]
+    said = result["err"] + result["out"]
+    assert result["code"] == 2, said
+    assert bad.message in said
+    for fragment in bad.absent:
+        assert fragment not in said
+
+
+def test_catalogue_ids_are_unique():
+    ids = [bad.id for bad in CATALOGUE]
+    assert len(ids) == len(set(ids))
+
+
+# --- inputs the entries read -------------------------------------------------
+
+
+def unsafe_checkpoint(path: Path) -> None:
+    """A SevenNet-style .pth whose pickle calls a function when loaded unsafely."""
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo unsafe",))
+
+    torch.save({"config": {}, "model_state_dict": {}, "extra": Payload()}, path)
+
+
+TRAIN_DATA = "data: {train: [{path: {tmp}/train.extxyz, task: PBE}]}\n"
+
+
+def train_config(extra: str) -> dict[str, str]:
+    """A training configuration with ``extra`` YAML lines (the data file need not exist)."""
+    return {"config.yaml": TRAIN_DATA + "model: {checkpoint: 7net-mf-0}\n" + extra}
+
+
+UNREACHABLE = {"OMNI_FLOWS_MONGODB_URI": "mongodb://127.0.0.1:1/"}
+NO_CUDA = "this machine has a CUDA GPU"
+
+
+# --- the catalogue -------------------------------------------------------------------
+
+CATALOGUE = [
+    # database
+    Bad("db status", "cannot reach MongoDB at mongodb://127.0.0.1:1/", env=UNREACHABLE),
+    Bad("db status --json", "is it running", env=UNREACHABLE),
+    Bad("query slabs", "cannot reach MongoDB at mongodb://127.0.0.1:1/", env=UNREACHABLE),
+    Bad("db publish", "cannot reach MongoDB", env=UNREACHABLE),
+    Bad("db start", "a MongoDB URI is configured", env=UNREACHABLE),
+    Bad("db schema nope", "no result collection 'nope'"),
+    Bad("query slabs 3<a", "cannot read query term '3<a'"),
+    # settings (environment, config file)
+    Bad("db status", "db_port = 'abc'", env={"OMNI_FLOWS_DB_PORT": "abc"}),
+    Bad("db start", "device = 'gpu'", env={"OMNI_FLOWS_DEVICE": "gpu"}),
+    Bad("db start", "OMNI_FLOWS_CLUSTER__MAX_JOBS", env={"OMNI_FLOWS_CLUSTER__MAX_JOBS": "x"}),
+    Bad("db start", "mongo_uri = 'mongodb://x/': no such setting",
+        files={"config.yaml": "mongo_uri: mongodb://x/\n"},
+        env={"OMNI_FLOWS_CONFIG": "{tmp}/config.yaml"}),
+    # engines
+    Bad("submit {tmp}/missing.json", "cannot read flow file"),
+    Bad("submit {tmp}/flow.json", "is not a serialized jobflow Flow", files={"flow.json": "{"}),
+    # models and checkpoints
+    Bad("model info nope", "'nope' is not a known model name"),
+    Bad("model info {tmp}/missing.safetensors", "file does not exist"),
+    Bad("model info {tmp}/bad.pth", "refers to the Python object 'posix.system'",
+        files={"bad.pth": unsafe_checkpoint}, absent=("Traceback", "weights_only", "unsafe\n")),
+    # training
+    Bad("train {tmp}/missing.yaml", "does not exist"),
+    Bad("train {tmp}/config.yaml", "optim.lr", files=train_config("optim: {lr: -0.001}\n")),
+    Bad("train {tmp}/config.yaml", "epochs", files=train_config("epochs: 0\n")),
+    Bad("train {tmp}/config.yaml", "optim.weight_decay",
+        files=train_config("optim: {weight_decay: -1}\n")),
+    Bad("train {tmp}/config.yaml", "device 'cuda'", files=train_config("device: cuda\n"),
+        when=not HAS_CUDA, why=NO_CUDA),
+    # devices
+    Bad("benchmark xu-kitchin --data {data}/xu_kitchin_2014 --device cuda --model 7net-0",
+        "no CUDA GPU", when=not HAS_CUDA, why=NO_CUDA),
+    Bad("benchmark xu-kitchin --data {data}/xu_kitchin_2014 --device mps --model 7net-0",
+        "MPS is not available", when=not HAS_MPS, why="this machine has MPS"),
+    Bad("benchmark xu-kitchin --data {data}/xu_kitchin_2014 --device tpu --model 7net-0",
+        "unknown device 'tpu'"),
+    # --- screen / settings (workflows) ---
+]
