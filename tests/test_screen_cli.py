@@ -53,9 +53,12 @@ def test_tiny_screen_stores_queryable_best_placements_and_writes_table_and_heatm
         assert d["provenance"]["energy_reference"]["scheme"] == "gas_molecules"
     assert db["adsorption_placements"].count_documents({}) == 4
     assert db["slabs"].count_documents({"bulk_formula": "Cu"}) == 1
-    assert (out / "screen_surfaces.png").stat().st_size > 1000
-    assert "Cu(111)" in (out / "screen_surfaces.csv").read_text()
-    assert "best valid placements" in output
+    (png,) = out.glob("surfaces-*.png")
+    (csv,) = out.glob("surfaces-*.csv")
+    assert png.stat().st_size > 1000 and "Cu(111)" in csv.read_text()
+    sid = best[0]["settings_id"]
+    assert csv.name.startswith(f"surfaces-{sid}-") and "best valid placements" in output
+    assert "Some jobs are not connected" not in output and "Warning" not in output
 
 
 def test_adsorption_energy_equals_its_terms(tiny_screen):
@@ -85,13 +88,17 @@ def test_rerun_reuses_stored_results(tiny_screen, monkeypatch):
     def no_relax(*args, **kwargs):
         raise AssertionError("a finished screen relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.OmniRelaxMaker.run_ase", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
     result = runner.invoke(app, ["screen", *TINY, "--out", str(out)], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     after = {d["uuid"]: d["completed_at"] for d in db["outputs"].find({}, {"uuid": 1,
                                                                         "completed_at": 1})}
     assert after == before
+    # the table is read back from the store: both adsorbates, their stored energies
+    best = {d["adsorbate"]: d["adsorption_energy"] for d in db["adsorption_best"].find()}
+    for ads, energy in best.items():
+        assert f"{energy:.3f}" in result.output, ads
 
 
 @pytest.mark.parametrize(
@@ -118,8 +125,8 @@ def test_bad_input_fails_before_relaxing_and_loses_nothing(
     def no_relax(*a, **k):
         raise AssertionError("relaxation started on bad input")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.OmniRelaxMaker.run_ase", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
     db = connect_database(settings)
     counts = {c: db[c].count_documents({}) for c in db.list_collection_names()}
     result = runner.invoke(app, ["screen", *args, "--out", str(out)], env=env)

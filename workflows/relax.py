@@ -91,9 +91,11 @@ def relax(structures: list[Atoms], settings: MLIPSettings, relax_cell: bool = Fa
     from omni_flows.model.batch_relax import relax_batch
 
     calc = get_calculator(settings)
+    if single_point:
+        return _evaluate(list(structures), calc.model, settings)
     with optimizer_threads():
         results = relax_batch(list(structures), calc.model, settings.task, fmax=settings.fmax,
-                              steps=0 if single_point else settings.steps,
+                              steps=settings.steps,
                               optimizer=settings.optimizer, relax_cell=relax_cell)
     return [
         RelaxOutcome(r.atoms, float(r.energy), np.asarray(r.forces), bool(r.converged),
@@ -101,6 +103,23 @@ def relax(structures: list[Atoms], settings: MLIPSettings, relax_cell: bool = Fa
                      [float(e) for e in r.trajectory_energies])
         for r in results
     ]
+
+
+def _evaluate(structures: list[Atoms], model, settings: MLIPSettings) -> list[RelaxOutcome]:
+    """Energy, forces (constraints applied, as ASE gives them) and stress, one batched graph."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from omni_flows.model.inference import predict
+
+    outcomes = []
+    for atoms, r in zip(structures, predict(structures, model, settings.task)):
+        atoms = atoms.copy()
+        atoms.calc = SinglePointCalculator(atoms, energy=r["energy"], forces=r["forces"])
+        forces = atoms.get_forces()  # FixAtoms zeroes the fixed atoms' forces
+        atoms.calc = None
+        outcomes.append(RelaxOutcome(atoms, float(r["energy"]), forces,
+                                     max_free_force(atoms, forces) <= settings.fmax, 0,
+                                     float(r["energy"]), r.get("stress"), [float(r["energy"])]))
+    return outcomes
 
 
 def relax_structures(

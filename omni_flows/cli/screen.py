@@ -232,7 +232,7 @@ def surfaces(
         raise ScreenInputError(f"no results of settings {sid} in database {settings.database} "
                                "after the run; see `omni-flows query adsorption_best "
                                f"settings_id={sid}`")
-    console.print(ranked_table(rows, title=f"{flow.name}, settings {sid}: best valid placements"))
+    console.print(ranked_table(rows, title=f"best valid placements, settings {sid}"))
     out.mkdir(parents=True, exist_ok=True)
     stem = _file_stem("surfaces", sid, [*found["bulks"], *(found["facets"] or ["111"]),
                                         *found["adsorbates"]])
@@ -314,8 +314,7 @@ def mofs(
         guests = [g for g in found["guests"]]
         docs = mof_documents(settings, sid, names, guests)
     rows = mof_ranked_rows(docs)
-    console.print(mof_ranked_table(rows, title=f"{flow.name}, settings {sid}: best valid "
-                                   "placements"))
+    console.print(mof_ranked_table(rows, title=f"best valid placements, settings {sid}"))
     out.mkdir(parents=True, exist_ok=True)
     stem = _file_stem("mofs", sid, [*names, *guests])
     csv_path = write_csv(rows, out / f"{stem}.csv")
