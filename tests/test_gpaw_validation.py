@@ -170,3 +170,141 @@ def test_missing_gpaw_exits_2_naming_the_install_steps(tmp_path):
     assert "GPAW is not installed" in message and "Traceback" not in message
     assert "apt-get install -y libxc-dev libopenblas-dev" in message
     assert "CC=g++ pip install gpaw" in message
+
+
+# --- end to end: a tiny real screen (Cu(111) 1x1, 2 layers, H), then GPAW at low settings ---
+
+SCREEN = ["screen", "surfaces", "--bulk", "Cu", "--facets", "111", "--adsorbates", "H",
+          "--supercell", "1x1", "--layers", "2", "--fixed-layers", "1",
+          "--max-placements", "3", "--n-random", "0", "--device", "cpu"]
+# cheap, for a test (not converged): PW 250 eV, 3x3x1, H2 in a 7 A box
+LOW = ["--ecut", "250", "--kpts", "3x3x1", "--box", "7"]
+
+# The same single points made by hand with ASE and GPAW: the parameters are written out
+# here, not taken from the package (its own process: GPAW is never imported in this one).
+DIRECT = textwrap.dedent("""
+    import json, sys
+    from ase import Atoms
+    from gpaw import GPAW, PW, FermiDirac
+    data = json.load(open(sys.argv[1]))
+    def energy(d, box=None, magmoms=None):
+        atoms = Atoms(d["symbols"], d["positions"], cell=d.get("cell"))
+        if box:
+            atoms.set_cell([box] * 3); atoms.center(); atoms.pbc = True
+            kw = dict(kpts=(1, 1, 1))
+        else:
+            atoms.center(axis=2); atoms.pbc = (True, True, False)
+            kw = dict(kpts=(3, 3, 1), poissonsolver={"dipolelayer": "xy"})
+        if magmoms:
+            atoms.set_initial_magnetic_moments(magmoms)
+        atoms.calc = GPAW(mode=PW(250), xc="PBE", occupations=FermiDirac(0.1),
+                          spinpol=bool(magmoms), txt=None, **kw)
+        return atoms.get_potential_energy()
+    e_ads = (energy(data["placement"], magmoms=[0, 0, 1.0]) - energy(data["slab"])
+             - 0.5 * energy(data["H2"], box=7.0))
+    print(json.dumps({"adsorption_energy": e_ads}))
+""")
+
+
+@pytest.fixture(scope="module")
+def gpaw_screen(db_server, tmp_path_factory):
+    if not GPAW_INSTALLED:
+        pytest.skip("GPAW is not installed: apt-get install -y libxc-dev libopenblas-dev "
+                    "&& CC=g++ pip install gpaw")
+    database = f"t_gpaw_{uuid.uuid4().hex[:6]}"
+    settings = db_server.model_copy(update={"database": database})
+    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
+           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
+           "OMNI_FLOWS_CONFIG": None}
+    out = tmp_path_factory.mktemp("screen")
+    result = runner.invoke(app, [*SCREEN, "--out", str(out)], env=env)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    result = runner.invoke(app, ["validate", "--dft", "gpaw", "--top", "2", *LOW, "--json"],
+                           env=env)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return settings, env, _json(result.stdout)
+
+
+def _json(stdout: str) -> dict:
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
+
+
+def _plain(structure) -> dict:
+    d = {"symbols": [s.specie.symbol for s in structure], "positions": structure.cart_coords.tolist()}
+    if hasattr(structure, "lattice"):
+        d["cell"] = structure.lattice.matrix.tolist()
+    return d
+
+
+@needs_gpaw
+def test_gpaw_validation_equals_gpaw_run_by_hand_and_h_on_cu111_binds_weakly(gpaw_screen,
+                                                                           tmp_path):
+    from omni_flows.db_schemas import AdsorptionPlacementDoc, MLIPCalculationDoc, SlabDoc
+
+    settings, _, out = gpaw_screen
+    assert set(out) >= {"success_rate", "targets", "mae"} and len(out["targets"]) == 1
+    target = out["targets"][0]
+    assert target["adsorbate"] == "H" and len(target["placements"]) == 2
+    db = connect_database(settings)
+    best = db["adsorption_best"].find_one({"adsorbate": "H"})
+    assert target["mlip_adsorption_energy"] == pytest.approx(best["adsorption_energy"])
+    # the MLIP's best placement, its clean slab and H2, as the screen stored them
+    placement = AdsorptionPlacementDoc.model_validate(db["adsorption_placements"].find_one(
+        {"adsorbate": "H", "placement_index": best["best_placement_index"]}, {"_id": 0}))
+    slab = SlabDoc.model_validate(db["slabs"].find_one({}, {"_id": 0}))
+    h2 = MLIPCalculationDoc.model_validate(db["calculations"].find_one({"label": "H2(g)"},
+                                                                       {"_id": 0}))
+    data = {"placement": _plain(placement.final_structure), "slab": _plain(slab.structure),
+            "H2": _plain(h2.output.structure)}
+    (tmp_path / "structures.json").write_text(json.dumps(data))
+    (tmp_path / "direct.py").write_text(DIRECT)
+    done = subprocess.run([sys.executable, "direct.py", "structures.json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_hand = _json(done.stdout)["adsorption_energy"]
+    assert target["dft_adsorption_energy"] == pytest.approx(by_hand, abs=2e-3)
+    # PBE: H in the hollow of Cu(111) binds weakly (about -0.2 eV against 1/2 H2)
+    assert -0.6 < target["dft_adsorption_energy"] < 0.1
+    for p in target["placements"]:  # same functional (PBE task): the model is close to DFT
+        assert abs(p["mlip_adsorption_energy"] - p["dft_adsorption_energy"]) < 0.3
+    lowest = min(p["dft_adsorption_energy"] for p in target["placements"])
+    assert target["lowest_dft_adsorption_energy"] == pytest.approx(lowest)
+    assert target["adsorbml_success"] == (target["dft_adsorption_energy"] - lowest <= 0.1)
+    assert out["success_rate"] == float(target["adsorbml_success"])
+    assert out["mae"] == pytest.approx(np.mean([abs(p["mlip_adsorption_energy"]
+                                                    - p["dft_adsorption_energy"])
+                                                for p in target["placements"]]))
+
+
+@needs_gpaw
+def test_gpaw_terms_are_stored_with_settings_and_a_rerun_or_other_k_reuses_them(gpaw_screen,
+                                                                              monkeypatch):
+    settings, env, out = gpaw_screen
+    db = connect_database(settings)
+    calcs = list(db["dft_calculations"].find({}, {"_id": 0}))
+    assert sorted(c["kind"] for c in calcs) == ["molecule", "slab", "slab", "slab"]  # H2, 1+2
+    for c in calcs:
+        assert c["settings"]["ecut"] == 250 and c["settings"]["xc"] == "PBE"
+        assert c["settings"]["versions"]["gpaw"] and c["versions"]["gpaw-data"]
+        assert len(c["forces"]) == len(c["structure"]["sites"])
+        assert c["provenance"]["checkpoint_hash"] == c["settings_hash"]
+    assert {tuple(c["kpts"]) for c in calcs} == {(1, 1, 1), (3, 3, 1)}
+    assert [c["spin_polarized"] for c in calcs if c["label"] == "H2(g)"] == [False]
+    before = db["dft_validation"].find_one({}, {"_id": 0})
+
+    def no_gpaw(*args, **kwargs):
+        raise AssertionError("a stored GPAW single point ran again")
+
+    monkeypatch.setattr("omni_flows.workflows.gpaw_validation.run_gpaw", no_gpaw)
+    again = runner.invoke(app, ["validate", "--dft", "gpaw", "--top", "2", *LOW, "--json"],
+                          env=env)
+    assert again.exit_code == 0, f"{again.output}\n{again.exception!r}"
+    assert _json(again.stdout)["targets"] == out["targets"]
+    one = runner.invoke(app, ["validate", "--dft", "gpaw", "--top", "1", *LOW, "--json"],
+                        env=env)  # K = 1: another document, from the stored single points
+    assert one.exit_code == 0, f"{one.output}\n{one.exception!r}"
+    assert _json(one.stdout)["success_rate"] == 1.0
+    docs = list(db["dft_validation"].find({}, {"_id": 0}))
+    assert sorted(d["top_k"] for d in docs) == [1, 2]
+    assert next(d for d in docs if d["top_k"] == 2) == before  # nothing replaced
