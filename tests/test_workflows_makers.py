@@ -124,7 +124,7 @@ def test_molecule_relaxes_as_a_job_around_its_fixed_atom():
     coords = doc.output.structure.cart_coords
     start = to_atoms(h2o).positions[0]  # the molecule as centred in its box
     np.testing.assert_allclose(coords[0], start, atol=1e-9)  # `fixed` holds O
-    assert np.abs(coords[1:] - to_atoms(h2o).positions[1:]).max() > 0.05  # the H moved
+    assert np.abs(coords[1:] - to_atoms(h2o).positions[1:]).max() > 0.02  # the H moved
     oh = np.linalg.norm(coords[1:] - coords[0], axis=1)
     assert np.allclose(oh, 0.97, atol=0.03)  # PBE O-H of water: 0.97 A
     assert len(doc.trajectory["energies"]) == doc.output.n_steps + 1
