@@ -264,6 +264,57 @@ def test_train_dbs_sampler_is_reproducible(data, tmp_path):
     assert items == b.sampler.epoch_items(0) and items != a.sampler.epoch_items(1)
 
 
+def test_train_energy_only_batches_skip_forces_and_match_energy_loss(data, tmp_path):
+    """force_weight 0 makes a data set energy-only; grouped batches hold one kind each, an
+    energy-only batch's loss is the energy term alone (equal to the sum computed here), and
+    every item is visited once per epoch."""
+    cfg = config(
+        data,
+        tmp_path,
+        data__train=[
+            {"path": str(data / "bulk.extxyz"), "task": "A", "force_weight": 0.0,
+             "stress_weight": 0.0},
+            {"path": str(data / "slab.traj"), "task": "B"},
+        ],
+        data__group_energy_only=True,
+        data__batch_size=3,
+    )
+    trainer = Trainer(cfg)
+    batches = trainer.sampler.epoch_batches(0)
+    assert all(len({i.source for i in b}) == 1 for b in batches)  # one kind per batch
+    seen = sorted((i.source, i.index) for b in batches for i in b)
+    assert seen == sorted((i.source, i.index) for i in trainer.sampler.train)
+    assert trainer.sampler.batches_per_epoch == len(batches) == 3 + 2  # ceil(8/3) + ceil(6/3)
+    energy_batch = next(b for b in batches if b[0].source == 0)
+    graph, labels = trainer.make_batch(energy_batch)
+    assert not labels.force_mask.any() and not labels.stress_mask.any()
+    info = trainer.loss_and_backward(energy_batch)
+    with torch.no_grad():
+        e = trainer.model(graph, compute_forces=False)["energy"]
+    expected = float((((e - labels.energy) / labels.num_atoms) ** 2).mean())
+    assert info["force_loss"] == 0 and info["data_loss"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_train_regularization_of_chosen_task_rows(data, tmp_path):
+    """regularization.tasks: only those rows of the task weights enter the penalty."""
+    cfg = config(
+        data, tmp_path, regularization={"weight": 0.1, "tasks": ["B"]},
+    )
+    trainer = Trainer(cfg)
+    with torch.no_grad():
+        for p in trainer.model.task_specific_parameters().values():
+            p.normal_()
+    b = trainer.model.task_index("B")
+    expected = 0.05 * sum(
+        float((p[b] ** 2).sum())
+        for n, p in trainer.model.task_specific_parameters().items()
+        if "interactions." in n
+    )
+    assert float(trainer.regularization()) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(TrainingConfigError, match="not tasks of the model"):
+        Trainer(config(data, tmp_path, regularization={"weight": 0.1, "tasks": ["C"]}))
+
+
 # ----- DDP -------------------------------------------------------------------
 # The ranks meet through a file, not a TCP port: a port picked free and then released can
 # be taken by another test's server before rank 0 binds it (pytest-xdist runs tests side

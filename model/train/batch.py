@@ -75,6 +75,9 @@ def collate(
     force_mask = np.isfinite(forces).all(1)
     if free_atoms_only:
         force_mask &= np.concatenate([f["free"] for f in frames])
+    # a data set with force_weight 0 is energy-only: its forces are not labels at all, so a
+    # batch of such structures needs no second-order backward pass
+    force_mask &= np.repeat(np.array([w[1] != 0 for w in weights]), natoms)
     energy = np.array([float(f["energy"]) for f in frames])
     stress = np.stack([f["stress"] for f in frames])
     floats = {"dtype": dtype}
@@ -94,7 +97,9 @@ def collate(
         forces=torch.tensor(np.nan_to_num(forces), **floats),
         force_mask=torch.from_numpy(force_mask),
         stress=torch.tensor(np.nan_to_num(stress), **floats),
-        stress_mask=torch.from_numpy(np.isfinite(stress).all((1, 2))),
+        stress_mask=torch.from_numpy(
+            np.isfinite(stress).all((1, 2)) & np.array([w[2] != 0 for w in weights])
+        ),
         num_atoms=torch.from_numpy(natoms),
         weights=torch.tensor(weights, **floats),
         task=torch.tensor(tasks, dtype=torch.long),

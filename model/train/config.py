@@ -74,6 +74,9 @@ class DataConfig:
     cache_dir: str = "graph_cache"  # graphs are built once and memory-mapped from here
     batch_size: int = 4  # structures per optimisation step, over all ranks
     free_atoms_only: bool = True  # forces of FixAtoms-constrained atoms are not fitted
+    # batches of energy-only structures (force_weight 0) apart from those with forces: they
+    # skip the second-order backward pass (~4x cheaper steps on CPU)
+    group_energy_only: bool = False
 
 
 @dataclass

@@ -86,8 +86,14 @@ class Trainer:
         train = [i for s in range(n_train) for i in items[s]]
         dbs = [i for s in range(n_train, n_train + n_dbs) for i in items[s]]
         self.valid = [i for s in range(n_train + n_dbs, len(items)) for i in items[s]]
+        group = None
+        if cfg.data.group_energy_only:
+
+            def group(item: Item) -> int:  # 0: energy-only data set, 1: with forces
+                return int(self.sources[item.source][0].spec.force_weight != 0)
+
         self.sampler = MixedSampler(
-            train, dbs, cfg.data.dbs_fraction, cfg.data.batch_size, cfg.seed
+            train, dbs, cfg.data.dbs_fraction, cfg.data.batch_size, cfg.seed, group
         )
 
         state = (
