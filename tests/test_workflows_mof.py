@@ -35,6 +35,8 @@ from omni_flows.workflows.mof_flow import (
     framework_anomalies,
 )
 from omni_flows.workflows.relax import get_calculator
+from omni_flows.workflows.settings import MLIPSettings
+from omni_flows.model.errors import OmniFlowsError
 from typer.testing import CliRunner
 
 from omni_flows.cli import app
@@ -82,10 +84,9 @@ def test_d3_of_a_periodic_framework_is_extensive(tmp_path):
 def test_d3_for_a_task_without_parameters_fails_before_anything_runs(tmp_path):
     with pytest.raises(WorkflowInputError, match="no D3\\(BJ\\) parameters for the task 'XC99'"):
         d3_parameters("XC99")
-    maker = MOFAdsorptionMaker(dispersion=True)
-    maker.mlip.task = "XC99"
-    with pytest.raises(WorkflowInputError, match="no D3"):
-        maker.make(_odac_cif("ESUSOC01", tmp_path))
+    # a task the model lacks never gets that far: the settings refuse it when made
+    with pytest.raises(OmniFlowsError, match="unknown task 'XC99'"):
+        MOFAdsorptionMaker(dispersion=True, mlip=MLIPSettings(task="XC99"))
 
 
 def test_a_new_guest_metal_bond_is_reported_not_rejected(tmp_path):
@@ -137,7 +138,8 @@ def mof_env(db_server, tmp_path_factory):
     cif = _odac_cif("ESUSOC01", folder)
     # a loose force criterion: the relaxations stop after a few steps, so the test stays fast
     args = ["screen", "mofs", "--cif", str(cif), "--guests", "CO2", "--placements", "1",
-            "--fmax", "2.0", "--steps", "3", "--device", "cpu", "--out", str(folder)]
+            "--fmax", "2.0", "--steps", "3", "--device", "cpu", "--optimizer", "FIRE",
+            "--out", str(folder)]
     return settings, env, folder, args
 
 
@@ -161,7 +163,7 @@ def test_screen_mofs_stores_both_energies_and_writes_table_and_heatmap(tiny_mof_
     assert doc.guest == "CO2" and doc.dispersion and doc.provenance.task == "PBE"
     # the complex energy is the model's at the stored geometry plus its periodic D3
     atoms = to_atoms(doc.final_structure)
-    atoms.calc = get_calculator("7net-mf-0", "PBE", "cpu")
+    atoms.calc = get_calculator("7net-mf-0", "PBE", "cpu")  # the cached calculator
     assert doc.complex_energy == pytest.approx(atoms.get_potential_energy() + d3_energy(atoms),
                                                abs=1e-4)
     # the guest term: the stored gas relaxation plus D3 of the molecule by tad-dftd3
@@ -179,9 +181,25 @@ def test_screen_mofs_stores_both_energies_and_writes_table_and_heatmap(tiny_mof_
     assert doc.dispersion_correction < 0  # D3 binds a guest in a pore
     assert doc.adsorption_energy_without_dispersion == pytest.approx(
         doc.adsorption_energy - doc.dispersion_correction)
-    assert (folder / "screen_mofs.png").stat().st_size > 1000
-    assert "ESUSOC01" in (folder / "screen_mofs.csv").read_text()
+    (png,) = folder.glob(f"mofs-{doc.settings_id}-*.png")
+    (csv,) = folder.glob(f"mofs-{doc.settings_id}-*.csv")
+    assert png.stat().st_size > 1000 and "ESUSOC01" in csv.read_text()
     assert "best valid placements" in output
+
+
+def test_mof_flow_records_the_backend_and_optimizer_it_ran_with(tiny_mof_screen):
+    """The CLI's --optimizer FIRE reaches every relaxation of the MOF flow (issue 14, item 3)."""
+    settings, *_ = tiny_mof_screen
+    db = connect_database(settings)
+    for collection, query in (("mof_adsorption", {}), ("calculations", {"label": "CO2(g)"}),
+                              ("calculations", {"label": "ESUSOC01"})):
+        doc = db[collection].find_one(query)
+        p = doc["provenance"]
+        assert (p["backend"], p["optimizer"], p["device"]) == ("e3nn", "FIRE", "cpu"), query
+        assert p["settings"]["mlip"]["optimizer"] == "FIRE"
+        assert p["settings"]["mlip"]["fmax"] == 2.0 and p["settings"]["mlip"]["steps"] == 3
+    calc = db["calculations"].find_one({"label": "ESUSOC01"})
+    assert calc["input"]["optimizer"] == "FIRE" and calc["input"]["relax_cell"]
 
 
 def test_rerun_of_a_finished_mof_screen_recomputes_nothing(tiny_mof_screen, monkeypatch):
@@ -193,8 +211,8 @@ def test_rerun_of_a_finished_mof_screen_recomputes_nothing(tiny_mof_screen, monk
     def no_relax(*a, **k):
         raise AssertionError("a finished screen relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.get_calculator", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     after = {d["uuid"]: d["completed_at"] for d in db["outputs"].find({}, {"uuid": 1,
@@ -233,8 +251,8 @@ def test_bad_mof_input_fails_before_relaxing_and_loses_nothing(
     def no_relax(*a, **k):
         raise AssertionError("relaxation started on bad input")
 
-    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax_structures", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.get_calculator", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
     db = connect_database(settings)
     counts = {c: db[c].count_documents({}) for c in db.list_collection_names()}
     result = runner.invoke(app, args, env=env)
