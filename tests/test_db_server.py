@@ -24,7 +24,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from omni_flows.db_schemas import Provenance, SlabDoc
 from omni_flows.engines.local import run_local
 from omni_flows.engines.flow_file import load_flow
-from omni_flows.errors import DatabaseServerError
+from omni_flows.errors import DatabaseServerError, user_error_message
 from omni_flows.server import _pid_alive, server_status, start_server, stop_server
 from omni_flows.stores import job_store, mongo_client
 
@@ -158,6 +158,9 @@ def test_sigkilled_server_keeps_acknowledged_writes_and_the_flow_resumes(
         time.sleep(0.05)
     before = {d["uuid"]: d["completed_at"] for d in outputs.find({})}
     os.kill(info.pid, signal.SIGKILL)
+    with pytest.raises(PyMongoError) as lost:  # a command whose database dies says so
+        outputs.find_one({"uuid": "none"})
+    assert "lost the connection to MongoDB" in user_error_message(lost.value)
     client.close()
 
     acked = [int(line) for line in writer.communicate(timeout=60)[0].split()]
@@ -216,6 +219,7 @@ def test_server_requires_the_credential_it_wrote_and_plain_pymongo_uses_it(db_se
     with pytest.raises(OperationFailure) as refused:
         MongoClient(wrong, serverSelectionTimeoutMS=5000).t_auth.docs.find_one({})
     assert refused.value.code == 18
+    assert "MongoDB refused the credentials" in user_error_message(refused.value)  # exit 2
 
 
 def _start_as_before_authentication(settings) -> subprocess.Popen:
