@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 from ase import Atoms, units
 from ase.thermochemistry import IdealGasThermo, QuasiHarmonicThermo
+from monty.json import MSONable
 
 from .references import gas_coefficients
 from .vibrations import DEFAULT_DISPLACEMENT, VibrationResult, vibrate
@@ -54,7 +55,7 @@ GAS_SPECIES: dict[str, tuple[str, int, float]] = {
 
 
 @dataclass(frozen=True)
-class FreeEnergySettings:
+class FreeEnergySettings(MSONable):
     """Everything that changes a free-energy number: part of a result's identity."""
 
     temperature: float = DEFAULT_TEMPERATURE
