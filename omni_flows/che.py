@@ -67,7 +67,8 @@ def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for doc in docs:
         key = adsorbate_key(doc["adsorbate"])
-        if key not in wanted or doc.get("adsorption_energy") is None:
+        usable = doc.get("adsorption_energy") is not None and doc.get("valid") is not False
+        if key not in wanted or not usable:
             continue
         group = (doc.get("slab_id", surface_label(doc)), doc.get("settings_id") or "")
         if key in groups.setdefault(group, {}):

@@ -75,7 +75,8 @@ def che(
     for r in results:
         for i in r.chemical_barriers:
             console.print(f"[yellow]{r.surface}: chemical step {i + 1} "
-                          f"({network.steps[i].label}) is uphill by {r.step_free_energies[i]:.2f} eV")
+                          f"({network.steps[i].label}) is uphill by "
+                          f"{r.step_free_energies[i]:.2f} eV")
     fits = scaling_relations(entries, network)
     for fit in fits.values():
         how = f"fit over {fit.n} surfaces, MAE {fit.mae:.2f} eV" if fit.n else \
