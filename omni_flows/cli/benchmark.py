@@ -178,6 +178,48 @@ def oc20(
     )
 
 
+@app.command("hea")
+def hea(
+    data: Path | None = typer.Option(None, help="folder of CHEAT-layout ASE databases, optional "
+                                     "refs/ (default: ../shared/data/hea_gpaw_rpbe/hea_example)"),
+    gas: Path | None = typer.Option(None, help="gas molecules (h2.traj, h2o.traj, ...) when there "
+                                    "is no refs/ folder (default: DATA/gas or DATA/../gas)"),
+    slab_id: list[int] | None = typer.Option(None, "--slab-id", help="only these slabIds "
+                                             "(repeatable; default: all)"),
+    model: list[str] | None = MODEL_OPTION,
+    task: str | None = TASK_OPTION,
+    device: str | None = DEVICE_OPTION,
+    as_json: bool = JSON_OPTION,
+    out: Path = OUT_OPTION,
+    store: bool = STORE_OPTION,
+) -> None:
+    """Adsorption on alloy slabs (CHEAT layout: relaxed=1 rows, slabId, ads, site).
+
+    Per adsorbate at the DFT geometries: MAE of adsorption energies relative to Pt(111)
+    (refs/ folder) or to gas molecules, mean error, Spearman rho and the number of sites.
+    """
+    from omni_flows.benchmarks import hea as hb
+
+    settings = load_settings()
+    device = device or settings.device
+    folder = data_folder(data, "hea_gpaw_rpbe/hea_example")
+    slab_ids = list(slab_id) if slab_id else None
+    hb.load_sites(folder, slab_ids)  # bad data fail before any model loads
+    if not (folder / "refs").is_dir():
+        hb.gas_folder(folder, gas)
+    models = parse_models(model, task, settings)
+    parameters = {"data": str(folder), "slab_ids": slab_ids,
+                  "reference": "Pt(111)" if (folder / "refs").is_dir() else "gas molecules"}
+    run_benchmark(
+        "hea", f"Alloy adsorption ({parameters['reference']} reference)",
+        lambda name, t: hb.run_hea(name, t, folder, gas_dir=gas, slab_ids=slab_ids,
+                                   device=device),
+        models, dataset=hb.DATASET, quantity="adsorption_energy", plotted="E_ads",
+        parameters=parameters, as_json=as_json, out=out, store=store, settings=settings,
+        device=device,
+    )
+
+
 @app.command("odac", context_settings={"allow_extra_args": True})
 def odac(
     ctx: typer.Context,
