@@ -27,8 +27,10 @@ from omni_flows.engines.remote import (
     submit_jobflow_remote,
     write_project,
 )
+from omni_flows.engines.status import campaign_status, find_campaigns
 from omni_flows.errors import EngineError
 from omni_flows.settings import ClusterSettings
+from omni_flows.stores import connect_database
 
 cli = CliRunner()
 
@@ -89,13 +91,14 @@ def test_local_project_accepts_a_flow_into_its_queue(settings, tmp_path, monkeyp
 def tiny_surface_flow():
     """The smallest surface screen: Pt(111) 2x2, 3 layers, H, one placement (5 jobs)."""
     from omni_flows.workflows.campaign import SurfaceCampaign
+    from omni_flows.workflows.placements import PlacementSettings
+    from omni_flows.workflows.settings import MLIPSettings
     from omni_flows.workflows.slabs import SlabSpec
-    from omni_flows.workflows.surface_flow import MLIPSettings
 
     campaign = SurfaceCampaign(
         bulks=["Pt"], facets=["111"], adsorbates=["H"], mlip=MLIPSettings(device="cpu"),
         slab_spec=SlabSpec(n_layers=3, n_fixed_layers=1, supercell=(2, 2)),
-        n_random=0, max_placements=1,
+        placements=PlacementSettings(n_random=0, max_placements=1),
     )
     return campaign.make()
 
@@ -140,7 +143,7 @@ def stored_results(settings) -> dict[str, list[dict]]:
             doc.pop("last_updated", None)
             assert list(doc["provenance"].pop("created_at")) == ["$date"]  # a date, as stored
             if "trajectory" in doc:
-                doc["trajectory"].pop("blob_uuid")
+                doc["trajectory"].pop("blob_uuid", None)
         found[collection] = sorted(docs, key=lambda d: json.dumps(d, sort_keys=True))
     return found
 
@@ -162,6 +165,10 @@ def test_jobflow_remote_end_to_end_surface_screen_runs_on_a_local_worker(
     assert f"queued {n_jobs} jobs" in result.output
     controller = job_controller(PROJECT_NAME)
     assert controller.project.workers[WORKER_NAME].type == "local"
+    db = connect_database(settings)
+    name = load_flow(flow_file).name
+    (campaign,) = find_campaigns(db, name)
+    assert campaign_status(db, campaign, settings).counts == {"waiting": n_jobs}
 
     local = settings.model_copy(update={"database": f"{settings.database[:40]}_loc"})
     start_runner(PROJECT_NAME)
@@ -175,6 +182,8 @@ def test_jobflow_remote_end_to_end_surface_screen_runs_on_a_local_worker(
     problems = {d["job"]["name"]: (d["state"], d.get("error"), d["remote"])
                 for d in controller.jobs.find({"state": {"$ne": "COMPLETED"}})}
     assert list(states.values()) == ["COMPLETED"] * n_jobs, problems
+    (campaign,) = find_campaigns(db, name)
+    assert campaign_status(db, campaign, settings).counts == {"done": n_jobs}
 
     remote_results, local_results = stored_results(settings), stored_results(local)
     assert [len(remote_results[c]) for c in remote_results] == [1, 1, 1, 2]

@@ -1,4 +1,4 @@
-"""``omni-flows submit | worker | remote-config``: run Flows on an engine."""
+"""``omni-flows submit | worker | status | remote-config``: run Flows on an engine."""
 
 from pathlib import Path
 
@@ -26,16 +26,10 @@ def submit(
 
         responses = run_local(flow, resume=not restart)
         console.print(f"ran {len(responses)} jobs locally; outputs are in the database")
-    elif engine is Engine.FIREWORKS:
-        from omni_flows.engines.fireworks import submit_fireworks
-
-        ids = submit_fireworks(flow)
-        console.print(f"added fireworks {ids[0]}-{ids[-1]}; run them with `omni-flows worker`")
     else:
-        from omni_flows.engines.remote import submit_jobflow_remote
+        from omni_flows.engines.submit import submit_flow
 
-        ids = submit_jobflow_remote(flow)
-        console.print(f"queued {len(ids)} jobs in jobflow-remote; start it with `jf runner start`")
+        console.print(submit_flow(flow, engine))
 
 
 def worker(
@@ -76,3 +70,24 @@ def remote_config(
         Console().print(f"jobflow-remote project written and checked: {path}")
         return
     print(yaml.safe_dump(project_config(load_settings(), name), sort_keys=False), end="")
+
+
+def status(
+    campaign: str = typer.Argument(..., help="the campaign's flow name or uuid"),
+) -> None:
+    """How many jobs of a campaign are done, running, failed and waiting, on any engine."""
+    from omni_flows.engines.status import BUCKETS, campaign_status, find_campaigns
+    from omni_flows.settings import load_settings
+    from omni_flows.stores import connect_database
+
+    settings = load_settings()
+    db = connect_database(settings)
+    try:
+        found = [campaign_status(db, c, settings) for c in find_campaigns(db, campaign)]
+    finally:
+        db.client.close()
+    table = Table("campaign", "flow uuid", "engine", *BUCKETS, "jobs", title="campaign status")
+    for item in found:
+        counts = [str(item.counts.get(bucket, 0)) for bucket in BUCKETS]
+        table.add_row(item.name, item.uuid, item.engine, *counts, str(item.total))
+    Console().print(table)

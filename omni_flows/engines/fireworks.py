@@ -20,11 +20,14 @@ from pathlib import Path
 from fireworks import FWorker, LaunchPad
 from fireworks.core.rocket_launcher import rapidfire
 from jobflow import Flow, Job, JobStore
+from jobflow.core.flow import get_flow
 from jobflow.managers.fireworks import flow_to_workflow
 
+from omni_flows.engines import Engine
+from omni_flows.engines.status import record_campaign
 from omni_flows.server import ensure_server
 from omni_flows.settings import Settings, load_settings
-from omni_flows.stores import CLIENT_OPTIONS, check_connection, job_store
+from omni_flows.stores import CLIENT_OPTIONS, check_connection, connect_database, job_store
 
 
 def launchpad(settings: Settings | None = None) -> LaunchPad:
@@ -53,8 +56,14 @@ def submit_fireworks(
     """Add ``flow`` to the LaunchPad; return the new Firework ids."""
     settings = settings or load_settings()
     store = store or job_store(settings)
+    flow = get_flow(flow)  # one Flow (and uuid) for the LaunchPad and the campaign record
     workflow = flow_to_workflow(flow, store=store)
     id_map = launchpad(settings).add_wf(workflow)
+    db = connect_database(settings)
+    try:
+        record_campaign(db, flow, Engine.FIREWORKS)  # for `omni-flows status`
+    finally:
+        db.client.close()
     return sorted(id_map.values())
 
 

@@ -8,6 +8,8 @@ from jobflow.core.flow import get_flow
 from jobflow.managers.local import run_locally
 from pymongo.errors import PyMongoError
 
+from omni_flows.engines import Engine
+from omni_flows.engines.status import mark_local_run, record_campaign
 from omni_flows.errors import DatabaseUnavailableError, EngineError
 from omni_flows.settings import Settings
 from omni_flows.stores import job_store, publish_results
@@ -53,6 +55,8 @@ def run_local(
     store = store or job_store(settings)
     store.connect()
     flow = get_flow(flow)
+    db = store.docs_store._collection.database
+    record_campaign(db, flow, Engine.LOCAL)  # for `omni-flows status`
     uuids = [job.uuid for job, _ in flow.iterflow()]
     to_run = flow
     if resume:
@@ -63,14 +67,21 @@ def run_local(
             # a run stopped between a job's output and its filing left that result unfiled
             publish_results(store, {"uuid": {"$in": list(done)}}, missing_only=True)
             to_run = _unfinished(flow, done)
-    responses = run_locally(
-        to_run,
-        store=store,
-        log=False,
-        root_dir=root_dir,
-        allow_external_references=True,
-        raise_immediately=raise_immediately,
-    )
+    mark_local_run(db, flow.uuid, finished=False)
+    try:
+        responses = run_locally(
+            to_run,
+            store=store,
+            log=False,
+            root_dir=root_dir,
+            allow_external_references=True,
+            raise_immediately=raise_immediately,
+        )
+    finally:
+        try:
+            mark_local_run(db, flow.uuid, finished=True)
+        except PyMongoError:  # the database went away: reported below
+            pass
     try:
         missing = set(uuids) - finished_uuids(store, uuids)
     except PyMongoError as exc:

@@ -27,10 +27,13 @@ from typing import Any
 
 import yaml
 from jobflow import Flow, Job, JobStore
+from jobflow.core.flow import get_flow
 from maggma.stores import GridFSStore, MongoStore
 from qtoolkit.io.shell import ShellIO
 
 from omni_flows.db_schemas.indexes import JOB_BLOBS, JOB_OUTPUTS
+from omni_flows.engines import Engine
+from omni_flows.engines.status import record_campaign
 from omni_flows.errors import EngineError
 from omni_flows.settings import Settings, load_settings
 from omni_flows.server import ensure_server
@@ -214,14 +217,23 @@ def submit_jobflow_remote(
     from jobflow_remote import submit_flow
     from jobflow_remote.config.base import ConfigError
 
+    flow = get_flow(flow)  # one Flow (and uuid) for the queue and the campaign record
     initialise_queue(project)
     try:
         exec_config = EXEC_CONFIG_NAME if _has_exec_config(project) else None
-        return submit_flow(flow, worker=worker, project=project, exec_config=exec_config)
+        ids = submit_flow(flow, worker=worker, project=project, exec_config=exec_config)
     except ConfigError as exc:
         raise EngineError(
             f"jobflow-remote: {exc}. Write the project with `omni-flows remote-config --write`."
         ) from exc
+    outputs = job_controller(project).jobstore.docs_store
+    outputs.connect()
+    try:  # for `omni-flows status`, beside the results
+        record_campaign(outputs._collection.database, flow, Engine.JOBFLOW_REMOTE,
+                        project=project)
+    finally:
+        outputs.close()
+    return ids
 
 
 def _daemon(project: str):

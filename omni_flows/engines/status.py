@@ -1,0 +1,165 @@
+"""Campaign status: how many jobs of a Flow are done, running, failed and waiting, on any engine.
+
+Every engine records the Flows it runs or queues in the ``campaigns`` collection
+of the results database (uuid, name, engine, each job with its parents). The
+states then come from where each engine keeps them:
+
+- ``local``: a job is done once its output is stored; while the run's process
+  lives, the jobs whose inputs are all done count as running; once it is over,
+  as failed. Jobs with unfinished inputs wait.
+- ``fireworks``: the Fireworks' states on the LaunchPad.
+- ``jobflow-remote``: the jobs' states in the project's queue.
+
+Jobs that a running job added (dynamic flows) count as soon as the engine holds them.
+"""
+
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from jobflow import Flow, Job
+from jobflow.core.flow import get_flow
+from pymongo.database import Database
+
+from omni_flows.db_schemas.indexes import JOB_OUTPUTS
+from omni_flows.engines import Engine
+from omni_flows.errors import EngineError
+
+CAMPAIGNS = "campaigns"
+BUCKETS = ("done", "running", "failed", "waiting")
+
+FIREWORKS_BUCKETS = {
+    "COMPLETED": "done",
+    "RUNNING": "running",
+    "RESERVED": "running",  # handed to a queue, about to run
+    "FIZZLED": "failed",
+}
+JOBFLOW_REMOTE_BUCKETS = {
+    "COMPLETED": "done",
+    "FAILED": "failed",
+    "REMOTE_ERROR": "failed",
+    **dict.fromkeys(
+        ["CHECKED_OUT", "UPLOADED", "SUBMITTED", "RUNNING", "RUN_FINISHED", "DOWNLOADED",
+         "BATCH_SUBMITTED", "BATCH_RUNNING"],
+        "running",
+    ),
+}  # WAITING, READY, PAUSED, STOPPED, USER_STOPPED: waiting
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def record_campaign(db: Database, flow: Flow | Job | list[Job], engine: Engine, **extra) -> str:
+    """Record that ``flow`` runs on ``engine`` (its jobs and their parents); return its uuid."""
+    flow = get_flow(flow)
+    jobs = [{"uuid": job.uuid, "name": job.name, "parents": list(parents)}
+            for job, parents in flow.iterflow()]
+    db[CAMPAIGNS].update_one(
+        {"uuid": flow.uuid},
+        {"$set": {"name": flow.name, "engine": Engine(engine).value, "jobs": jobs, **extra},
+         "$setOnInsert": {"submitted_at": _now()}},
+        upsert=True,
+    )
+    return flow.uuid
+
+
+def mark_local_run(db: Database, flow_uuid: str, finished: bool) -> None:
+    """The local run of a campaign started (in this process) or is over."""
+    if finished:
+        db[CAMPAIGNS].update_one({"uuid": flow_uuid}, {"$set": {"run.finished_at": _now()}})
+    else:
+        run = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": _now(),
+               "finished_at": None}
+        db[CAMPAIGNS].update_one({"uuid": flow_uuid}, {"$set": {"run": run}})
+
+
+@dataclass
+class CampaignStatus:
+    uuid: str
+    name: str
+    engine: str
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _local_alive(run: dict | None) -> bool:
+    if not run or run.get("finished_at") is not None or run.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(run["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _local_buckets(db: Database, campaign: dict) -> dict[str, str]:
+    uuids = [job["uuid"] for job in campaign["jobs"]]
+    done = {d["uuid"] for d in db[JOB_OUTPUTS].find({"uuid": {"$in": uuids}}, {"uuid": 1})}
+    ran = campaign.get("run") is not None
+    alive = _local_alive(campaign.get("run"))
+    buckets = {}
+    for job in campaign["jobs"]:
+        if job["uuid"] in done:
+            buckets[job["uuid"]] = "done"
+        elif ran and all(parent in done for parent in job["parents"]):
+            buckets[job["uuid"]] = "running" if alive else "failed"
+        else:
+            buckets[job["uuid"]] = "waiting"
+    return buckets
+
+
+def _fireworks_buckets(settings, flow_uuid: str) -> dict[str, str]:
+    from omni_flows.engines.fireworks import launchpad
+
+    fireworks = launchpad(settings).fireworks.find(
+        {"spec._tasks.job.hosts": flow_uuid}, {"state": 1, "spec._tasks.job.uuid": 1}
+    )
+    return {fw["spec"]["_tasks"][0]["job"]["uuid"]: FIREWORKS_BUCKETS.get(fw["state"], "waiting")
+            for fw in fireworks}
+
+
+def _jobflow_remote_buckets(project: str, flow_uuid: str) -> dict[str, str]:
+    from omni_flows.engines.remote import job_controller
+
+    jobs = job_controller(project).jobs.find({"job.hosts": flow_uuid}, {"uuid": 1, "state": 1})
+    buckets: dict[str, str] = {}
+    for job in jobs:  # a job run again (index > 1): its latest state counts
+        state = JOBFLOW_REMOTE_BUCKETS.get(job["state"], "waiting")
+        if buckets.get(job["uuid"]) != "done":
+            buckets[job["uuid"]] = state
+    return buckets
+
+
+def find_campaigns(db: Database, campaign: str) -> list[dict]:
+    """The recorded campaigns whose flow uuid or name is ``campaign``, newest first."""
+    found = list(db[CAMPAIGNS].find({"$or": [{"uuid": campaign}, {"name": campaign}]},
+                                    {"_id": 0}).sort("submitted_at", -1))
+    if not found:
+        known = sorted({d["name"] for d in db[CAMPAIGNS].find({}, {"name": 1})})
+        raise EngineError(
+            f"no campaign {campaign!r} in database {db.name}: give a flow name or uuid"
+            + (f"; recorded: {', '.join(known)}" if known else "")
+        )
+    return found
+
+
+def campaign_status(db: Database, campaign: dict, settings=None) -> CampaignStatus:
+    """Jobs of a recorded campaign per bucket (done, running, failed, waiting)."""
+    engine = Engine(campaign["engine"])
+    buckets = {job["uuid"]: "waiting" for job in campaign["jobs"]}  # not (yet) in the engine
+    if engine is Engine.LOCAL:
+        buckets.update(_local_buckets(db, campaign))
+    elif engine is Engine.FIREWORKS:
+        buckets.update(_fireworks_buckets(settings, campaign["uuid"]))
+    else:
+        buckets.update(_jobflow_remote_buckets(campaign["project"], campaign["uuid"]))
+    return CampaignStatus(campaign["uuid"], campaign["name"], engine.value,
+                          Counter(buckets.values()))
