@@ -5,6 +5,7 @@ collection on the real server, and the local engine's results of the same Flow.
 """
 
 import json
+import subprocess
 import time
 
 import jobflow_remote
@@ -40,11 +41,12 @@ def square(x: float) -> float:
     return x * x
 
 
-def test_generated_project_for_a_cluster_loads(settings, tmp_path):
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_generated_project_for_a_cluster_loads(settings, tmp_path, scheduler):
     cluster = ClusterSettings(
         host="login.cluster.example",
         user="alice",
-        scheduler="slurm",
+        scheduler=scheduler,
         work_dir="/scratch/alice/omni",
         resources={"partition": "gpu", "nodes": 1},
         pre_run="source ~/venvs/omni/bin/activate",
@@ -53,7 +55,7 @@ def test_generated_project_for_a_cluster_loads(settings, tmp_path):
     project = load_project(path)
     worker = project.workers["cluster"]
     assert (worker.type, worker.host, worker.user) == ("remote", "login.cluster.example", "alice")
-    assert (worker.scheduler_type, str(worker.work_dir)) == ("slurm", "/scratch/alice/omni")
+    assert (worker.scheduler_type, str(worker.work_dir)) == (scheduler, "/scratch/alice/omni")
     assert worker.resources == {"partition": "gpu", "nodes": 1}
     assert project.exec_config["omni-flows"].pre_run == "source ~/venvs/omni/bin/activate"
     jobstore = project.get_jobstore()
@@ -69,6 +71,22 @@ def test_generated_project_for_a_cluster_loads(settings, tmp_path):
     path.write_text(yaml.safe_dump(broken))
     with pytest.raises(EngineError, match="jobflow-remote cannot load project"):
         load_project(path)
+
+
+@pytest.mark.parametrize("host, scheduler", [(None, "shell"), ("login", "slurm"), ("login", "pbs")])
+def test_submission_scripts_are_valid_shell_for_the_flows_job_names(
+    settings, tmp_path, host, scheduler
+):
+    """Reference: bash's own parser (`bash -n`) on the script each scheduler would get."""
+    cluster = ClusterSettings(host=host, scheduler=scheduler, work_dir="/scratch/runs")
+    project = load_project(write_project(settings.model_copy(update={"cluster": cluster}),
+                                         tmp_path))
+    scheduler_io = project.workers[WORKER_NAME].get_scheduler_io()
+    for name in ("slab Pt(111)", "placements H/Pt(111)", "gas H2(g)", "bulk Pt-37f4a0e3"):
+        options = {"job_name": name.replace(" ", "_"), "qout_path": "out", "qerr_path": "err"}
+        script = scheduler_io.get_submission_script("true", options)
+        checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+        assert checked.returncode == 0, f"{name}: {checked.stderr}\n{script}"
 
 
 def test_local_project_accepts_a_flow_into_its_queue(settings, tmp_path, monkeypatch):

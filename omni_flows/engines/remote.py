@@ -153,6 +153,8 @@ def write_project(
     folder = Path(folder) if folder else projects_folder()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # its URIs carry the database credentials where the server has them
     path.write_text(yaml.safe_dump(project_config(settings, name), sort_keys=False))
     load_project(path)
     return path
