@@ -33,6 +33,9 @@ TEXTBOOK_CORRECTIONS: dict[str, float] = {"OH": 0.35, "O": 0.05, "OOH": 0.40, "H
 # OOH* - OH* in eV, the universal scaling of Man et al. 2011 (and Viswanathan et al., ACS
 # Catal. 2, 1654 (2012)); used for a volcano line when fewer than two surfaces are screened
 DEFAULT_OOH_OH_OFFSET = 3.2
+# dG_O* ~ 2 dG_OH* (O binds with twice the bond order; Man et al. 2011, approximate): with the
+# line above, the universal ORR/OER volcano drawn for reference beside a screen's own fits
+UNIVERSAL_OXYGEN_SCALING = {"OOH": (1.0, DEFAULT_OOH_OH_OFFSET), "O": (2.0, 0.0)}
 
 MLIP = "MLIP vibrations"
 TEXTBOOK = "textbook correction"
@@ -264,7 +267,12 @@ def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
     grid = np.linspace(xs.min() - 0.5 * span, xs.max() + 0.5 * span, 200)
     line = volcano_line(network, fits, grid)
     if line is not None:
-        ax.plot(grid, line, color="k", lw=1.5, label="scaling relations")
+        ax.plot(grid, line, color="k", lw=1.5, label="scaling relations of these surfaces")
+    if network.descriptor == "OH" and set(network.intermediates) == {"OH", "O", "OOH"}:
+        universal = {n: LinearFit(n, "OH", a, b, 0, float("nan"))
+                     for n, (a, b) in UNIVERSAL_OXYGEN_SCALING.items()}
+        ax.plot(grid, volcano_line(network, universal, grid), color="grey", lw=1, ls="-.",
+                label="universal: OOH = OH + 3.2, O = 2 OH")
     ax.axhline(results[0].equilibrium_potential, color="grey", ls="--", lw=1, label="U0")
     ax.scatter(xs, ys, zorder=3)
     for x, y, r in zip(xs, ys, results):
