@@ -207,6 +207,17 @@ UNREACHABLE = {"OMNI_FLOWS_MONGODB_URI": "mongodb://127.0.0.1:1/"}
 NO_CUDA = "this machine has a CUDA GPU"
 
 
+SCREEN = "screen surfaces --bulk Pt --facets 111 --adsorbates O"
+
+
+def close_atoms_cif(path: Path) -> None:
+    """fcc Pt with a fifth atom 0.01 A from the first (a duplicated site)."""
+    from pymatgen.core import Lattice, Structure
+
+    coords = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.01 / 3.92, 0, 0]]
+    Structure(Lattice.cubic(3.92), ["Pt"] * 5, coords).to(filename=str(path))
+
+
 # --- the catalogue -------------------------------------------------------------------
 
 CATALOGUE = [
@@ -249,4 +260,27 @@ CATALOGUE = [
     Bad("benchmark xu-kitchin --data {data}/xu_kitchin_2014 --device tpu --model 7net-0",
         "unknown device 'tpu'"),
     # --- screen / settings (workflows) ---
+    Bad(f"{SCREEN} --max-placements 0", "--max-placements must be at least 1, not 0"),
+    Bad(f"{SCREEN} --max-placements -1", "--max-placements must be at least 1, not -1"),
+    Bad(f"{SCREEN} --n-random -2", "--n-random must be 0 or more"),
+    Bad(f"{SCREEN} --fmax 0", "fmax must be > 0 eV/A, not 0.0"),
+    Bad(f"{SCREEN} --steps 0", "steps must be at least 1, not 0"),
+    Bad(f"{SCREEN} --layers 2 --fixed-layers 2", "fixes every atom of the slab"),
+    Bad(f"{SCREEN} --optimizer LBFGS", "unknown optimizer 'LBFGS': use one of BFGS, FIRE"),
+    Bad(f"{SCREEN} --backend fast", "unknown backend 'fast'"),
+    Bad(f"{SCREEN} --task XC99", "unknown task 'XC99'; model 7net-mf-0 has tasks"),
+    Bad(f"{SCREEN} --model 7net-0 --task PBE", "model 7net-0 is single-task"),
+    Bad(f"{SCREEN} --reference atoms", "--reference must be gas_molecules or oc20_elemental"),
+    Bad(f"{SCREEN} --device cuda", "no CUDA GPU is visible", when=not HAS_CUDA, why=NO_CUDA),
+    Bad(f"{SCREEN} --device gpu", "device 'gpu': use auto, cpu, cuda"),
+    Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),
+    Bad("screen surfaces --bulk {tmp}/close.cif --adsorbates O", "atoms 0.01 A apart",
+        files={"close.cif": close_atoms_cif}),
+    Bad("screen surfaces --bulk Pt --adsorbates {tmp}/NO.xyz:0", "adsorbate file",
+        absent=("Traceback",)),
+    Bad("screen surfaces --bulk Pt --adsorbates {tmp}/NO.xyz:5", "binding atom index '5'",
+        files={"NO.xyz": "2\n\nN 0 0 0\nO 0 0 1.15\n"}),
+    Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --fmax -1", "fmax must be > 0"),
+    Bad("query adsorption_best adsorption_energy<<abc", "< needs a number",
+        env=UNREACHABLE),
 ]
