@@ -10,46 +10,9 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from .errors import DeviceUnavailableError
+from .device import resolve_device  # noqa: F401  (its home before model/device.py)
 from .graph import build_graph
 from .network import OmniNet
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """The torch device for ``device``: ``auto`` (CUDA if present, else CPU), ``cpu``,
-    ``cuda``, ``cuda:N`` or ``mps``. The one check that a device exists: one this machine
-    lacks raises :class:`DeviceUnavailableError` before any model is loaded."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise DeviceUnavailableError(
-            f"unknown device {str(device)!r}; use auto, cpu, cuda, cuda:N or mps"
-        ) from None
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise DeviceUnavailableError(
-                f"device {str(device)!r}: this machine has no CUDA GPU that torch "
-                f"{torch.__version__} can use; choose cpu, or auto (CUDA when present)"
-            )
-        if resolved.index is not None and resolved.index >= count:
-            raise DeviceUnavailableError(
-                f"device {str(device)!r}: this machine has {count} CUDA device(s), "
-                f"cuda:0 to cuda:{count - 1}"
-            )
-    elif resolved.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DeviceUnavailableError(
-                f"device {str(device)!r}: Apple's MPS is not available on this machine; "
-                "choose cpu, or auto"
-            )
-    elif resolved.type != "cpu":
-        raise DeviceUnavailableError(
-            f"device {str(device)!r} is not supported; use auto, cpu, cuda, cuda:N or mps"
-        )
-    return resolved
 
 
 @functools.cache

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
 from omni_flows.errors import InvalidSettingsError
+from omni_flows.model.device import DEVICE_PATTERN
 
 ENV_PREFIX = "OMNI_FLOWS_"
 
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
     db_port: int = Field(27018, description="port of the local server")
     model: str = "7net-mf-0"
     task: str = "PBE"
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @classmethod

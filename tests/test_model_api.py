@@ -176,3 +176,25 @@ def test_keep_freed_memory_keeps_a_freed_tensor_in_the_process(mib):
         return int(out.stdout.split()[-1])
     assert returned_kb("default") >= (mib - 4) << 10  # glibc unmaps a large freed block
     assert returned_kb("keep") < 1 << 10
+
+
+def test_device_check_names_the_missing_device_and_needs_torch_only_for_a_gpu():
+    """Reference: torch's own view of the machine (cuda/mps availability)."""
+    from omni_flows.model.device import check_device
+    from omni_flows.model.errors import DeviceUnavailableError
+    from omni_flows.model.inference import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceUnavailableError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(DeviceUnavailableError, match=f"cuda:{count}'"):
+        check_device(f"cuda:{count}")  # one past the last GPU (the first when there is none)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(DeviceUnavailableError, match="MPS is not available"):
+            check_device("mps")
+    code = ("import sys; from omni_flows.model.device import check_device; "
+            "check_device('cpu'); check_device('auto'); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
