@@ -32,6 +32,7 @@ from pymatgen.core import Structure
 from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
 from .conversion import to_atoms, to_pymatgen
+from .free_energy_flow import best_placement_free_energy, free_energy_settings
 from .identity import keyed
 from .placements import PlacementSettings, make_placements
 from .provenance import provenance_of
@@ -41,6 +42,7 @@ from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
 from .sites import site_type
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations
+from .thermochemistry import FreeEnergySettings
 
 __all__ = ["MLIPSettings", "SurfaceAdsorptionMaker", "gas_reference_jobs", "surface_settings"]
 
@@ -171,13 +173,13 @@ def gas_reference_jobs(
     adsorbates: list[Adsorbate], scheme: ReferenceScheme, mlip: MLIPSettings
 ) -> tuple[list, dict]:
     """One relaxation per reference molecule, by reference name (keyed by its identity)."""
-    jobs, docs = [], {}
+    jobs, docs = {}, {}
     maker = OmniRelaxMaker(name="gas", mlip=mlip)
     for name, molecule in reference_molecules(adsorbates, ReferenceScheme(scheme)).items():
         j = maker.make(molecule, label=f"{name}(g)")
-        jobs.append(j)
+        j = jobs.setdefault(j.uuid, j)  # one molecule read for two binding atoms: one job
         docs[name] = j.output
-    return jobs, docs
+    return list(jobs.values()), docs
 
 
 @dataclass
@@ -198,14 +200,21 @@ class SurfaceAdsorptionMaker(Maker):
     placements: PlacementSettings = field(default_factory=PlacementSettings)
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
     all_terminations: bool = False
+    # T, p and vibration settings of --free-energy; None: no free energies
+    free_energy: FreeEnergySettings | None = None
 
     @property
     def settings(self) -> dict:
-        return surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
+        """The settings of the best-placement documents (with free_energy when asked)."""
+        settings = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
+        return settings if self.free_energy is None else \
+            free_energy_settings(settings, self.free_energy)
 
     @property
     def settings_id(self) -> str:
-        """The id every adsorption document of this Maker carries."""
+        """The id every best-placement document of this Maker carries (its placement
+        documents carry that of the surface settings alone, shared with and without
+        free energies)."""
         return settings_id(self.settings)
 
     def check(self, bulk) -> tuple[Structure, list[Adsorbate], dict]:
@@ -235,7 +244,8 @@ class SurfaceAdsorptionMaker(Maker):
         bulk_job = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True).make(
             structure, label=bulk_id)
         jobs.append(bulk_job)
-        slab_set, ads_set = slab_settings(self.mlip, self.slab_spec), self.settings
+        slab_set, best_set = slab_settings(self.mlip, self.slab_spec), self.settings
+        ads_set = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
         outputs = []
         for miller, miller_shifts in shifts.items():
             for shift in miller_shifts:
@@ -259,10 +269,14 @@ class SurfaceAdsorptionMaker(Maker):
                                           ads_set)
                     pj.name = f"placements {label}"
                     keyed(pj, identity)
-                    best = best_placement(pj.output)
+                    if self.free_energy is None:
+                        best = best_placement(pj.output)
+                    else:
+                        best = best_placement_free_energy(pj.output, ads, needed, scheme,
+                                                          self.mlip, self.free_energy, ads_set)
                     best.name = f"best {label}"
                     keyed(best, result_identity("best", {**system,
-                                                "adsorbate": ads.adsorbate_id}, ads_set))
+                                                "adsorbate": ads.adsorbate_id}, best_set))
                     jobs += [pj, best]
                     outputs.append(best.output)
         return Flow(jobs, output=outputs, name=f"{self.name} {formula}")
