@@ -23,8 +23,8 @@ import numpy as np
 from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
 from pymatgen.core import Structure
+from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceAdsorptionMaker
 from omni_flows.workflows.slabs import SlabSpec
-from omni_flows.workflows.surface_flow import MLIPSettings, SurfaceAdsorptionMaker
 
 from omni_flows.benchmarks.xu_kitchin import classify_site
 
@@ -38,7 +38,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xu_kit
 def run_metal(metal: str, mlip: MLIPSettings, n_random: int) -> list[dict]:
     maker = SurfaceAdsorptionMaker(
         miller_indices=[(1, 1, 1)], adsorbates=list(ADSORBATES), mlip=mlip,
-        slab_spec=SlabSpec(n_layers=4, n_fixed_layers=2, supercell=(2, 2)), n_random=n_random,
+        slab_spec=SlabSpec(n_layers=4, n_fixed_layers=2, supercell=(2, 2)),
+        placements=PlacementSettings(n_random=n_random),
     )
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     run_locally(maker.make(metal), store=store, log=False, raise_immediately=True)
@@ -49,7 +50,7 @@ def run_metal(metal: str, mlip: MLIPSettings, n_random: int) -> list[dict]:
             final = Structure.from_dict(out["final_structure"])
             rows.append({
                 "metal": metal, "adsorbate": out["adsorbate"], "index": out["placement_index"],
-                "start": out["site_type"],
+                "start": out["initial_site_type"],
                 "site": classify_site(final.cart_coords, final.lattice.matrix),
                 "e_ads": out["adsorption_energy"],
                 "valid": not out["anomalies"] and out["converged"],
@@ -106,7 +107,7 @@ def main() -> None:
     if not energies.is_file():
         raise SystemExit(f"no {energies}: pass --data pointing at the xu_kitchin_2014 folder")
     dft = json.loads(energies.read_text())
-    mlip = MLIPSettings(model=args.model, task=args.task)
+    mlip = MLIPSettings(model=args.model, task=args.task or None)
     # placements of finished metals are kept next to the output, so a stopped run resumes
     partial = args.out.with_suffix(".rows.json")
     rows = json.loads(partial.read_text()) if partial.is_file() else []
