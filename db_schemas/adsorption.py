@@ -117,6 +117,15 @@ class BestAdsorptionDoc(ResultDoc):
     final_structure: Structure | None = None
     n_placements: int
     n_valid: int
+    # --free-energy (workflows/free_energy_flow.py): None when the screen ran without it
+    zpe: float | None = Field(None, description="eV, zero-point energy of the adsorbate's modes")
+    free_energy_correction: float | None = Field(
+        None, description="eV, ZPE - TS + int(C dT) of the adsorbate (harmonic) minus that of "
+        "its gas references (ideal gas), at provenance.settings.free_energy's T and p")
+    adsorption_free_energy: float | None = Field(
+        None, description="eV, adsorption_energy + free_energy_correction")
+    n_imaginary: int | None = Field(None, description="imaginary modes left out of the free "
+                                    "energy (not a minimum when > 0)")
 
     @classmethod
     def from_placements(cls, placements: list[AdsorptionPlacementDoc]) -> "BestAdsorptionDoc":
@@ -150,6 +159,11 @@ class BestAdsorptionDoc(ResultDoc):
     @model_validator(mode="after")
     def _check(self):
         _require_reference(self)
+        if self.adsorption_free_energy is not None:
+            expected = (self.adsorption_energy or 0.0) + (self.free_energy_correction or 0.0)
+            if abs(expected - self.adsorption_free_energy) > ENERGY_CONSISTENCY_TOL:
+                raise ValueError(f"adsorption_free_energy {self.adsorption_free_energy} != "
+                                 f"adsorption_energy + free_energy_correction = {expected}")
         return self
 
     @computed_field

@@ -60,3 +60,15 @@ def test_single_binding_atom_for_every_monodentate_name():
 def test_unknown_name_suggests_the_oc20_spelling():
     with pytest.raises(UnknownAdsorbateError, match=r"\*OH"):
         get_oc20_adsorbate("OH")
+
+
+def test_screens_take_oc20_names_and_reference_them_by_formula():
+    """``--adsorbates '*OOH'``: the OC20 entry, its E_ads referenced as OOH = 2 H2O - 3/2 H2."""
+    from omni_flows.db_schemas import ReferenceScheme
+    from omni_flows.workflows.adsorbates import get_adsorbate
+    from omni_flows.workflows.references import adsorbate_references
+
+    ooh = get_adsorbate("*OOH")
+    assert ooh.name == "*OOH" and ooh.formula == "OOH"
+    assert ooh.symbols[ooh.binding_index] == "O"
+    assert adsorbate_references(ooh, ReferenceScheme.GAS_MOLECULES) == {"H2O": 2.0, "H2": -1.5}

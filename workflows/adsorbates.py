@@ -65,7 +65,7 @@ class Adsorbate(MSONable):
 
     @property
     def formula(self) -> str:
-        return self.name
+        return self.name.replace("*", "")  # OC20 names mark binding atoms: *OOH -> OOH
 
     @property
     def adsorbate_id(self) -> str:
@@ -128,6 +128,10 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
         return spec
     if spec in BUILTIN_ADSORBATES:
         return _builtin(spec)
+    if "*" in spec:  # an OC20 name: *OH, *COOH, *N*NH (workflows/oc20_adsorbates.py)
+        from .oc20_adsorbates import get_oc20_adsorbate
+
+        return get_oc20_adsorbate(spec)
     path, _, index = spec.rpartition(":") if ":" in spec else (spec, "", "0")
     if Path(path).is_file():
         from ase.io import read

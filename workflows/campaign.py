@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 from jobflow import Flow
 from omni_flows.db_schemas import ReferenceScheme
-from omni_flows.db_schemas.identity import settings_id
 
 from .adsorbates import get_adsorbate
 from .errors import FacetError
 from .placements import PlacementSettings
 from .settings import MLIPSettings
 from .slabs import SlabSpec, bulk_structure
-from .surface_flow import SurfaceAdsorptionMaker, bulk_name, gas_reference_jobs, surface_settings
+from .surface_flow import SurfaceAdsorptionMaker, bulk_name, gas_reference_jobs
+from .thermochemistry import FreeEnergySettings
 
 
 def parse_facet(text: str | tuple) -> tuple[int, int, int]:
@@ -51,6 +51,7 @@ class SurfaceCampaign:
     slab_spec: SlabSpec = field(default_factory=SlabSpec)
     placements: PlacementSettings = field(default_factory=PlacementSettings)
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
+    free_energy: FreeEnergySettings | None = None
 
     def makers(self) -> list[SurfaceAdsorptionMaker]:
         millers = [parse_facet(f) for f in self.facets]
@@ -58,15 +59,16 @@ class SurfaceCampaign:
             SurfaceAdsorptionMaker(
                 miller_indices=millers, adsorbates=list(self.adsorbates), mlip=self.mlip,
                 slab_spec=self.slab_spec, placements=self.placements,
-                reference=ReferenceScheme(self.reference),
+                reference=ReferenceScheme(self.reference), free_energy=self.free_energy,
             )
             for _ in self.bulks
         ]
 
     @property
     def settings_id(self) -> str:
-        return settings_id(surface_settings(self.mlip, self.slab_spec, self.placements,
-                                            self.reference))
+        return SurfaceAdsorptionMaker(mlip=self.mlip, slab_spec=self.slab_spec,
+                                      placements=self.placements, reference=self.reference,
+                                      free_energy=self.free_energy).settings_id
 
     def make(self) -> Flow:
         """The campaign's Flow; every input is checked first (nothing runs here)."""

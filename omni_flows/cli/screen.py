@@ -181,6 +181,12 @@ def surfaces(
     steps: int = STEPS,
     seed: int = SEED,
     out: Path = OUT,
+    free_energy: bool = typer.Option(
+        False, "--free-energy", help="vibrate each best placement's adsorbate and its gas "
+        "references with the MLIP: store zpe, free_energy_correction, adsorption_free_energy"),
+    temperature: float = typer.Option(298.15, help="K, of --free-energy (> 0)"),
+    pressure: float = typer.Option(1.0, help="bar, gas references of --free-energy (> 0; "
+                                   "water at 0.035 bar, the CHE convention)"),
 ) -> None:
     """Screen adsorbates on surfaces: build one Flow, run it locally, store, rank, plot."""
     from omni_flows.db_schemas import ReferenceScheme
@@ -204,6 +210,13 @@ def surfaces(
             assert len(cell) == 2 and min(cell) > 0
         except (ValueError, AssertionError):
             raise ScreenInputError(f"--supercell {supercell!r}: write NxM, e.g. 2x2") from None
+    if temperature <= 0 or pressure <= 0:
+        raise ScreenInputError(f"--temperature ({temperature} K) and --pressure ({pressure} "
+                               "bar) must be positive")
+    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+
+    thermo = FreeEnergySettings(temperature=temperature, pressure=pressure * 1e5) \
+        if free_energy else None
     # every input checked here and in make(): nothing runs before
     campaign = SurfaceCampaign(
         bulks=found["bulks"], facets=found["facets"] or ["111"], adsorbates=found["adsorbates"],
@@ -212,7 +225,7 @@ def surfaces(
         placements=PlacementSettings(
             max_placements=max_placements, seed=seed,
             **({} if n_random is None else {"n_random": n_random})),
-        reference=scheme,
+        reference=scheme, free_energy=thermo,
     )
     settings = load_settings()
     start = time.perf_counter()
