@@ -26,10 +26,17 @@ if TYPE_CHECKING:  # torch is imported where weights are read, so names resolve 
 @dataclass(frozen=True)
 class PretrainedModel:
     name: str
-    sevenn_file: str  # relative to sevenn/pretrained_potentials
+    sevenn_file: str  # relative to sevenn/pretrained_potentials ("" for a packaged model)
     description: str
     aliases: tuple[str, ...] = ()
+    packaged: str = ""  # folder under model/weights: a native checkpoint shipped in the package
+    content_hash: str = ""  # of the packaged checkpoint (checked by the tests)
 
+
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+OMNI_ADS_0_HASH = "624e4897d9b6a9b0d324df2298d7abd20f8f0a03c5b84b4608d1381f763a20aa"  # model/weights/omni-ads-0/model.safetensors
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
@@ -42,6 +49,10 @@ PRETRAINED = [
     PretrainedModel("7net-mf-0", "SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
                     "SevenNet-MF-0, tasks PBE and R2SCAN (MP), 89 elements, lmax 2",
                     ("sevennet-mf-0",)),
+    PretrainedModel("omni-ads-0", "",
+                    "7net-mf-0 fine-tuned for adsorption: tasks PBE, R2SCAN, gpaw_rpbe (CHEAT GPAW "
+                    "RPBE), oc20 (OC20 VASP RPBE); model card: `omni-flows model info omni-ads-0`",
+                    packaged="omni-ads-0", content_hash=OMNI_ADS_0_HASH),
 ]
 
 
@@ -61,10 +72,28 @@ def sevenn_weights_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "pretrained_potentials"
 
 
+def packaged_file(entry: PretrainedModel) -> Path | None:
+    """The native checkpoint shipped inside the package, if ``entry`` is one."""
+    if not entry.packaged:
+        return None
+    path = PACKAGED_WEIGHTS / entry.packaged / "model.safetensors"
+    return path if path.is_file() else None
+
+
+def model_card(name: str) -> str | None:
+    """The model card (Markdown) shipped with a packaged model; None for the others."""
+    entry = _lookup(name)
+    if entry is None or not entry.packaged:
+        return None
+    card = PACKAGED_WEIGHTS / entry.packaged / "CARD.md"
+    return card.read_text() if card.is_file() else None
+
+
 def available_models() -> list[PretrainedModel]:
     """Pretrained models whose weights are installed on this machine."""
     root = sevenn_weights_dir()
-    return [m for m in PRETRAINED if root is not None and (root / m.sevenn_file).is_file()]
+    return [m for m in PRETRAINED if packaged_file(m) is not None
+            or (m.sevenn_file and root is not None and (root / m.sevenn_file).is_file())]
 
 
 def default_cache_dir() -> Path:
@@ -109,8 +138,10 @@ def resolve(name_or_path: str | os.PathLike, cache_dir: Path | None = None) -> P
     if path.suffix in (".pth", ".pt") and path.is_file():
         return convert_sevenn_file(path, path.stem, cache_dir)
     entry = _lookup(str(name_or_path))
+    if entry is not None and packaged_file(entry) is not None:
+        return packaged_file(entry)
     root = sevenn_weights_dir()
-    if entry is not None and root is not None and (root / entry.sevenn_file).is_file():
+    if entry is not None and entry.sevenn_file and root is not None and (root / entry.sevenn_file).is_file():
         return convert_sevenn_file(root / entry.sevenn_file, entry.name, cache_dir)
     names = ", ".join(m.name for m in available_models()) or "none (is the sevenn package installed?)"
     what = "file does not exist" if path.suffix else "is not a known model name"

@@ -27,7 +27,7 @@ def info(
 ) -> None:
     """Architecture, tasks, elements, parameter counts and checkpoint hash of a model."""
     from omni_flows.model.checkpoint import read_metadata
-    from omni_flows.model.pretrained import load_model, resolve
+    from omni_flows.model.pretrained import load_model, model_card, resolve
 
     path = resolve(name)
     model = load_model(path)
@@ -50,12 +50,21 @@ def info(
             "task_specific": sum(p.numel() for p in groups["task_specific"]),
         },
     }
+    card = model_card(name)  # packaged models ship a model card (data, recipe, metrics, use)
+    if card is not None:
+        data["model_card"] = card
     if as_json:
         print(json.dumps(data))
         return
     table = Table("property", "value", show_header=False)
     for key, value in data.items():
+        if key == "model_card":
+            continue
         if key == "elements":
             value = f"{len(value)}: {' '.join(value)}"
         table.add_row(key, str(value))
     Console().print(table)
+    if card is not None:
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(card))
