@@ -36,7 +36,8 @@ class PretrainedModel:
 PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
-OMNI_ADS_0_HASH = "624e4897d9b6a9b0d324df2298d7abd20f8f0a03c5b84b4608d1381f763a20aa"  # model/weights/omni-ads-0/model.safetensors
+# content hash of model/weights/omni-ads-0/model.safetensors
+OMNI_ADS_0_HASH = "624e4897d9b6a9b0d324df2298d7abd20f8f0a03c5b84b4608d1381f763a20aa"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
@@ -141,7 +142,8 @@ def resolve(name_or_path: str | os.PathLike, cache_dir: Path | None = None) -> P
     if entry is not None and packaged_file(entry) is not None:
         return packaged_file(entry)
     root = sevenn_weights_dir()
-    if entry is not None and entry.sevenn_file and root is not None and (root / entry.sevenn_file).is_file():
+    if (entry is not None and entry.sevenn_file and root is not None
+            and (root / entry.sevenn_file).is_file()):
         return convert_sevenn_file(root / entry.sevenn_file, entry.name, cache_dir)
     names = ", ".join(m.name for m in available_models()) or "none (is the sevenn package installed?)"
     what = "file does not exist" if path.suffix else "is not a known model name"

@@ -108,7 +108,8 @@ def dbs_structures(data: Path) -> list[Atoms]:
             out.append(read(traj, -1))
     rng = np.random.default_rng(0)
     for metal in ("Ag", "Ir", "Pd", "Pt", "Rh", "Ru", "Os", "Ni"):
-        cell = bulk(metal, cubic=metal not in ("Ru", "Os")) * (2, 2, 2 if metal in ("Ru", "Os") else 1)
+        hcp = metal in ("Ru", "Os")
+        cell = bulk(metal, cubic=not hcp) * (2, 2, 2 if hcp else 1)
         cell.positions += rng.normal(0, 0.05, cell.positions.shape)
         out.append(cell)
     for a in out:
@@ -133,7 +134,9 @@ def label(structures: list[Atoms], task: str) -> list[Atoms]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--out", type=Path, default=ROOT / "recipes" / "omni-ads-0")
     a = p.parse_args()

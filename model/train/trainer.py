@@ -124,7 +124,8 @@ class Trainer:
         unknown = sorted(set(names or []) - set(self.model.config.tasks or []))
         if unknown:
             raise TrainingConfigError(
-                f"regularization.tasks {unknown} are not tasks of the model: {self.model.config.tasks}"
+                f"regularization.tasks {unknown} are not tasks of the model: "
+                f"{self.model.config.tasks}"
             )
         self.reg_rows = [self.model.task_index(n) for n in names] if names is not None else None
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)

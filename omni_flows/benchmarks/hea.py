@@ -213,7 +213,9 @@ def run_hea(
 
     sites = load_sites(data_dir, slab_ids)
     refs = load_pt111_refs(data_dir / "refs") if (data_dir / "refs").is_dir() else None
-    gas = None if refs is not None else load_gas(gas_folder(data_dir, gas_dir), {s.ads for s in sites})
+    gas = None
+    if refs is None:
+        gas = load_gas(gas_folder(data_dir, gas_dir), {s.ads for s in sites})
     structures = {id(a): a for s in sites for a in (s.atoms, s.slab)}
     extra = list((refs or gas).values())
     structures.update({id(a): a for a in extra})
