@@ -10,16 +10,18 @@ Two documents:
   screen: the DFT adsorption energies of its K lowest MLIP placements beside
   the MLIP's, and whether the AdsorbML criterion holds.
 
-Identity. A DFT number depends on the geometry and on every DFT setting, so
-both documents carry ``settings`` (functional, cutoff, k-points, smearing,
-dipole layer, spin rule, box, SCF criteria, GPAW and PAW-setup versions) and
-their hash ``settings_hash``, which is part of the natural key: the same
-geometry computed with other settings is another document, never a
-replacement. For a DFT calculation ``provenance`` names the code where an
-MLIP result names its model: ``model_name`` 'GPAW', ``task`` the functional,
-``checkpoint_hash`` the settings hash. For a validation ``provenance`` is the
-screen's model (whose placements were validated), with the DFT gas references
-in ``energy_reference``.
+Identity (``db_schemas.identity.result_identity``). A DFT number depends on
+the geometry and on every DFT setting, so both documents carry ``settings``
+(functional, cutoff, k-points, smearing, dipole layer, spin rule, box, SCF
+criteria, GPAW and PAW-setup versions; also in ``provenance.settings``) and
+their ``settings_id``, which is part of the natural key: the same geometry
+computed with other settings is another document, never a replacement. For a
+DFT calculation ``provenance`` names the code where an MLIP result names its
+model: ``model_name`` 'GPAW', ``task`` the functional, ``checkpoint_hash`` the
+settings id. For a validation ``provenance`` is the screen's model (whose
+placements were validated), with the DFT gas references in
+``energy_reference``; its settings are the DFT settings, K and the screen's
+settings id.
 """
 
 from typing import Any
@@ -35,7 +37,7 @@ class DFTCalculationDoc(ResultDoc):
     """One DFT single point (energy, forces) of one geometry."""
 
     collection = "dft_calculations"
-    key_fields = ("structure_hash", "kind", "dft_code", "settings_hash")
+    key_fields = ("structure_hash", "kind", "dft_code")
     index_fields = ("label", "formula_pretty", "kind")
     summary_fields = ("label", "formula_pretty", "kind", "energy", "magmom", "dft_level",
                       "wall_s")
@@ -48,7 +50,6 @@ class DFTCalculationDoc(ResultDoc):
     dft_code: str = "gpaw"
     dft_level: str = Field("", description="e.g. 'GPAW PBE/PW450/k4/A^-1'")
     settings: dict[str, Any] = Field(description="every setting that decides the number")
-    settings_hash: str = Field(description="content_hash of settings")
     parameters: dict[str, Any] = Field(default_factory=dict, description="the code's input")
     energy: float = Field(description="eV, extrapolated to zero smearing")
     free_energy: float | None = Field(None, description="eV, with the smearing entropy")
@@ -90,7 +91,7 @@ class GPAWValidationDoc(ResultDoc):
     """
 
     collection = "dft_validation"
-    key_fields = ("slab_id", "adsorbate", "dft_code", "settings_hash", "structures_hash")
+    key_fields = ("slab_id", "adsorbate", "dft_code", "structures_hash")
     index_fields = ("adsorbate", "bulk_formula", "adsorbml_success")
     summary_fields = ("slab_id", "adsorbate", "mlip_adsorption_energy", "dft_adsorption_energy",
                       "lowest_dft_adsorption_energy", "adsorbml_success", "dft_level")
@@ -117,7 +118,7 @@ class GPAWValidationDoc(ResultDoc):
     dft_code: str = "gpaw"
     dft_level: str = ""
     settings: dict[str, Any] = Field(description="every DFT setting, the same for every term")
-    settings_hash: str
+    screen_settings_id: str = Field("", description="settings id of the screen's placements")
     versions: dict[str, Any] = Field(default_factory=dict, description="gpaw, gpaw-data, libxc")
 
     @computed_field

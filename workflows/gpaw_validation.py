@@ -12,8 +12,8 @@ per geometry (:mod:`.gpaw_runner`, GPAW in its own process) with one
 per placement, beside the screen's MLIP value, in one :class:`GPAWValidationDoc`
 with the AdsorbML criterion (:mod:`.adsorbml`).
 
-Every single point is a keyed job (geometry fingerprint + all settings + GPAW
-and setup versions): a re-run, or another adsorbate on the same slab, reuses
+Every single point is a keyed job (``result_identity`` of its geometry and kind
+with all settings, GPAW and setup versions): a re-run, or another adsorbate on the same slab, reuses
 the stored ones; other settings make new ones. A clean slab shared by several
 adsorbates and a gas molecule shared by all targets are computed once. A single
 point that fails (SCF not converged) stops its target: run again once the
@@ -34,6 +34,7 @@ from omni_flows.db_schemas import (
     SlabDoc,
 )
 from omni_flows.db_schemas.fingerprint import content_hash, structure_fingerprint
+from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from omni_flows.db_schemas.gpaw_validation import (
     DFTCalculationDoc,
     GPAWValidationDoc,
@@ -48,13 +49,11 @@ from .identity import keyed
 from .references import energy_reference, molecules_needed, reference_counts
 
 
-def settings_hash(settings_key: dict) -> str:
-    """The hash of a DFT settings key (``GPAWSettings.key()``), part of the documents' keys.
-
-    Self-contained for now; it belongs with the shared identity function of the
-    results (``workflows.identity``) once that one hashes settings.
-    """
-    return content_hash(settings_key)
+def single_point_identity(structure: Structure | Molecule, kind: str,
+                          settings_key: dict) -> ResultIdentity:
+    """A single point is its geometry and kind, made with every DFT setting."""
+    return result_identity("gpaw single point", {"structure": structure_fingerprint(structure),
+                                                 "kind": kind}, settings_key)
 
 
 @dataclass
@@ -71,6 +70,7 @@ class GPAWValidationTarget(MSONable):
     scheme: str
     top_k: int
     source_provenance: dict = field(default_factory=dict)
+    screen_settings_id: str = ""
 
     @classmethod
     def from_documents(
@@ -90,8 +90,8 @@ class GPAWValidationTarget(MSONable):
         if not valid:
             raise WorkflowInputError("no valid placement to validate")
         first = valid[0]
-        if {(p.slab_id, p.adsorbate) for p in valid} != {(first.slab_id, first.adsorbate)}:
-            raise WorkflowInputError("placements of different slabs or adsorbates")
+        if len({(p.slab_id, p.adsorbate, p.settings_id) for p in valid}) != 1:
+            raise WorkflowInputError("placements of different slabs, adsorbates or settings")
         if slab.slab_id != first.slab_id:
             raise WorkflowInputError(f"slab {slab.slab_id} is not the placements' {first.slab_id}")
         scheme = ReferenceScheme(first.provenance.energy_reference.scheme)
@@ -110,11 +110,23 @@ class GPAWValidationTarget(MSONable):
         return cls(slab_id=first.slab_id, bulk_formula=first.bulk_formula,
                    miller_index=tuple(first.miller_index), adsorbate=first.adsorbate,
                    placements=chosen, slab=slab.structure, gas=molecules, scheme=scheme.value,
-                   top_k=top_k, source_provenance=first.provenance.model_dump(mode="json"))
+                   top_k=top_k, source_provenance=first.provenance.model_dump(mode="json"),
+                   screen_settings_id=first.settings_id)
 
     @property
     def system_id(self) -> str:
         return f"{self.slab_id}|{self.adsorbate}"
+
+    def identity(self, settings_key: dict) -> ResultIdentity:
+        """The validation of these geometries with these DFT settings, K and screen."""
+        system = {"slab_id": self.slab_id, "adsorbate": self.adsorbate,
+                  "structures": self.structures_hash(),
+                  "mlip": [p["mlip"] for p in self.placements]}
+        source = self.source_provenance
+        screen = {k: source.get(k) for k in ("model_name", "task", "checkpoint_hash")}
+        return result_identity("gpaw validation", system, {
+            "dft": settings_key, "top_k": self.top_k,
+            "screen": {**screen, "settings_id": self.screen_settings_id}})
 
     def structures_hash(self) -> str:
         return content_hash({
@@ -130,13 +142,16 @@ def gpaw_single_point(structure: Structure | Molecule, kind: str, settings: dict
     """One GPAW single point (in its own process) as a stored document."""
     gpaw = GPAWSettings(**settings)
     result = run_gpaw(structure, kind, gpaw)
-    key = gpaw.key()
+    identity = single_point_identity(structure, kind, gpaw.key())
     return DFTCalculationDoc(
-        provenance=Provenance(model_name="GPAW", task=gpaw.xc, checkpoint_hash=settings_hash(key),
-                              package_versions={**result["versions"]}),
+        provenance=Provenance(model_name="GPAW", task=gpaw.xc,
+                              checkpoint_hash=identity.settings_id,
+                              package_versions={**result["versions"]},
+                              settings=identity.settings),
+        settings_id=identity.settings_id,
         label=label, kind=kind, formula_pretty=structure.composition.reduced_formula,
         structure=structure, structure_hash=structure_fingerprint(structure),
-        dft_level=gpaw.level(), settings=key, settings_hash=settings_hash(key),
+        dft_level=gpaw.level(), settings=identity.settings,
         parameters=result["parameters"], energy=result["energy"],
         free_energy=result["free_energy"], forces=[tuple(f) for f in result["forces"]],
         magmom=result["magmom"], spin_polarized=result["spin_polarized"],
@@ -154,6 +169,7 @@ def gpaw_validation_document(target: GPAWValidationTarget, placement_calcs: list
     """The DFT E_ads of each validated placement beside the MLIP's, and AdsorbML's criterion."""
     gpaw = GPAWSettings(**settings)
     key = gpaw.key()
+    identity = target.identity(key)
     gas = {name: _energy(doc) for name, doc in gas_calcs.items()}
     scheme = ReferenceScheme(target.scheme)
     reference = energy_reference(gas, scheme, f"{gpaw.level()} single points at the "
@@ -170,7 +186,8 @@ def gpaw_validation_document(target: GPAWValidationTarget, placement_calcs: list
     best_dft = min(placements, key=lambda p: p.dft_adsorption_energy)
     source = target.source_provenance
     provenance = Provenance.model_validate(source).model_copy(
-        update={"energy_reference": reference, "jobflow_uuid": None})
+        update={"energy_reference": reference, "jobflow_uuid": None,
+                "settings": identity.settings})
     versions = slab_calc["versions"] if isinstance(slab_calc, dict) else slab_calc.versions
     return GPAWValidationDoc(
         provenance=provenance, system_id=target.system_id, slab_id=target.slab_id,
@@ -187,8 +204,8 @@ def gpaw_validation_document(target: GPAWValidationTarget, placement_calcs: list
         adsorbml_success=adsorbml_success(best_mlip.dft_adsorption_energy,
                                           best_dft.dft_adsorption_energy),
         dft_slab_energy=e_slab, dft_gas_energies=gas, dft_reference_energy=e_ref,
-        dft_level=gpaw.level(), settings=key, settings_hash=settings_hash(key),
-        versions=dict(versions))
+        dft_level=gpaw.level(), settings=key, settings_id=identity.settings_id,
+        screen_settings_id=target.screen_settings_id, versions=dict(versions))
 
 
 DOCUMENT_JOB = "GPAW validation"
@@ -218,7 +235,7 @@ class GPAWValidationMaker(Maker):
             fingerprint = (structure_fingerprint(structure), kind)
             if fingerprint not in shared:
                 j = keyed(gpaw_single_point(structure, kind, settings, label),
-                          "gpaw single point", *fingerprint, key)
+                          single_point_identity(structure, kind, key))
                 j.name = f"GPAW {label}"
                 jobs.append(j)
                 shared[fingerprint] = j
@@ -231,10 +248,7 @@ class GPAWValidationMaker(Maker):
             placements = [single_point(p["structure"], SLAB, f"{target.system_id}#{p['index']}")
                           for p in target.placements]
             doc = keyed(gpaw_validation_document(target, placements, slab, gas, settings),
-                        "gpaw validation", target.system_id, target.structures_hash(),
-                        [p["mlip"] for p in target.placements],
-                        {k: target.source_provenance.get(k)
-                         for k in ("model_name", "task", "checkpoint_hash")}, key)
+                        target.identity(key))
             doc.name = f"{DOCUMENT_JOB} {target.system_id}"
             jobs.append(doc)
             outputs.append(doc.output)

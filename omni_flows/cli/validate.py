@@ -203,11 +203,11 @@ def find_gpaw_targets(db, top: int, adsorbates: list[str] | None, model: str,
             f"no adsorption_best results of model {model}"
             + (f" for {', '.join(adsorbates)}" if adsorbates else "")
             + ": run `omni-flows screen surfaces ...` first, or give the screen's --model")
-    # one per (slab, adsorbate, model): the newest
+    # one per (slab, adsorbate, screen settings, model): the newest
     seen, chosen = set(), []
     for doc in sorted(best, key=lambda d: d.last_updated, reverse=True):
         p = doc.provenance
-        name = (doc.slab_id, doc.adsorbate, p.task, p.checkpoint_hash)
+        name = (doc.slab_id, doc.adsorbate, doc.settings_id, p.task, p.checkpoint_hash)
         if name not in seen:
             seen.add(name)
             chosen.append(doc)
@@ -221,17 +221,28 @@ def find_gpaw_targets(db, top: int, adsorbates: list[str] | None, model: str,
                       for k in ("model_name", "task", "checkpoint_hash")}
         placements = [AdsorptionPlacementDoc.model_validate(d) for d in db[
             "adsorption_placements"].find({"slab_id": doc.slab_id, "adsorbate": doc.adsorbate,
-                                           "valid": True, **same_model}, {"_id": 0})]
-        slab = _latest(db["slabs"], {"slab_id": doc.slab_id, **same_model})
-        if slab is None or not placements:
-            raise ValidateInputError(f"the slab or placements of {doc.slab_id} + {doc.adsorbate} "
-                                     "are missing from the database; run its screen again")
+                                           "settings_id": doc.settings_id, "valid": True,
+                                           **same_model}, {"_id": 0})]
+        if not placements:
+            raise ValidateInputError(f"the placements of {doc.slab_id} + {doc.adsorbate} are "
+                                     "missing from the database; run its screen again")
+        # the clean slab these E_ads were made with: same slab id, model and energy
+        slab = _latest(db["slabs"], {"slab_id": doc.slab_id, **same_model,
+                                     "energy": placements[0].slab_energy})
+        if slab is None:
+            raise ValidateInputError(f"the slab {doc.slab_id} of a stored result is missing "
+                                     "from the database; run its screen again")
         scheme = ReferenceScheme(p.energy_reference.scheme)
+        energies = p.energy_reference.energies
         gas = {}
         for name in molecules_needed([doc.adsorbate], scheme):
-            found = _latest(db["calculations"], {"label": f"{name}(g)", **same_model})
-            if found is not None:
-                gas[name] = MLIPCalculationDoc.model_validate(found)
+            found = list(db["calculations"].find({"label": f"{name}(g)", **same_model},
+                                                 {"_id": 0}).sort("last_updated", -1))
+            # the molecule of the screen's reference (its energy), else the newest
+            match = [d for d in found if name in energies and scheme.value == "gas_molecules"
+                     and abs(d["output"]["energy"] - energies[name]) < 1e-6]
+            if match or found:
+                gas[name] = MLIPCalculationDoc.model_validate((match or found)[0])
         targets.append(GPAWValidationTarget.from_documents(
             placements, SlabDoc.model_validate(slab), gas, top))
     return targets, asked
