@@ -170,7 +170,7 @@ def test_validate_reports_bad_input(pt_screen):
     result = runner.invoke(app, ["validate", "--adsorbate", "N", "--device", "cpu"], env=env)
     assert result.exit_code != 0 and "no valid adsorption_best results" in str(result.exception)
     result = runner.invoke(app, ["validate", "--dft", "gaussian", "--device", "cpu"], env=env)
-    assert "--dft must be one of none, pyscf, vasp" in str(result.exception)
+    assert "--dft must be one of gpaw, none, pyscf, vasp" in str(result.exception)
     with pytest.raises(WorkflowInputError, match="dft must be one of"):
         R2SCANValidationMaker(dft="gaussian").make([])
 
