@@ -18,7 +18,7 @@ from omni_flows.model.backends import BackendUnavailableError, _check_cueq, appl
 from omni_flows.model.checkpoint import model_hash
 from omni_flows.model.convolution import Convolution
 from omni_flows.model.inference import evaluate
-from omni_flows.workflows import OmniStaticMaker
+from omni_flows.workflows import MLIPSettings, OmniStaticMaker
 from omni_flows.workflows.relax import get_calculator
 
 from structures import PARITY_STRUCTURES, co_on_pt111
@@ -57,7 +57,8 @@ def test_cueq_gives_the_numbers_of_the_e3nn_backend(name, task):
 @needs_cueq
 def test_static_maker_on_cueq_gives_the_e3nn_calculator_energy():
     atoms = co_on_pt111()
-    job = OmniStaticMaker(model="7net-mf-0", task="PBE", device="cpu", backend="cueq").make(
+    job = OmniStaticMaker(mlip=MLIPSettings(model="7net-mf-0", task="PBE", device="cpu",
+                                             backend="cueq")).make(
         AseAtomsAdaptor.get_structure(atoms))
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     run_locally(job, store=store, log=False, raise_immediately=True)

@@ -162,7 +162,7 @@ def test_submit_runs_locally_or_on_fireworks_with_a_worker(settings, tmp_path):
     first = double(10)
     flow_file.write_text(Flow([first, double(first.output)]).to_json())
     submitted = invoke(["submit", str(flow_file), "-e", "fireworks"], settings).stdout
-    assert "added fireworks" in submitted
+    assert "added 2 fireworks" in submitted
     worker = invoke(["worker", "--launch-dir", str(tmp_path)], settings).stdout
     assert "COMPLETED" in worker and "│ 2 " in worker
 

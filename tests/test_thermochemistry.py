@@ -121,8 +121,9 @@ def test_h_on_pt111_free_energy_correction_near_textbook(h_on_pt111, h2, calc):
 
 
 def test_soft_imaginary_modes_count_as_soft_real_modes_large_ones_are_dropped():
-    """A 30i cm^-1 mode is finite-difference noise (kept, raised to 100 cm^-1 like any soft
-    mode); a 300i cm^-1 mode marks a saddle point: dropped and counted."""
+    """A 60i cm^-1 mode is finite-difference noise (a tilted OH*'s azimuthal rotation; kept,
+    raised to 100 cm^-1 like any soft mode); a 300i cm^-1 mode marks a saddle point:
+    dropped and counted."""
     settings = FreeEnergySettings()
     real = np.array([500.0, 800.0]) * units.invcm
 
@@ -130,7 +131,7 @@ def test_soft_imaginary_modes_count_as_soft_real_modes_large_ones_are_dropped():
         energies = np.concatenate([[1j * extra_cm * units.invcm], real]).astype(complex)
         return VibrationResult((0,), energies, np.zeros((3, 3)), 0.01)
 
-    soft = adsorbate_thermo(result(30.0), settings)
+    soft = adsorbate_thermo(result(60.0), settings)
     raised = adsorbate_thermo(VibrationResult(
         (0,), np.concatenate([[100 * units.invcm], real]).astype(complex), np.zeros((3, 3)),
         0.01), settings)

@@ -37,8 +37,10 @@ STANDARD_PRESSURE = 1.0e5  # Pa, 1 bar
 WATER_PRESSURE = 3.5e3
 # cm^-1: softer modes are raised to this in the adsorbate entropy (ASE's QuasiHarmonicThermo)
 LOW_FREQUENCY_CM = 100.0
-# cm^-1: imaginary modes up to this are numerical noise of soft modes, taken as real
-IMAGINARY_TOLERANCE_CM = 50.0
+# cm^-1: imaginary modes up to this are finite-difference noise of soft modes (the azimuthal
+# rotation of a tilted OH* reaches -56 cm^-1 in float32); below LOW_FREQUENCY_CM a mode is
+# raised to it anyway, so its sign cannot change the free energy
+IMAGINARY_TOLERANCE_CM = LOW_FREQUENCY_CM
 
 # geometry, symmetry number, total electronic spin (ASE's IdealGasThermo arguments)
 GAS_SPECIES: dict[str, tuple[str, int, float]] = {
