@@ -132,6 +132,10 @@ def test_cli_model_list_and_info():
                          capture_output=True, text=True, check=True)
     info = json.loads(out.stdout)
     assert info["tasks"] == ["R2SCAN", "PBE"] and len(info["elements"]) == 89
+    out = subprocess.run(["omni-flows", "model", "info", "omni-ads-0", "--json"],
+                         capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)  # the packaged name, and the network it was fine-tuned from
+    assert (info["name"], info["architecture"]) == ("omni-ads-0", "7net-mf-0")
     bad = subprocess.run(["omni-flows", "model", "info", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Available pretrained models" in bad.stderr
 

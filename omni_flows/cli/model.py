@@ -27,14 +27,18 @@ def info(
 ) -> None:
     """Architecture, tasks, elements, parameter counts and checkpoint hash of a model."""
     from omni_flows.model.checkpoint import read_metadata
-    from omni_flows.model.pretrained import load_model, model_card, resolve
+    from omni_flows.model.pretrained import available_models, load_model, model_card, resolve
 
     path = resolve(name)
     model = load_model(path)
     groups = model.parameter_groups()
     cfg = model.config
+    pretrained = {m.name: m.name for m in available_models()}
+    pretrained.update({a: m.name for m in available_models() for a in m.aliases})
     data = {
-        "name": cfg.name or name,
+        # a packaged model by its registered name; a file by its config's name
+        "name": pretrained.get(name, cfg.name or name),
+        "architecture": cfg.name,
         "checkpoint": str(path),
         "checkpoint_hash": read_metadata(path)["content_hash"],
         "tasks": cfg.tasks,
