@@ -14,6 +14,7 @@ and are recorded in the provenance only.
 from typing import Any, Literal
 
 from omni_flows.model.errors import OmniFlowsError, UnknownTaskError
+from omni_flows.model.device import check_device
 from omni_flows.model.header import BACKENDS, OPTIMIZERS, checkpoint_header
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,7 +28,6 @@ DEFAULT_FMAX = 0.05
 DEFAULT_STEPS = 300
 # BFGS: on adsorbate/slab relaxations it needs 4x fewer steps than FIRE here (O/Cu(111): 7 vs 29)
 DEFAULT_OPTIMIZER = "BFGS"
-DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
 class MLIPSettings(BaseModel):
@@ -86,7 +86,7 @@ class MLIPSettings(BaseModel):
                                      "would never stop (0.05 is OC20's criterion)")
         if self.steps < 1:
             raise WorkflowInputError(f"steps must be at least 1, not {self.steps}")
-        _check_device(self.device)
+        check_device(self.device)  # the one device check (torch only for a GPU)
         if self.checkpoint_hash and self.checkpoint_hash != header.content_hash:
             raise WorkflowInputError(f"checkpoint_hash {self.checkpoint_hash[:12]} is not that of "
                                      f"{self.model} ({header.content_hash[:12]}): the weights "
@@ -110,23 +110,6 @@ class MLIPSettings(BaseModel):
         if unknown:
             raise WorkflowInputError(f"{what} holds {', '.join(unknown)}, which model "
                                      f"{self.model} was not trained on")
-
-
-def _check_device(device: str) -> None:
-    import re
-
-    if not re.match(DEVICE_PATTERN, device):
-        raise WorkflowInputError(f"device {device!r}: use auto, cpu, cuda, cuda:N or mps")
-    if device.startswith("cuda"):
-        import torch  # only asked for a GPU: the check needs torch
-
-        if not torch.cuda.is_available():
-            raise WorkflowInputError(f"--device {device}: no CUDA GPU is visible here; use "
-                                     "--device cpu or auto")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise WorkflowInputError(f"--device {device}: this machine has "
-                                     f"{torch.cuda.device_count()} GPU(s)")
 
 
 def _user_error(exc: ValidationError) -> OmniFlowsError:
