@@ -1,4 +1,9 @@
-"""Adsorbates: a built-in set by name, or a structure file with the binding atom's index."""
+"""Adsorbates: a built-in set by name, or a structure file with the binding atoms' indices.
+
+A multidentate adsorbate (OC20's ``*N*NH``, ``*CH2*O``, a file given as ``FILE:0,3``)
+binds through several atoms: :meth:`Adsorbate.oriented` turns all of them down, the
+binding axis parallel to the surface and the rest of the molecule above it.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +46,10 @@ BUILTIN_ADSORBATES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Adsorbate(MSONable):
-    """An adsorbate: its atoms (gas geometry) and which of them binds to the surface.
+    """An adsorbate: its atoms (gas geometry) and which of them bind to the surface.
+
+    ``binding_index`` is the (first) binding atom; ``binding_indices`` lists every binding
+    atom of a multidentate adsorbate (empty or one index: monodentate).
 
     ``source`` is the file it was read from ("" for a built-in one): such an
     adsorbate is its own gas molecule (relaxed in a box) under the gas-molecule
@@ -53,11 +61,28 @@ class Adsorbate(MSONable):
     positions: tuple[tuple[float, float, float], ...]
     binding_index: int = 0
     source: str = ""
+    binding_indices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:  # tuples again after a JSON round trip
         object.__setattr__(self, "symbols", tuple(self.symbols))
         object.__setattr__(self, "positions", tuple(tuple(float(x) for x in p)
                                                     for p in self.positions))
+        indices = tuple(int(i) for i in self.binding_indices)
+        object.__setattr__(self, "binding_indices", indices)
+        if indices and (indices[0] != self.binding_index or len(set(indices)) != len(indices)
+                        or not all(0 <= i < len(self.symbols) for i in indices)):
+            raise UnknownAdsorbateError(
+                f"binding atoms {list(indices)} of {self.name}: give distinct indices of its "
+                f"{len(self.symbols)} atoms, the first one binding_index={self.binding_index}")
+
+    @property
+    def binders(self) -> tuple[int, ...]:
+        """Indices of every binding atom (one for a monodentate adsorbate)."""
+        return self.binding_indices or (self.binding_index,)
+
+    @property
+    def multidentate(self) -> bool:
+        return len(self.binders) > 1
 
     @property
     def atoms(self) -> Atoms:
@@ -69,16 +94,20 @@ class Adsorbate(MSONable):
 
     @property
     def adsorbate_id(self) -> str:
-        """The built-in name, or FORMULA:BINDING_INDEX-GEOMETRY_HASH for a file's adsorbate."""
+        """The built-in name, or FORMULA:BINDING_INDEX-GEOMETRY_HASH for a file's adsorbate;
+        a multidentate one names all its binding atoms (``*N*NH:0,1``, ``CH2O:0,3-HASH``):
+        it is placed on all of them, another computation than on the first alone."""
+        binders = ",".join(map(str, self.binders))
         if not self.source:
-            return self.name
+            return f"{self.name}:{binders}" if self.multidentate else self.name
         geometry = content_hash([self.symbols, np.round(self.positions, 4).tolist()])
-        return f"{self.name}:{self.binding_index}-{geometry[:8]}"
+        return f"{self.name}:{binders}-{geometry[:8]}"
 
     @property
     def label(self) -> str:
-        """How the user named it: 'CO', or 'NO.xyz:1'."""
-        return f"{Path(self.source).name}:{self.binding_index}" if self.source else self.name
+        """How the user named it: 'CO', 'NO.xyz:1' or 'CH2O.xyz:0,3'."""
+        binders = ",".join(map(str, self.binders))
+        return f"{Path(self.source).name}:{binders}" if self.source else self.name
 
     @property
     def own_gas_molecule(self) -> bool:
@@ -86,9 +115,12 @@ class Adsorbate(MSONable):
         return bool(self.source) and len(self.symbols) > 1
 
     def oriented(self) -> np.ndarray:
-        """Positions with the binding atom at the origin and the rest pointing up (+z)."""
+        """Positions with the binding atom at the origin and the rest pointing up (+z); a
+        multidentate adsorbate has all its binding atoms down (:meth:`_oriented_multidentate`)."""
         pos = np.asarray(self.positions, float)
         pos = pos - pos[self.binding_index]
+        if self.multidentate:
+            return self._oriented_multidentate(pos)
         if len(pos) == 1:
             return pos
         centre = pos.mean(axis=0)
@@ -101,6 +133,34 @@ class Adsorbate(MSONable):
         flat = pos @ _rotation_onto(vt[2], np.array([0.0, 0, 1])).T
         flat[np.arange(len(pos)) != self.binding_index, 2] += PYRAMIDAL_LIFT
         return flat
+
+    def _oriented_multidentate(self, pos: np.ndarray) -> np.ndarray:
+        """First binding atom at the origin, the binding atoms in the xy plane (two: the
+        second along +x; three or more: their best plane horizontal, the second along +x),
+        the other atoms' centre above that plane (+z). The gas geometry is kept (rigid)."""
+        binders = list(self.binders)
+        rest = [i for i in range(len(pos)) if i not in binders]
+        centred = pos[binders] - pos[binders].mean(axis=0)
+        _, s, vt = np.linalg.svd(centred)
+        if len(binders) > 2 and s[1] > 0.1 * s[0]:  # a plane of binding atoms: normal up
+            normal = vt[2]
+            if rest and np.dot(pos[rest].mean(axis=0) - pos[binders].mean(axis=0), normal) < 0:
+                normal = -normal
+            pos = pos @ _rotation_onto(normal, np.array([0.0, 0, 1])).T
+            axis = pos[binders[1]].copy()
+            axis[2] = 0.0
+            angle = -np.arctan2(axis[1], axis[0])
+        else:  # a line of binding atoms: along +x, the rest turned up about it
+            axis = pos[binders[1]] / np.linalg.norm(pos[binders[1]])
+            pos = pos @ _rotation_onto(axis, np.array([1.0, 0, 0])).T
+            up = pos[rest].mean(axis=0) - pos[binders].mean(axis=0) if rest else np.zeros(3)
+            angle = 0.0
+            if np.hypot(up[1], up[2]) > 1e-6:  # turn about x until the rest points to +z
+                angle = np.arctan2(up[1], up[2])
+            c, s_ = np.cos(angle), np.sin(angle)
+            return pos @ np.array([[1.0, 0, 0], [0, c, -s_], [0, s_, c]]).T
+        c, s_ = np.cos(angle), np.sin(angle)
+        return pos @ np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1.0]]).T
 
 
 def _rotation_onto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -123,7 +183,8 @@ def _builtin(name: str) -> Adsorbate:
 
 
 def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
-    """``'CO'`` from the built-in set, or ``'path/to/file.xyz:2'`` (binding atom index 2)."""
+    """``'CO'`` from the built-in set, an OC20 name (``'*OH'``), or ``'path/to/file.xyz:2'``
+    (binding atom index 2; ``file.xyz:0,3``: binding through atoms 0 and 3)."""
     if isinstance(spec, Adsorbate):
         return spec
     if spec in BUILTIN_ADSORBATES:
@@ -140,16 +201,20 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
             atoms = read(path)
         except Exception as exc:  # any parser error: report the file
             raise UnknownAdsorbateError(f"cannot read adsorbate file {path}: {exc}") from None
-        if not index.isdigit() or int(index) >= len(atoms):
+        indices = index.split(",")
+        if not all(i.isdigit() and int(i) < len(atoms) for i in indices) \
+                or len(set(indices)) != len(indices):
             raise UnknownAdsorbateError(
                 f"binding atom index {index!r} of {path} is not one of 0..{len(atoms) - 1}; "
-                "write FILE:INDEX"
+                "write FILE:INDEX (FILE:I,J for an adsorbate binding through several atoms)"
             )
         if len(atoms) == 0:
             raise UnknownAdsorbateError(f"adsorbate file {path} holds no atoms")
+        indices = tuple(int(i) for i in indices)
         return Adsorbate(
             atoms.get_chemical_formula(mode="hill"), tuple(atoms.get_chemical_symbols()),
-            tuple(map(tuple, atoms.positions.tolist())), int(index), source=str(path),
+            tuple(map(tuple, atoms.positions.tolist())), indices[0], source=str(path),
+            binding_indices=indices if len(indices) > 1 else (),
         )
     if Path(path).suffix or "/" in path:
         raise UnknownAdsorbateError(f"adsorbate file {path} not found (write FILE:INDEX with "

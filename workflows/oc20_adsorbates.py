@@ -5,13 +5,13 @@ The pickle maps an index to (ASE Atoms, OC20 name, binding-atom indices, reactio
 string). Entries 0-81 are the 82 adsorbates of OC20 (Chanussot et al., ACS Catal. 11,
 6059 (2021)); 82-85 (``CO*COH``, ``*OCHO``, ``*COOH``, ``*OOH``) were added to the
 package later and are kept, marked ``oc20=False``. A name with two ``*`` binds through
-two atoms (``*N*NH``: both N); every binding atom is kept.
+two atoms (``*N*NH``: both N); every binding atom is kept, and placements put all of
+them on the surface.
 
 The package is read, never imported for its code: only the data file is used, so
 ``fairchem-core`` (which its placement code needs) is not required.
 """
 
-import dataclasses
 import pickle
 from dataclasses import dataclass
 from functools import cache
@@ -50,13 +50,12 @@ class OC20Adsorbate:
         return len(self.binding_indices) > 1
 
     def to_adsorbate(self) -> Adsorbate:
-        """The project's Adsorbate, named as OC20 names it; every binding atom is passed
-        where the Adsorbate type takes several (``binding_indices``), else the first."""
-        fields = {f.name for f in dataclasses.fields(Adsorbate)}
-        extra = {"binding_indices": self.binding_indices} if "binding_indices" in fields else {}
+        """The project's Adsorbate, named as OC20 names it, with every binding atom (a
+        multidentate one is placed on all of them: workflows/placements.py)."""
         return Adsorbate(self.name, tuple(self.atoms.get_chemical_symbols()),
                          tuple(map(tuple, self.atoms.positions.round(6).tolist())),
-                         self.binding_indices[0], **extra)
+                         self.binding_indices[0],
+                         binding_indices=self.binding_indices if self.multidentate else ())
 
 
 def default_path() -> Path:

@@ -4,6 +4,25 @@ The binding atom goes down, at the height where its closest surface atom is one
 covalent bond (sum of covalent radii) away; molecules get a random turn about
 the surface normal. Everything is seeded, so the same input gives the same
 placements (a re-run recomputes nothing).
+
+Numbers used (AdsorbML, Lan et al., npj Comput. Mater. 9, 172 (2023), places
+heuristic sites plus random ones; ours): every symmetry-distinct ontop, bridge
+and hollow site of the top layer (pymatgen, ``SYMM_REDUCE``), interleaved
+hollow/ontop/bridge, then ``n_random`` (default 2) uniformly random spots in the
+cell, capped at ``max_placements``.
+
+Multidentate adsorbates (``Adsorbate.binders``: OC20's ``*N*NH``, ``*CH2*O``) lie
+with every binding atom down: the first binding atom sits over the site, the
+axis to the second points to a neighbouring site (every site of the cell at the
+distance closest to the binding atoms' separation, one placement per direction),
+the molecule tilts about that axis until each binding atom is at its own bonding
+height, the rest of the molecule above. Random spots get a random direction.
+
+Placements equivalent under a symmetry operation of the slab that keeps the
+surface normal (spglib through pymatgen, ``SYMPREC``) are one: the later ones
+are dropped before the cap (``DEDUPE_TOLERANCE``). A monodentate adsorbate's
+placements are those it had before multidentate placement and deduplication
+existed, less any duplicate.
 """
 
 from dataclasses import dataclass
@@ -13,6 +32,8 @@ from ase.data import atomic_numbers, covalent_radii
 from monty.json import MSONable
 from pymatgen.analysis.adsorption import AdsorbateSiteFinder
 from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from scipy.optimize import linear_sum_assignment
 
 from .adsorbates import Adsorbate
 from .errors import WorkflowInputError
@@ -24,6 +45,17 @@ DEFAULT_SEED = 0
 # A: the same symmetry and distance reductions as pymatgen's defaults
 SYMM_REDUCE = 1e-2
 NEAR_REDUCE = 1e-2
+# A: spglib's tolerance for the slab's symmetry operations (a relaxed slab keeps its symmetry
+# to ~1e-3 A; 0.1 A finds it without merging distinct atoms, > 2 A apart in a metal)
+SYMPREC = 0.1
+# A: two placements are one when an operation takes every adsorbate atom of the later one
+# within this distance of a like atom of the earlier one: far less than a relaxation moves
+# atoms, so the two relax to the same minimum
+DEDUPE_TOLERANCE = 0.1
+# A: partner sites of a multidentate adsorbate within this of the best-matching distance
+PARTNER_TOLERANCE = 0.1
+# A: lateral sites closer than this to the anchor are the anchor itself
+MIN_PARTNER_DISTANCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -88,18 +120,25 @@ def _rotation_z(angle: float) -> np.ndarray:
 def place(
     slab: Structure, fixed: list[int], adsorbate: Adsorbate, xy: np.ndarray, angle: float
 ) -> tuple[Structure, list[int]]:
-    """Slab + adsorbate with its binding atom over ``xy``, bound; adsorbate atoms appended."""
-    binder = adsorbate.symbols[adsorbate.binding_index]
-    z = binding_height(slab, xy, binder)
-    local = adsorbate.oriented() @ _rotation_z(angle).T
-    positions = local + np.array([xy[0], xy[1], z])
+    """Slab + adsorbate with its binding atom over ``xy``, bound; adsorbate atoms appended.
+
+    ``angle`` turns the molecule about the surface normal; a multidentate adsorbate's
+    second binding atom then lies in that direction from the first
+    (:func:`_multidentate_positions`)."""
+    if adsorbate.multidentate:
+        positions = _multidentate_positions(slab, adsorbate, xy, angle)
+    else:
+        binder = adsorbate.symbols[adsorbate.binding_index]
+        z = binding_height(slab, xy, binder)
+        local = adsorbate.oriented() @ _rotation_z(angle).T
+        positions = local + np.array([xy[0], xy[1], z])
     # lift the whole molecule if another of its atoms comes too close to the slab
     pos = _images(slab)
     radii = np.tile([_radius(s.specie.symbol) for s in slab], 9)
     for _ in range(20):
         d = np.linalg.norm(pos[None] - positions[:, None], axis=2)
         limit = 0.8 * (radii[None] + np.array([_radius(s) for s in adsorbate.symbols])[:, None])
-        limit[adsorbate.binding_index] = 0.0
+        limit[list(adsorbate.binders)] = 0.0
         if (d >= limit).all():
             break
         positions[:, 2] += 0.2
@@ -108,6 +147,44 @@ def place(
         structure.append(symbol, p, coords_are_cartesian=True)
     n = len(slab)
     return structure, list(range(n, n + len(adsorbate.symbols)))
+
+
+def _multidentate_positions(slab: Structure, adsorbate: Adsorbate, xy: np.ndarray,
+                            angle: float) -> np.ndarray:
+    """Cartesian positions of a multidentate adsorbate: first binding atom over ``xy`` at its
+    bonding height; two binding atoms: the molecule tilted about the horizontal axis
+    normal to theirs until the second is at its own bonding height too (a rigid turn:
+    the gas bond length is kept); more: lifted until every one is at least at its own."""
+    binders = list(adsorbate.binders)
+    symbols = adsorbate.symbols
+    local = adsorbate.oriented() @ _rotation_z(angle).T
+    xy = np.asarray(xy, float)[:2]
+    z0 = binding_height(slab, xy, symbols[binders[0]])
+    if len(binders) == 2:
+        second = local[binders[1]]
+        d = float(np.linalg.norm(second))
+        u = second[:2] / np.linalg.norm(second[:2])
+        tilt = 0.0
+        for _ in range(20):  # the second atom's height depends on where the tilt puts it
+            z1 = binding_height(slab, xy + d * np.cos(tilt) * u, symbols[binders[1]])
+            new = float(np.arcsin(np.clip((z1 - z0) / d, -1.0, 1.0)))
+            if abs(new - tilt) < 1e-6:
+                break
+            tilt = new
+        axis = np.array([u[1], -u[0], 0.0])  # u x z: a positive turn lifts the second atom
+        local = local @ _rotation_about(axis, tilt).T
+        return local + np.array([xy[0], xy[1], z0])
+    positions = local + np.array([xy[0], xy[1], 0.0])
+    lift = max(binding_height(slab, positions[i, :2], symbols[i]) - positions[i, 2]
+               for i in binders)
+    positions[:, 2] += lift
+    return positions
+
+
+def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation matrix by ``angle`` about the unit vector ``axis`` (Rodrigues)."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
 
 
 def heuristic_sites(slab: Structure) -> list[tuple[str, np.ndarray]]:
@@ -125,27 +202,122 @@ def heuristic_sites(slab: Structure) -> list[tuple[str, np.ndarray]]:
     return ordered
 
 
+def all_sites(slab: Structure) -> list[tuple[str, np.ndarray]]:
+    """Every ontop, bridge and hollow site of the cell (no symmetry reduction)."""
+    sites = AdsorbateSiteFinder(slab).find_adsorption_sites(
+        distance=0.0, symm_reduce=0, near_reduce=NEAR_REDUCE, positions=list(SITE_TYPES))
+    return [(kind, np.asarray(p, float)) for kind in SITE_TYPES for p in sites.get(kind, [])]
+
+
+def partner_directions(slab: Structure, point: np.ndarray, separation: float,
+                       sites: list[tuple[str, np.ndarray]]) -> list[tuple[str, float]]:
+    """(kind, angle) of the sites around ``point`` whose lateral distance is closest to
+    ``separation`` (within PARTNER_TOLERANCE of the best), by angle: where a multidentate
+    adsorbate's second binding atom goes when its first sits over ``point``."""
+    a, b = slab.lattice.matrix[:2]
+    found = []
+    for kind, site in sites:
+        for i in (-1, 0, 1):
+            for j in (-1, 0, 1):
+                v = (site + i * a + j * b - point)[:2]
+                r = float(np.linalg.norm(v))
+                if r > MIN_PARTNER_DISTANCE:
+                    found.append((abs(r - separation), kind, float(np.arctan2(v[1], v[0]))))
+    if not found:
+        return []
+    best = min(f[0] for f in found)
+    chosen = sorted((round(angle % (2 * np.pi), 6), kind) for miss, kind, angle in found
+                    if miss <= best + PARTNER_TOLERANCE)
+    out = []
+    for angle, kind in chosen:  # one per direction
+        if not out or angle - out[-1][1] > 1e-3:
+            out.append((kind, angle))
+    return out
+
+
+def surface_operations(slab: Structure) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cartesian (rotation, translation) of the slab's symmetry operations that keep the
+    surface normal (+z stays +z), found by spglib at SYMPREC; identity only if none."""
+    identity = [(np.eye(3), np.zeros(3))]
+    try:
+        ops = SpacegroupAnalyzer(slab, symprec=SYMPREC).get_symmetry_operations(cartesian=True)
+    except Exception:  # spglib finds no cell: compare placements as they are
+        return identity
+    kept = [(op.rotation_matrix, op.translation_vector) for op in ops
+            if abs(op.rotation_matrix[2, 2] - 1.0) < 1e-6]
+    return kept or identity
+
+
+def equivalent(lattice, species: list[str], first: np.ndarray, second: np.ndarray,
+               operations: list[tuple[np.ndarray, np.ndarray]],
+               tolerance: float = DEDUPE_TOLERANCE) -> bool:
+    """Whether an operation takes every atom of ``second`` (Cartesian, adsorbate atoms
+    only) within ``tolerance`` of a like atom of ``first``, periodic images included."""
+    species = np.asarray(species)
+    groups = [np.flatnonzero(species == s) for s in dict.fromkeys(species)]
+    inverse = np.linalg.inv(lattice.matrix)
+    for rotation, translation in operations:
+        moved = second @ rotation.T + translation
+        for group in groups:
+            diff = (moved[group][:, None] - first[group][None]) @ inverse
+            diff -= np.round(diff)
+            dist = np.linalg.norm(diff @ lattice.matrix, axis=2)
+            rows, cols = linear_sum_assignment(dist)
+            if dist[rows, cols].max() > tolerance:
+                break
+        else:
+            return True
+    return False
+
+
+def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng) -> list:
+    """(kind, point, angle) of every placement to try, in order."""
+    if not adsorbate.multidentate:  # one turn per spot, drawn in order (as ever)
+        return [(kind, point, float(rng.uniform(0, 2 * np.pi))
+                 if len(adsorbate.symbols) > 1 else 0.0) for kind, point in spots]
+    local = adsorbate.oriented()
+    separation = float(np.linalg.norm(local[adsorbate.binders[1], :2]))
+    sites = all_sites(slab)
+    heuristic = [(kind, point, partner_directions(slab, point, separation, sites))
+                 for kind, point in spots if kind != "random"]
+    out = []
+    for rank in range(max((len(d) for *_, d in heuristic), default=0)):
+        for kind, point, directions in heuristic:  # each site's first direction first
+            if rank < len(directions):
+                partner, angle = directions[rank]
+                out.append((f"{kind}+{partner}", point, angle))
+    out += [(kind, point, float(rng.uniform(0, 2 * np.pi)))
+            for kind, point in spots if kind == "random"]
+    return out
+
+
 def make_placements(
     slab: Structure,
     fixed: list[int],
     adsorbate: Adsorbate,
     settings: PlacementSettings = PlacementSettings(),
 ) -> list[Placement]:
-    """Heuristic placements (one per distinct site) then ``n_random`` random ones."""
+    """Heuristic placements (one per distinct site; per distinct site and direction for a
+    multidentate adsorbate) then ``n_random`` random ones; symmetry duplicates dropped,
+    then at most ``max_placements``."""
     rng = np.random.default_rng(settings.seed)
     spots = heuristic_sites(slab)
     a, b = slab.lattice.matrix[:2]
     for _ in range(settings.n_random):
         u, v = rng.random(2)
         spots.append(("random", u * a + v * b))
-    if settings.max_placements is not None:
-        spots = spots[:settings.max_placements]
-    placements = []
-    for index, (kind, point) in enumerate(spots):
-        angle = float(rng.uniform(0, 2 * np.pi)) if len(adsorbate.symbols) > 1 else 0.0
+    operations = surface_operations(slab)
+    placements, kept = [], []
+    for kind, point, angle in _candidates(slab, adsorbate, spots, rng):
+        if settings.max_placements is not None and len(placements) >= settings.max_placements:
+            break
         structure, ads_idx = place(slab, fixed, adsorbate, point, angle)
+        positions = structure.cart_coords[ads_idx]
+        if any(equivalent(slab.lattice, list(adsorbate.symbols), other, positions, operations)
+               for other in kept):
+            continue
+        kept.append(positions)
         site = structure.cart_coords[ads_idx[adsorbate.binding_index]]
-        placements.append(
-            Placement(index, kind, tuple(float(x) for x in site), structure, list(fixed), ads_idx)
-        )
+        placements.append(Placement(len(placements), kind, tuple(float(x) for x in site),
+                                    structure, list(fixed), ads_idx))
     return placements
