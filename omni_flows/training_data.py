@@ -16,11 +16,25 @@ Collections read:
   A 6-vector stress is eV/A^3 with ASE's sign (this project's documents); a 3x3
   stress is kbar with VASP's sign (atomate2's ``OutputDoc``).
 - ``adsorption_placements``: ``final_structure`` and ``energy`` (energy only).
+- ``dft_calculations`` (``DFTCalculationDoc``, e.g. the GPAW single points of
+  ``omni-flows validate --dft gpaw``): ``structure``, ``energy`` (extrapolated to
+  zero smearing) and ``forces`` of slabs, slabs with adsorbates and gas molecules.
+  One data set is one level of theory: its filter names ``dft_level`` or
+  ``settings_id``, and the documents it matches must share one ``settings_id``.
+  ``hold_out`` leaves out every placement of the named (slab, adsorbate) targets
+  (``'slab_id|adsorbate'``, shell wildcards allowed); ``targets`` reads only the
+  placements of the named targets (e.g. the held-out ones, as a validation set).
+  A placement's target is the ``system_id`` of the ``dft_validation`` documents
+  that hold its ``structure_hash``, or the ``slab_id|adsorbate`` part of its label.
+  Clean slabs and gas molecules are not targets: a held-out target's clean slab
+  stays in training when it is in the data set (it is the reference of every
+  adsorbate on that slab).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import os
 from collections.abc import Iterator
@@ -48,7 +62,11 @@ FIELDS = {
         "output.stress",
     ),
     "adsorption_placements": (("final_structure",), "energy", None, None),
+    "dft_calculations": (("structure",), "energy", "forces", None),
 }
+DFT = "dft_calculations"
+# a DFT data set names its level of theory by one of these filter fields
+DFT_LEVEL_FIELDS = ("dft_level", "settings_id")
 
 
 def _get(doc: dict, path: str | None) -> Any:
@@ -98,14 +116,102 @@ def document_atoms(doc: dict, collection: str) -> Atoms | None:
     return atoms
 
 
-def read_documents(db: Database, spec: DatasetConfig) -> Iterator[tuple[dict, Atoms]]:
-    """(document, labelled Atoms) of every usable document matching ``spec``, in _id order."""
+def check_dataset(spec: DatasetConfig) -> None:
+    """What can be checked of a MongoDB data set before the database is reached."""
     if spec.collection not in FIELDS:
         raise TrainingConfigError(
             f"data set collection {spec.collection!r} cannot be read for training; "
             f"use one of {sorted(FIELDS)}"
         )
-    cursor = db[spec.collection].find(spec.filter).sort("_id", 1).limit(spec.limit or 0)
+    if not isinstance(spec.filter, dict):
+        raise TrainingConfigError(
+            f"data set of {spec.collection}: filter {spec.filter!r} must be a mapping "
+            "(a MongoDB query)"
+        )
+    if spec.collection == DFT and not any(spec.filter.get(k) for k in DFT_LEVEL_FIELDS):
+        raise TrainingConfigError(
+            f"data set of {DFT} with filter {spec.filter}: name its DFT level, e.g. "
+            "filter: {dft_level: 'GPAW PBE/PW450/k4/A^-1'} or {settings_id: ...}; one task is "
+            "one level of theory (`omni-flows query dft_calculations` lists the stored ones)"
+        )
+
+
+def stored_dft_levels(db: Database) -> dict[str, int]:
+    """'dft_level (settings_id)' -> number of documents, of every stored DFT calculation."""
+    levels: dict[str, int] = {}
+    for doc in db[DFT].find({}, {"dft_level": 1, "settings_id": 1, "_id": 0}):
+        name = f"{doc.get('dft_level')} (settings_id {doc.get('settings_id')})"
+        levels[name] = levels.get(name, 0) + 1
+    return levels
+
+
+def placement_targets(db: Database, docs: list[dict]) -> dict[int, set[str]]:
+    """The (slab, adsorbate) system ids each document (by position) is a placement of: from
+    the validations that hold its structure hash, and from its label 'slab_id|ads#index'."""
+    hashes = {d.get("structure_hash") for d in docs}
+    owners: dict[str, set[str]] = {}
+    query = {"placements.structure_hash": {"$in": sorted(h for h in hashes if h)}}
+    for v in db["dft_validation"].find(query, {"system_id": 1, "placements": 1, "_id": 0}):
+        for p in v.get("placements", []):
+            owners.setdefault(p.get("structure_hash"), set()).add(v["system_id"])
+    found = {}
+    for n, doc in enumerate(docs):
+        names = set(owners.get(doc.get("structure_hash"), ()))
+        label = str(doc.get("label", ""))
+        if "|" in label and "#" in label:
+            names.add(label.rsplit("#", 1)[0])
+        found[n] = names
+    return found
+
+
+def select_dft_documents(db: Database, spec: DatasetConfig, docs: list[dict]) -> list[dict]:
+    """The documents of one DFT level, less the held-out targets' placements (or only the
+    chosen targets' placements); a pattern that matches no stored target is an error."""
+    if not docs:
+        levels = stored_dft_levels(db)
+        raise TrainingConfigError(
+            f"no {DFT} document matches {spec.filter}: "
+            + (f"stored levels: {levels}" if levels else "the database holds none")
+            + "; run `omni-flows validate --dft gpaw ...` first, or fix the data set's filter"
+        )
+    levels = {(d.get("dft_level"), d.get("settings_id")) for d in docs}
+    if len(levels) > 1:
+        raise TrainingConfigError(
+            f"data set of {DFT} with filter {spec.filter} mixes {len(levels)} DFT levels "
+            f"{sorted(map(str, levels))}: one task is one level of theory; "
+            "filter on one settings_id"
+        )
+    owners = placement_targets(db, docs)
+    known = sorted(set().union(*owners.values()))
+    for pattern in list(spec.hold_out) + list(spec.targets or []):
+        if not fnmatch.filter(known, pattern):
+            raise TrainingConfigError(
+                f"data set of {DFT}: target {pattern!r} matches no validated (slab, adsorbate) "
+                f"of this level; its targets are {known}"
+            )
+
+    def matches(names: set[str], patterns: list[str]) -> bool:
+        return any(fnmatch.filter(names, p) for p in patterns)
+
+    kept = []
+    for n, doc in enumerate(docs):
+        if spec.targets is not None and not matches(owners[n], spec.targets):
+            continue
+        if matches(owners[n], spec.hold_out):
+            continue
+        kept.append(doc)
+    return kept
+
+
+def read_documents(db: Database, spec: DatasetConfig) -> Iterator[tuple[dict, Atoms]]:
+    """(document, labelled Atoms) of every usable document matching ``spec``, in _id order."""
+    check_dataset(spec)
+    cursor = db[spec.collection].find(spec.filter).sort("_id", 1)
+    if spec.collection == DFT:  # hold-out first, then the limit
+        docs = select_dft_documents(db, spec, list(cursor))
+        cursor = docs[: spec.limit] if spec.limit else docs
+    else:
+        cursor = cursor.limit(spec.limit or 0)
     for doc in cursor:
         atoms = document_atoms(doc, spec.collection)
         if atoms is not None:
@@ -127,16 +233,21 @@ def export_dataset(db: Database, spec: DatasetConfig, folder: Path) -> DatasetCo
     tmp = folder / f".{spec.collection}.partial{os.getpid()}.traj"
     digest = hashlib.sha256()
     count = 0
-    with Trajectory(tmp, "w") as traj:
-        for doc, atoms in read_documents(db, spec):
-            traj.write(atoms)
-            digest.update(frame_bytes(atoms))
-            count += 1
+    try:
+        with Trajectory(tmp, "w") as traj:
+            for doc, atoms in read_documents(db, spec):
+                traj.write(atoms)
+                digest.update(frame_bytes(atoms))
+                count += 1
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if count == 0:
         tmp.unlink()
+        held = " after the held-out targets are left out" if spec.hold_out else ""
         raise TrainingConfigError(
             f"no document of collection {spec.collection!r} matching {spec.filter} has a "
-            "structure and a label (energy, forces or stress); check the data set's filter"
+            f"structure and a label (energy, forces or stress){held}; check the data set's filter"
         )
     target = folder / f"{spec.collection}-{digest.hexdigest()[:20]}.traj"
     try:  # atomic and never overwritten: another rank or run may have made the same file
@@ -144,7 +255,8 @@ def export_dataset(db: Database, spec: DatasetConfig, folder: Path) -> DatasetCo
     except FileExistsError:
         pass
     tmp.unlink()
-    return dataclasses.replace(spec, source="file", path=str(target), format="traj")
+    return dataclasses.replace(spec, source="file", path=str(target), format="traj",
+                               hold_out=[], targets=None)  # applied: the file holds the rest
 
 
 def export_mongodb_datasets(cfg: TrainConfig, db: Database) -> TrainConfig:
@@ -165,3 +277,10 @@ def export_mongodb_datasets(cfg: TrainConfig, db: Database) -> TrainConfig:
 
 def uses_mongodb(cfg: TrainConfig) -> bool:
     return any(s.source == "mongodb" for s in cfg.data.train + cfg.data.valid + cfg.data.dbs)
+
+
+def check_mongodb_datasets(cfg: TrainConfig) -> None:
+    """Every MongoDB data set's collection and filter, checked before the database is reached."""
+    for spec in cfg.data.train + cfg.data.valid + cfg.data.dbs:
+        if spec.source == "mongodb":
+            check_dataset(spec)

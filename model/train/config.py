@@ -38,9 +38,14 @@ class DatasetConfig:
     path: str | None = None
     task: str = ""
     source: str = "file"
-    collection: str = "calculations"  # mongodb: calculations | adsorption_placements
+    # mongodb: calculations | adsorption_placements | dft_calculations
+    collection: str = "calculations"
     filter: dict = field(default_factory=dict)  # mongodb: query on that collection
     limit: int | None = None  # mongodb: at most this many documents (in _id order)
+    # dft_calculations: (slab, adsorbate) targets 'slab_id|adsorbate' (shell wildcards, e.g.
+    # '*|O') whose placements are left out (hold_out), or the only placements read (targets)
+    hold_out: list[str] = field(default_factory=list)
+    targets: list[str] | None = None
     index: str = ":"  # ASE index: which frames of the file
     format: str | None = None  # ASE format; None: guessed from the name
     energy_weight: float = 1.0
@@ -63,6 +68,20 @@ class DatasetConfig:
             )
         if self.every < 1 or (self.limit is not None and self.limit < 1):
             raise TrainingConfigError("data set 'every' and 'limit' must be at least 1")
+        if (self.hold_out or self.targets is not None) and (
+            self.source != "mongodb" or self.collection != "dft_calculations"
+        ):
+            raise TrainingConfigError(
+                f"data set {self.path or self.collection}: 'hold_out' and 'targets' select "
+                "(slab, adsorbate) targets of DFT validations; use them with source: mongodb, "
+                "collection: dft_calculations"
+            )
+        for name in list(self.hold_out) + list(self.targets or []):
+            if not isinstance(name, str) or name.count("|") != 1:
+                raise TrainingConfigError(
+                    f"data set target {name!r}: write 'slab_id|adsorbate' (a validation's "
+                    "system_id; wildcards allowed, e.g. '*|O' for every O target)"
+                )
 
 
 @dataclass

@@ -59,6 +59,12 @@ def _base_model_config(cfg: TrainConfig) -> ModelConfig:
 SINGLE_TASK = "default"  # the task name data sets use with a single-task model
 
 
+def model_tasks(cfg: TrainConfig) -> list[str]:
+    """The tasks data sets may name: the model's (appended ones included), read from the
+    checkpoint's metadata or the new model's config, before any data is read."""
+    return _base_model_config(cfg).tasks or [SINGLE_TASK]
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg

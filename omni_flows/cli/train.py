@@ -89,6 +89,23 @@ def _out_of_range(cfg):
             yield name, value, rule
 
 
+def check_tasks(cfg) -> None:
+    """Every data set names a task of the model (appended ones included), before data is read."""
+    from omni_flows.model.train.config import TrainingConfigError
+    from omni_flows.model.train.trainer import model_tasks
+
+    tasks = model_tasks(cfg)
+    model = cfg.model.checkpoint or "the new model"
+    for spec in cfg.data.train + cfg.data.valid + cfg.data.dbs:
+        if spec.task not in tasks:
+            where = spec.path or f"of {spec.collection} {spec.filter}"
+            raise TrainingConfigError(
+                f"data set {where}: task {spec.task!r} is not a task of {model} "
+                f"(tasks: {tasks}); name one of them, or add it as a new task with "
+                f"model: {{append_tasks: [{{name: {spec.task}, copy_from: PBE}}]}}"
+            )
+
+
 def plot_loss_curve(folder: Path) -> Path | None:
     """loss_curve.png: training loss per step (log scale) and validation force MAE per epoch."""
     steps_file = folder / "steps.csv"
@@ -134,11 +151,17 @@ def train(
     from omni_flows.model.train import Trainer
     from omni_flows.model.train import distributed as dist
     from omni_flows.model.train.config import TrainingConfigError
-    from omni_flows.training_data import export_mongodb_datasets, uses_mongodb
+    from omni_flows.training_data import (
+        check_mongodb_datasets,
+        export_mongodb_datasets,
+        uses_mongodb,
+    )
 
     cfg = load_config(config)
     if max_steps is not None and max_steps < 1:
         raise TrainingConfigError(f"--max-steps {max_steps}: give 1 or more")
+    check_mongodb_datasets(cfg)  # collections and filters, before the database is reached
+    check_tasks(cfg)
     if uses_mongodb(cfg):
         from omni_flows.settings import load_settings
         from omni_flows.stores import connect_database
