@@ -155,8 +155,12 @@ class Adsorbate(MSONable):
             pos = pos @ _rotation_onto(axis, np.array([1.0, 0, 0])).T
             up = pos[rest].mean(axis=0) - pos[binders].mean(axis=0) if rest else np.zeros(3)
             angle = 0.0
-            if np.hypot(up[1], up[2]) > 1e-6:  # turn about x until the rest points to +z
+            if np.hypot(up[1], up[2]) > 0.1:  # turn about x until the rest points to +z
                 angle = np.arctan2(up[1], up[2])
+            elif rest:  # the rest around the axis (planar C2H4): its plane flat, none below
+                spread = pos[rest][:, 1:] - pos[rest][:, 1:].mean(axis=0)
+                _, _, v = np.linalg.svd(spread)
+                angle = -np.arctan2(v[0][1], v[0][0])
             c, s_ = np.cos(angle), np.sin(angle)
             return pos @ np.array([[1.0, 0, 0], [0, c, -s_], [0, s_, c]]).T
         c, s_ = np.cos(angle), np.sin(angle)

@@ -10,7 +10,11 @@ more than one layer (a step edge and the terrace below it, a (110) trough) give
 Neighbours are slab atoms within NEIGHBOUR_MULT x the shortest binding-atom-slab
 distance and within COVALENT_MULT x the sum of covalent radii: checked against the
 relaxed fcc, hcp, bridge and ontop sites of Xu & Kitchin (2014) (C, N, O, H, F, S,
-Cl, Br on Pt, Pd, Cu, Ag, Au(111); tests/test_workflows_sites.py).
+Cl, Br on Pt, Pd, Cu, Ag, Au(111); tests/test_workflows_identity.py).
+
+On alloys, :func:`site_composition` names the elements forming the site (its
+neighbours), e.g. ``NiPtPt`` for an fcc hollow of Pt3Ni(111) with one Ni
+(tests/test_workflows_sites.py).
 """
 
 import numpy as np
@@ -72,6 +76,14 @@ def site_type(structure: Structure | Atoms, slab: list[int], atom: int) -> str:
                 return "hcp"
         return "fcc"
     return name
+
+
+def site_composition(structure: Structure | Atoms, slab: list[int], atom: int) -> str:
+    """The elements of the slab atoms forming the site of ``atom`` (:func:`site_neighbours`),
+    one symbol per atom, alphabetical: ``'Pt'`` ontop, ``'NiPtPt'`` a Pt2Ni hollow; ``''``
+    when no slab atom is bonded."""
+    atoms = _atoms(structure)
+    return "".join(sorted(atoms[j].symbol for j in site_neighbours(atoms, slab, atom)))
 
 
 def _lateral_distances(atoms: Atoms, atom: int, others: list[int]) -> np.ndarray:
