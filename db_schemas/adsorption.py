@@ -16,6 +16,10 @@ SITE_DESCRIPTION = (
     "Nfold for other counts; 'step-' when the neighbours lie in more than one layer "
     "(steps, (110) troughs)")
 
+SITE_COMPOSITION_DESCRIPTION = (
+    "elements of the slab atoms forming the binding atom's final site, one symbol per atom, "
+    "alphabetical (e.g. 'NiPtPt': a hollow of two Pt and one Ni); None where not recorded")
+
 # eV; the stored E_ads must equal E - E_slab - E_ref to this (float round-off only)
 ENERGY_CONSISTENCY_TOL = 1e-6
 
@@ -60,7 +64,9 @@ class AdsorptionPlacementDoc(ResultDoc):
     placement_index: int = Field(description="index of this placement on this slab")
     site_type: str = Field(description=SITE_DESCRIPTION)
     initial_site_type: str | None = Field(
-        None, description="the site the placement started from (ontop, bridge, hollow, random)")
+        None, description="the site the placement started from (ontop, bridge, hollow, random; "
+        "a multidentate adsorbate's first and second binding atoms', e.g. ontop+bridge)")
+    site_composition: str | None = Field(None, description=SITE_COMPOSITION_DESCRIPTION)
     site_position: tuple[float, float, float] = Field(
         description="A, Cartesian, of the binding atom after relaxation")
     initial_structure: Structure
@@ -114,6 +120,7 @@ class BestAdsorptionDoc(ResultDoc):
     best_placement_index: int | None = None
     site_type: str | None = Field(None, description=SITE_DESCRIPTION)
     initial_site_type: str | None = None
+    site_composition: str | None = Field(None, description=SITE_COMPOSITION_DESCRIPTION)
     final_structure: Structure | None = None
     n_placements: int
     n_valid: int
@@ -151,6 +158,7 @@ class BestAdsorptionDoc(ResultDoc):
             best_placement_index=best.placement_index if best else None,
             site_type=best.site_type if best else None,
             initial_site_type=best.initial_site_type if best else None,
+            site_composition=best.site_composition if best else None,
             final_structure=best.final_structure if best else None,
             n_placements=len(placements),
             n_valid=len(valid),
