@@ -1,6 +1,22 @@
 """Slabs cut from a bulk with pymatgen's SlabGenerator: trimmed, bottom layers fixed, tiled.
 
 The slab sits at the bottom of its cell with vacuum above; adsorbates go on top.
+
+The rules (SlabSpec defaults; :func:`slab_geometry` measures a slab against them):
+
+- thickness: the top ``n_layers = 4`` atomic layers (atoms within LAYER_TOLERANCE = 0.5 A
+  in height are one layer), the bottom ``n_fixed_layers = 2`` held at the relaxed bulk's
+  positions: the 4-layer, 2-fixed fcc(111) slab of adsorption studies (Xu & Kitchin 2014,
+  the shared DFT data). It is also meant to be at least ``min_slab_size = 7`` A thick (layers x spacing); open and
+  stepped facets have closer layers, so 4 layers of Pt(110) are 5.5 A and of Pt(211) only
+  3.2 A (one terrace): :func:`make_slab` warns and names the --layers that reach 7 A.
+- vacuum: the cell is cut with ``min_vacuum_size = 12`` A above the slab and trimming only
+  adds to it (20-33 A on Pt(111), (100), (110), (211)): a slab and an adsorbate 2-3 A tall
+  stay > 9 A from the next slab's bottom, beyond the MLIP's cutoff (5 A for SevenNet)
+  and where a metal's electron density has decayed (DFT).
+- lateral size: a and b tiled to at least ``min_lateral = 8`` A (or ``supercell``), so an
+  adsorbate is ~8 A from its periodic images (0.11 ML on fcc(111) 3x3). Oblique cells
+  measure the shortest in-plane image vector: :func:`make_slab` warns where it is shorter.
 """
 
 import math
@@ -24,7 +40,8 @@ MIN_LATERAL = 8.0
 @dataclass(frozen=True)
 class SlabSpec(MSONable):
     """How slabs are cut: frozen data, checked when made (a slab with every atom fixed,
-    no vacuum or no layer is refused before any relaxation)."""
+    no vacuum or no layer is refused before any relaxation). The physical rules behind
+    the defaults are in the module's docstring."""
 
     min_slab_size: float = 7.0  # A, before trimming to n_layers
     min_vacuum_size: float = 12.0  # A
@@ -178,7 +195,45 @@ def make_slab(
     structure.make_supercell([na, nb, 1])
     groups = layers(structure.cart_coords[:, 2])
     fixed = sorted(int(i) for g in groups[: spec.n_fixed_layers] for i in g)
+    _warn_against_rules(structure, miller, spec)
     return structure, fixed
+
+
+class SlabWarning(UserWarning):
+    """A slab thinner or laterally smaller than the rules of SlabSpec."""
+
+
+def slab_geometry(structure: Structure) -> dict:
+    """What the rules measure, in A: ``thickness`` (layers x mean layer spacing),
+    ``vacuum`` (cell height less the slab's), ``image_distance`` (shortest in-plane lattice
+    vector: an adsorbate's distance to its periodic image) and ``n_layers``."""
+    z = structure.cart_coords[:, 2]
+    groups = layers(z)
+    heights = [float(np.mean(z[g])) for g in groups]
+    spacing = (heights[-1] - heights[0]) / (len(groups) - 1) if len(groups) > 1 else 0.0
+    a, b = structure.lattice.matrix[:2]
+    image = min(np.linalg.norm(i * a + j * b) for i in range(-2, 3) for j in range(-2, 3)
+                if i or j)
+    return {"thickness": len(groups) * spacing, "vacuum": float(structure.lattice.c - np.ptp(z)),
+            "image_distance": float(image), "n_layers": len(groups)}
+
+
+def _warn_against_rules(structure: Structure, miller, spec: SlabSpec) -> None:
+    import warnings
+
+    found = slab_geometry(structure)
+    facet = "".join(str(i) for i in miller)
+    if spec.n_layers and found["thickness"] < spec.min_slab_size - 0.1 and found["n_layers"] > 1:
+        spacing = found["thickness"] / found["n_layers"]
+        needed = math.ceil(spec.min_slab_size / spacing - 1e-6)
+        warnings.warn(SlabWarning(
+            f"({facet}) slab of {found['n_layers']} layers is {found['thickness']:.1f} A thick, "
+            f"under {spec.min_slab_size:g} A: --layers {needed} reaches it"), stacklevel=3)
+    if spec.supercell is None and found["image_distance"] < spec.min_lateral - 0.1:
+        warnings.warn(SlabWarning(
+            f"({facet}) cell: an adsorbate is {found['image_distance']:.1f} A from its periodic "
+            f"image (oblique cell), under {spec.min_lateral:g} A: give --supercell"),
+            stacklevel=3)
 
 
 def top_layer(structure: Structure, slab_indices: list[int] | None = None) -> list[int]:
