@@ -203,6 +203,14 @@ def train_config(extra: str) -> dict[str, str]:
     return {"config.yaml": TRAIN_DATA + "model: {checkpoint: 7net-mf-0}\n" + extra}
 
 
+def dft_train_config(query: str, task: str = "PBE", extra: str = "",
+                     collection: str = "dft_calculations") -> dict[str, str]:
+    """A fine-tune of 7net-mf-0 on stored DFT single points selected by ``query``."""
+    return {"config.yaml": (
+        f"data: {{train: [{{source: mongodb, collection: {collection}, filter: {query}, "
+        f"task: {task}{extra}}}]}}\nmodel: {{checkpoint: 7net-mf-0}}\n")}
+
+
 UNREACHABLE = {"OMNI_FLOWS_MONGODB_URI": "mongodb://127.0.0.1:1/"}
 NO_CUDA = "this machine has a CUDA GPU"
 
@@ -252,6 +260,18 @@ CATALOGUE = [
         files=train_config("optim: {weight_decay: -1}\n")),
     Bad("train {tmp}/config.yaml", "device 'cuda'", files=train_config("device: cuda\n"),
         when=not HAS_CUDA, why=NO_CUDA),
+    # training on DFT results (dft_calculations): refused before the database is reached
+    Bad("train {tmp}/config.yaml", "name its DFT level", env=UNREACHABLE,
+        files=dft_train_config("{}")),
+    Bad("train {tmp}/config.yaml", "task 'gpaw_pbe' is not a task of 7net-mf-0", env=UNREACHABLE,
+        files=dft_train_config("{dft_level: 'GPAW PBE/PW300/k3x3x1'}", task="gpaw_pbe")),
+    Bad("train {tmp}/config.yaml", "write 'slab_id|adsorbate'", env=UNREACHABLE,
+        files=dft_train_config("{settings_id: abc}", extra=", hold_out: [O]")),
+    Bad("train {tmp}/config.yaml", "use them with source: mongodb, collection: dft_calculations",
+        files={"config.yaml": "data: {train: [{path: x.traj, task: PBE, hold_out: ['*|O']}]}\n"
+               "model: {checkpoint: 7net-mf-0}\n"}),
+    Bad("train {tmp}/config.yaml", "collection 'dft_validation' cannot be read for training",
+        env=UNREACHABLE, files=dft_train_config("{}", collection="dft_validation")),
     # devices
     Bad("benchmark xu-kitchin --data {data}/xu_kitchin_2014 --device cuda --model 7net-0",
         "no CUDA GPU", when=not HAS_CUDA, why=NO_CUDA),
@@ -281,6 +301,11 @@ CATALOGUE = [
     Bad("screen surfaces --bulk Pt --adsorbates {tmp}/NO.xyz:5", "binding atom index '5'",
         files={"NO.xyz": "2\n\nN 0 0 0\nO 0 0 1.15\n"}),
     Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --fmax -1", "fmax must be > 0"),
+    Bad(f"{SCREEN} --batch-atoms -1", "--batch-atoms must be 0 (one job per slab and adsorbate)"),
+    Bad(f"{SCREEN} --engine slurm",
+        "--engine must be one of local, fireworks, jobflow-remote, not 'slurm'"),
+    Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --engine cloud",
+        "--engine must be one of local, fireworks, jobflow-remote, not 'cloud'"),
     Bad("query adsorption_best adsorption_energy<<abc", "< needs a number",
         env=UNREACHABLE),
 ]
