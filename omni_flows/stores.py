@@ -18,9 +18,9 @@ from typing import Any
 
 from jobflow import JobStore
 from maggma.stores import GridFSStore, MongoStore
-from pymongo import MongoClient
+from pymongo import MongoClient, ReplaceOne
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from omni_flows.db_schemas.calculation import TASK_DOCUMENT_CLASSES, MLIPCalculationDoc
 from omni_flows.db_schemas.indexes import (
@@ -160,6 +160,8 @@ def publish_results(
     written = 0
     for job_doc in store.docs_store.query(query, sort={"completed_at": 1}):
         output = job_doc["output"]
+        # one round trip per collection and job, however many documents it made
+        upserts: dict[str, list[tuple[dict, dict]]] = {}
         for stored in map(_stored_form, output if isinstance(output, list) else [output]):
             if stored is None:
                 continue
@@ -167,15 +169,31 @@ def publish_results(
             doc["provenance"]["jobflow_uuid"] = (doc["provenance"].get("jobflow_uuid")
                                                  or job_doc["uuid"])
             key = {field: _get(doc, field) for field in doc_cls.natural_key()}
-            collection = db[doc_cls.collection]
-            if missing_only and collection.count_documents(key, limit=1):
+            if missing_only and db[doc_cls.collection].count_documents(key, limit=1):
                 continue
+            upserts.setdefault(doc_cls.collection, []).append((key, doc))
+        for name, docs in upserts.items():
+            _replace_all(db[name], docs)
+            written += len(docs)
+    return written
+
+
+def _replace_all(collection, docs: list[tuple[dict, dict]]) -> None:
+    """Upsert ``docs`` (natural key, document) in order in one bulk write; where a concurrent
+    writer inserted one of the keys first (duplicate key), that one and the rest are
+    upserted one by one."""
+    try:
+        collection.bulk_write([ReplaceOne(key, doc, upsert=True) for key, doc in docs],
+                              ordered=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(e.get("code") != 11000 for e in errors):
+            raise
+        for key, doc in docs[errors[0]["index"]:]:
             try:
                 collection.replace_one(key, doc, upsert=True)
             except DuplicateKeyError:  # a concurrent writer inserted the same key first
                 collection.replace_one(key, doc, upsert=True)
-            written += 1
-    return written
 
 
 def _field(doc: Any, name: str) -> Any:

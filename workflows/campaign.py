@@ -2,7 +2,9 @@
 
 The whole input is checked before the Flow exists (bulks, facets, adsorbates,
 references, model and task), so a bad input stops before any relaxation and
-leaves the store untouched. Gas-reference molecules are shared by all bulks.
+leaves the store untouched. Gas-reference molecules are shared by all bulks, and the
+placements of every (slab, adsorbate) of every bulk are batched together into
+relaxation jobs of at most ``batch_atoms`` atoms (0: one job per slab and adsorbate).
 """
 
 import re
@@ -16,7 +18,12 @@ from .errors import FacetError
 from .placements import PlacementSettings
 from .settings import MLIPSettings
 from .slabs import SlabSpec, bulk_structure
-from .surface_flow import SurfaceAdsorptionMaker, bulk_name, gas_reference_jobs
+from .surface_flow import (
+    DEFAULT_BATCH_ATOMS,
+    SurfaceAdsorptionMaker,
+    bulk_name,
+    gas_reference_jobs,
+)
 from .thermochemistry import FreeEnergySettings
 
 
@@ -41,7 +48,9 @@ class SurfaceCampaign:
 
     ``settings_id`` names the campaign's settings (model, relaxation, slab,
     placements, reference): its documents carry it, its table is read back by it
-    and its files are named after it.
+    and its files are named after it. ``batch_atoms`` (atoms of placements per
+    relaxation job, across slabs and bulks; 0: one job per slab and adsorbate) is
+    how it runs, not part of it: batched or not, the same documents.
     """
 
     bulks: list[str]
@@ -52,6 +61,7 @@ class SurfaceCampaign:
     placements: PlacementSettings = field(default_factory=PlacementSettings)
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
     free_energy: FreeEnergySettings | None = None
+    batch_atoms: int = DEFAULT_BATCH_ATOMS
 
     def makers(self) -> list[SurfaceAdsorptionMaker]:
         millers = [parse_facet(f) for f in self.facets]
@@ -60,6 +70,7 @@ class SurfaceCampaign:
                 miller_indices=millers, adsorbates=list(self.adsorbates), mlip=self.mlip,
                 slab_spec=self.slab_spec, placements=self.placements,
                 reference=ReferenceScheme(self.reference), free_energy=self.free_energy,
+                batch_atoms=self.batch_atoms,
             )
             for _ in self.bulks
         ]
@@ -77,11 +88,16 @@ class SurfaceCampaign:
         adsorbates = list({a.adsorbate_id: a for _, ads, _ in checked for a in ads}.values())
         gas_jobs, gas_docs = gas_reference_jobs(adsorbates, ReferenceScheme(self.reference),
                                                 self.mlip)
-        flows = [maker.make(bulk, gas_docs) for maker, bulk in zip(makers, self.bulks)]
-        outputs = [ref for f in flows for ref in f.output]
+        jobs, pairs = list(gas_jobs), []
+        for maker, bulk in zip(makers, self.bulks):
+            slab_jobs, bulk_pairs = maker.slab_jobs(bulk, gas_docs)
+            jobs += slab_jobs
+            pairs += bulk_pairs
+        # every bulk's pairs together (no bulk: no pairs)
+        placement_jobs, outputs = makers[0].placement_jobs(pairs) if makers else ([], [])
         facets, adsorbates = " ".join(self.facets), " ".join(self.adsorbates)
         name = f"screen {'+'.join(self.bulks)} ({facets}) {adsorbates}"
-        return Flow(gas_jobs + flows, output=outputs, name=name)
+        return Flow(jobs + placement_jobs, output=outputs, name=name)
 
     def systems(self) -> dict:
         """What the campaign's table holds: bulk ids, Miller indices, adsorbate ids."""

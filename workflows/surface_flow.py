@@ -2,9 +2,18 @@
 
 One static jobflow Flow (no jobs made at run time, so an interrupted or repeated
 run resumes from the store): a bulk relaxation (cell too), one job per clean
-slab, one per gas reference molecule, one per (slab, adsorbate) relaxing all its
-placements in one batch (then site, anomaly checks and E_ads per placement) and
-one per (slab, adsorbate) choosing the best valid placement.
+slab, one per gas reference molecule, placement jobs relaxing the placements of
+one or several (slab, adsorbate) pairs in one batch (then site, anomaly checks
+and E_ads per placement) and one job per (slab, adsorbate) choosing the best
+valid placement.
+
+Batching (``batch_atoms``): pairs are grouped, in order, into jobs of at most
+``batch_atoms`` atoms of placements (estimated from the unrelaxed slab; a pair
+is never split, so a pair larger than the cap is a job of its own), across the
+slabs and bulks of a campaign. A group of one pair is the plain per-pair job
+(:func:`relax_placements`); 0 makes every pair its own job. Batching is an
+execution choice: the placement documents, their natural keys and settings id
+are the same batched or not (one document per placement, filed as before).
 
 Identity: every job is keyed, and every document carries the settings id, from
 :func:`omni_flows.db_schemas.identity.result_identity` over the system and the
@@ -14,6 +23,7 @@ jobs and other documents; the same screen again is the same jobs.
 """
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from jobflow import Flow, Maker, job
@@ -26,15 +36,16 @@ from omni_flows.db_schemas import (
     slab_id,
 )
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
-from omni_flows.db_schemas.identity import result_identity, settings_id
+from omni_flows.db_schemas.identity import ResultIdentity, result_identity, settings_id
 from pymatgen.core import Structure
 
 from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
 from .conversion import to_atoms, to_pymatgen
+from .errors import WorkflowInputError
 from .free_energy_flow import best_placement_free_energy, free_energy_settings
 from .identity import keyed
-from .placements import PlacementSettings, make_placements
+from .placements import Placement, PlacementSettings, make_placements
 from .provenance import provenance_of
 from .references import adsorbate_references, energy_reference, reference_molecules
 from .relax import get_calculator, relax
@@ -44,7 +55,12 @@ from .sites import site_type
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations
 from .thermochemistry import FreeEnergySettings
 
-__all__ = ["MLIPSettings", "SurfaceAdsorptionMaker", "gas_reference_jobs", "surface_settings"]
+__all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "batch_groups",
+           "gas_reference_jobs", "surface_settings"]
+
+# atoms of placements per relaxation job (the placements of several slabs and adsorbates);
+# the relaxation splits each optimizer step into graphs the device holds (relax_batch)
+DEFAULT_BATCH_ATOMS = 1024
 
 
 def slab_settings(mlip: MLIPSettings, spec: SlabSpec) -> dict:
@@ -111,23 +127,20 @@ def relax_slab(
     )
 
 
-@job
-def relax_placements(
+def placement_documents(
     slab: SlabDoc,
     adsorbate: Adsorbate,
+    placements: list[Placement],
+    outcomes: list,
     gas_docs: dict,
     scheme: ReferenceScheme,
-    placement: PlacementSettings,
     mlip: MLIPSettings,
     settings_id: str,
     settings: dict,
 ) -> list[AdsorptionPlacementDoc]:
-    """Place the adsorbate on the relaxed slab, relax every placement in one batch (one
-    batched graph per optimizer step), name the site it ended in, check anomalies and
-    compute each E_ads."""
+    """One document per relaxed placement of ``adsorbate`` on ``slab``: the site it ended
+    in, anomaly checks and E_ads (``outcomes``: :func:`relax`'s, in placement order)."""
     scheme = ReferenceScheme(scheme)
-    placements = make_placements(slab.structure, slab.fixed_indices, adsorbate, placement)
-    outcomes = relax([to_atoms(p.structure, slab.fixed_indices) for p in placements], mlip)
     gas = {name: doc.output.energy for name, doc in gas_docs.items()}
     reference = energy_reference(gas, scheme, f"gas molecules relaxed in a box with "
                                  f"{mlip.model}/{mlip.task or 'single-task'}")
@@ -135,7 +148,7 @@ def relax_placements(
     provenance = provenance_of(mlip, settings, reference, str(get_calculator(mlip).device))
     docs = []
     n_slab = len(slab.structure)
-    for i, (p, out) in enumerate(zip(placements, outcomes)):
+    for i, (p, out) in enumerate(zip(placements, outcomes, strict=True)):
         final = to_pymatgen(out.atoms)
         binder = p.adsorbate_indices[adsorbate.binding_index]
         docs.append(AdsorptionPlacementDoc(
@@ -164,9 +177,101 @@ def relax_placements(
 
 
 @job
-def best_placement(placements: list[AdsorptionPlacementDoc]) -> BestAdsorptionDoc:
-    """The valid placement of lowest E_ads (None when every placement is flagged)."""
-    return BestAdsorptionDoc.from_placements(placements)
+def relax_placements(
+    slab: SlabDoc,
+    adsorbate: Adsorbate,
+    gas_docs: dict,
+    scheme: ReferenceScheme,
+    placement: PlacementSettings,
+    mlip: MLIPSettings,
+    settings_id: str,
+    settings: dict,
+) -> list[AdsorptionPlacementDoc]:
+    """Place the adsorbate on the relaxed slab, relax every placement in one batch (one
+    batched graph per optimizer step), name the site it ended in, check anomalies and
+    compute each E_ads."""
+    placements = make_placements(slab.structure, slab.fixed_indices, adsorbate, placement)
+    outcomes = relax([to_atoms(p.structure, slab.fixed_indices) for p in placements], mlip)
+    return placement_documents(slab, adsorbate, placements, outcomes, gas_docs, scheme, mlip,
+                               settings_id, settings)
+
+
+@job
+def relax_placement_batch(
+    pairs: list[dict],
+    scheme: ReferenceScheme,
+    placement: PlacementSettings,
+    mlip: MLIPSettings,
+    settings_id: str,
+    settings: dict,
+) -> list[AdsorptionPlacementDoc]:
+    """:func:`relax_placements` of several (slab, adsorbate) pairs in one relaxation:
+    ``pairs`` are ``{"slab": SlabDoc, "adsorbate": Adsorbate, "gas_docs": {...}}``; the
+    documents of every pair, pair after pair (each pair's ``placement_index`` from 0)."""
+    built = [make_placements(p["slab"].structure, p["slab"].fixed_indices, p["adsorbate"],
+                             placement) for p in pairs]
+    structures = [to_atoms(x.structure, p["slab"].fixed_indices)
+                  for p, placements in zip(pairs, built) for x in placements]
+    outcomes = iter(relax(structures, mlip))
+    docs = []
+    for p, placements in zip(pairs, built):
+        docs += placement_documents(p["slab"], p["adsorbate"], placements,
+                                    [next(outcomes) for _ in placements], p["gas_docs"],
+                                    scheme, mlip, settings_id, settings)
+    return docs
+
+
+def pair_placements(placements: list[AdsorptionPlacementDoc], slab_id: str | None,
+                    adsorbate_id: str | None) -> list[AdsorptionPlacementDoc]:
+    """The placements of one (slab, adsorbate) among a batch's (all of them for None)."""
+    if slab_id is None:
+        return placements
+    return [p for p in placements if p.slab_id == slab_id and p.adsorbate_id == adsorbate_id]
+
+
+@job
+def best_placement(placements: list[AdsorptionPlacementDoc], slab_id: str | None = None,
+                   adsorbate_id: str | None = None) -> BestAdsorptionDoc:
+    """The valid placement of lowest E_ads (None when every placement is flagged), among
+    the placements of ``slab_id`` and ``adsorbate_id`` when given (a batch's output)."""
+    return BestAdsorptionDoc.from_placements(pair_placements(placements, slab_id, adsorbate_id))
+
+
+@job
+def best_placement_free_energy_of(placements: list[AdsorptionPlacementDoc], slab_id: str,
+                                  adsorbate_id: str, *args) -> BestAdsorptionDoc:
+    """:func:`best_placement_free_energy` of one pair among a batch's placements."""
+    return best_placement_free_energy.original(
+        pair_placements(placements, slab_id, adsorbate_id), *args)
+
+
+def batch_groups(sizes: list[int], batch_atoms: int) -> list[list[int]]:
+    """Consecutive groups of the indices of ``sizes`` (atoms of each pair's placements)
+    holding at most ``batch_atoms`` atoms each; a pair is never split (one larger than
+    the cap is a group of its own); ``batch_atoms`` 0: one group per pair."""
+    groups: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if not groups or batch_atoms <= 0 or total + size > batch_atoms:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += size
+    return groups
+
+
+@dataclass
+class PlacementPair:
+    """One (slab, adsorbate) of a screen, before its placement and best jobs exist."""
+
+    slab: Any  # the slab job's output (a SlabDoc once run)
+    slab_id: str
+    adsorbate: Adsorbate
+    gas_docs: dict
+    identity: ResultIdentity  # of its placements
+    best_identity: ResultIdentity
+    label: str
+    n_atoms: int  # atoms of all its placements, from the unrelaxed slab
 
 
 def gas_reference_jobs(
@@ -190,6 +295,10 @@ class SurfaceAdsorptionMaker(Maker):
     All input is checked when the Flow is made (unknown adsorbate, impossible
     facet, element the model does not know, missing reference): a bad input
     fails before any relaxation. Building the Flow loads no model.
+
+    ``batch_atoms``: atoms of placements per relaxation job (several slabs and
+    adsorbates in one job); 0: one job per (slab, adsorbate). Not a setting of
+    the results: the same screen batched or not files the same documents.
     """
 
     name: str = "surface adsorption"
@@ -202,6 +311,13 @@ class SurfaceAdsorptionMaker(Maker):
     all_terminations: bool = False
     # T, p and vibration settings of --free-energy; None: no free energies
     free_energy: FreeEnergySettings | None = None
+    batch_atoms: int = DEFAULT_BATCH_ATOMS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_atoms, int) or self.batch_atoms < 0:
+            raise WorkflowInputError(
+                f"--batch-atoms must be 0 (one job per slab and adsorbate) or a number of "
+                f"atoms per relaxation job, not {self.batch_atoms}")
 
     @property
     def settings(self) -> dict:
@@ -233,20 +349,31 @@ class SurfaceAdsorptionMaker(Maker):
         return structure, adsorbates, shifts
 
     def make(self, bulk, gas_docs: dict | None = None, bulk_id: str | None = None) -> Flow:
+        structure, adsorbates, _ = self.check(bulk)
+        jobs = []
+        if gas_docs is None:
+            gas_jobs, gas_docs = gas_reference_jobs(adsorbates, ReferenceScheme(self.reference),
+                                                    self.mlip)
+            jobs += gas_jobs
+        slab_jobs, pairs = self.slab_jobs(bulk, gas_docs, bulk_id)
+        placement_jobs, outputs = self.placement_jobs(pairs)
+        formula = structure.composition.reduced_formula
+        return Flow(jobs + slab_jobs + placement_jobs, output=outputs,
+                    name=f"{self.name} {formula}")
+
+    def slab_jobs(self, bulk, gas_docs: dict, bulk_id: str | None = None
+                  ) -> tuple[list, list[PlacementPair]]:
+        """The bulk and clean-slab jobs of ``bulk``, and its (slab, adsorbate) pairs."""
         structure, adsorbates, shifts = self.check(bulk)
         scheme = ReferenceScheme(self.reference)
         formula = structure.composition.reduced_formula
         bulk_id = bulk_id or bulk_name(structure)
-        jobs = []
-        if gas_docs is None:
-            gas_jobs, gas_docs = gas_reference_jobs(adsorbates, scheme, self.mlip)
-            jobs += gas_jobs
         bulk_job = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True).make(
             structure, label=bulk_id)
-        jobs.append(bulk_job)
+        jobs = [bulk_job]
         slab_set, best_set = slab_settings(self.mlip, self.slab_spec), self.settings
         ads_set = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
-        outputs = []
+        pairs = []
         for miller, miller_shifts in shifts.items():
             for shift in miller_shifts:
                 system = {"bulk": structure_fingerprint(structure), "miller": miller,
@@ -257,26 +384,71 @@ class SurfaceAdsorptionMaker(Maker):
                 slab_job.name = f"slab {formula}({_hkl_label(miller)})"
                 keyed(slab_job, slab_identity)
                 jobs.append(slab_job)
+                # sizes for batching only: the unrelaxed slab has the relaxed one's atoms
+                n_slab, n_sites = self._slab_size(structure, miller, shift, adsorbates)
                 for ads in adsorbates:
-                    label = f"{ads.label}/{formula}({_hkl_label(miller)})"
                     refs = adsorbate_references(ads, scheme)
-                    needed = {name: gas_docs[name] for name in
-                              (refs if scheme == ReferenceScheme.GAS_MOLECULES else gas_docs)}
-                    identity = result_identity("placements", {**system,
-                                               "adsorbate": ads.adsorbate_id}, ads_set)
-                    pj = relax_placements(slab_job.output, ads, needed, scheme,
-                                          self.placements, self.mlip, identity.settings_id,
-                                          ads_set)
-                    pj.name = f"placements {label}"
-                    keyed(pj, identity)
-                    if self.free_energy is None:
-                        best = best_placement(pj.output)
-                    else:
-                        best = best_placement_free_energy(pj.output, ads, needed, scheme,
-                                                          self.mlip, self.free_energy, ads_set)
-                    best.name = f"best {label}"
-                    keyed(best, result_identity("best", {**system,
-                                                "adsorbate": ads.adsorbate_id}, best_set))
-                    jobs += [pj, best]
-                    outputs.append(best.output)
-        return Flow(jobs, output=outputs, name=f"{self.name} {formula}")
+                    system_ads = {**system, "adsorbate": ads.adsorbate_id}
+                    pairs.append(PlacementPair(
+                        slab=slab_job.output,
+                        slab_id=slab_name(bulk_id, miller, shift, self.slab_spec),
+                        adsorbate=ads,
+                        gas_docs={name: gas_docs[name] for name in
+                                  (refs if scheme == ReferenceScheme.GAS_MOLECULES
+                                   else gas_docs)},
+                        identity=result_identity("placements", system_ads, ads_set),
+                        best_identity=result_identity("best", system_ads, best_set),
+                        label=f"{ads.label}/{formula}({_hkl_label(miller)})",
+                        n_atoms=n_sites * (n_slab + len(ads.symbols)),
+                    ))
+        return jobs, pairs
+
+    def _slab_size(self, bulk: Structure, miller, shift: float, adsorbates) -> tuple[int, int]:
+        """(atoms of the slab, placements per adsorbate) from the unrelaxed bulk; (0, 0)
+        when nothing is batched (no slab is cut here then)."""
+        if self.batch_atoms == 0 or not adsorbates:
+            return 0, 0
+        slab, fixed = make_slab(bulk, tuple(miller), shift, self.slab_spec)
+        return len(slab), len(make_placements(slab, fixed, adsorbates[0], self.placements))
+
+    def placement_jobs(self, pairs: list[PlacementPair]) -> tuple[list, list]:
+        """Placement jobs of ``pairs`` (batched by ``batch_atoms``) and one best job per
+        pair; returns the jobs and the best jobs' outputs."""
+        scheme = ReferenceScheme(self.reference)
+        ads_set = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
+        ads_id = settings_id(ads_set)
+        jobs, outputs = [], []
+        for group in batch_groups([p.n_atoms for p in pairs], self.batch_atoms):
+            members = [pairs[i] for i in group]
+            if len(members) == 1:  # the per-pair job, keyed by the pair's identity
+                (pair,) = members
+                pj = relax_placements(pair.slab, pair.adsorbate, pair.gas_docs, scheme,
+                                      self.placements, self.mlip, ads_id, ads_set)
+                pj.name = f"placements {pair.label}"
+                keyed(pj, pair.identity)
+                picks = [(pair, None, None)]
+            else:
+                pj = relax_placement_batch(
+                    [{"slab": p.slab, "adsorbate": p.adsorbate, "gas_docs": p.gas_docs}
+                     for p in members], scheme, self.placements, self.mlip, ads_id, ads_set)
+                pj.name = f"placements {members[0].label} +{len(members) - 1}"
+                # the batch is named by its members' identities: the same pairs, the same job
+                keyed(pj, result_identity("placement batch",
+                                          [p.identity.key for p in members], ads_set))
+                # its consumers all done (a re-run batched otherwise): not needed; the key
+                # read by omni_flows.engines.local.not_needed
+                pj.metadata["execution_only"] = True
+                picks = [(p, p.slab_id, p.adsorbate.adsorbate_id) for p in members]
+            jobs.append(pj)
+            for pair, slab_id, adsorbate_id in picks:
+                if self.free_energy is None:
+                    best = best_placement(pj.output, slab_id, adsorbate_id)
+                else:
+                    best = best_placement_free_energy_of(
+                        pj.output, slab_id, adsorbate_id, pair.adsorbate, pair.gas_docs, scheme,
+                        self.mlip, self.free_energy, ads_set)
+                best.name = f"best {pair.label}"
+                keyed(best, pair.best_identity)
+                jobs.append(best)
+                outputs.append(best.output)
+        return jobs, outputs

@@ -1,5 +1,9 @@
 """``omni-flows screen surfaces|mofs``: one Flow for a whole campaign, run, stored and reported.
 
+``--engine fireworks|jobflow-remote`` queues the campaign's Flow on that engine
+instead of running it here (``omni-flows status`` follows it; the same command
+without ``--engine`` then prints the table from the store, recomputing nothing).
+
 Lists are written as on the issue: ``--bulk Pt Cu --facets 111 100 --adsorbates CO O H``
 or ``--cif A.cif B.cif --guests CO2 H2O`` (each option takes every value up to the
 next option; repeating it works too).
@@ -99,6 +103,28 @@ STEPS = typer.Option(300, help="optimizer step limit of every relaxation (>= 1)"
 SEED = typer.Option(0, help="seed of the random placements")
 OUT = typer.Option(Path("screen-results"), help="folder of the table and heatmap; files are "
                    "named after the campaign's settings id")
+ENGINE = typer.Option("local", help="local: run here; fireworks or jobflow-remote: queue the "
+                      "campaign there without running it (follow with `omni-flows status`)")
+
+
+def check_engine(engine: str):
+    """The engine named by ``--engine``, or a user error naming the choices."""
+    from omni_flows.engines import Engine
+
+    try:
+        return Engine(engine)
+    except ValueError:
+        choices = ", ".join(e.value for e in Engine)
+        raise ScreenInputError(f"--engine must be one of {choices}, not {engine!r}") from None
+
+
+def submit_campaign(flow, engine, settings, console: Console, command: str) -> None:
+    """Queue ``flow`` on ``engine`` (nothing runs here) and say how to follow it."""
+    from omni_flows.engines.submit import submit_flow
+
+    console.print(submit_flow(flow, engine, settings))
+    console.print(f"once its jobs are done, the same `omni-flows {command}` command without "
+                  "--engine prints the table from the database (nothing is computed again)")
 
 
 def mlip_from_options(model, task, device, backend, optimizer, fmax, steps):
@@ -187,14 +213,21 @@ def surfaces(
     temperature: float = typer.Option(298.15, help="K, of --free-energy (> 0)"),
     pressure: float = typer.Option(1.0, help="bar, gas references of --free-energy (> 0; "
                                    "water at 0.035 bar, the CHE convention)"),
+    batch_atoms: int | None = typer.Option(
+        None, help="atoms of placements per relaxation job, the placements of several slabs "
+        "and adsorbates relaxed together (0: one job per slab and adsorbate; results are the "
+        "same either way) [default: 1024]"),
+    engine: str = ENGINE,
 ) -> None:
-    """Screen adsorbates on surfaces: build one Flow, run it locally, store, rank, plot."""
+    """Screen adsorbates on surfaces: build one Flow, run it locally (or queue it on
+    --engine), store, rank, plot."""
     from omni_flows.db_schemas import ReferenceScheme
     from omni_flows.workflows.campaign import SurfaceCampaign
     from omni_flows.workflows.placements import PlacementSettings
     from omni_flows.workflows.slabs import SlabSpec
 
     console = Console()
+    engine = check_engine(engine)
     found = split_lists(lists or [])
     if not found["bulks"] or not found["adsorbates"]:
         raise ScreenInputError("give at least one --bulk and one --adsorbates")
@@ -226,6 +259,7 @@ def surfaces(
             max_placements=max_placements, seed=seed,
             **({} if n_random is None else {"n_random": n_random})),
         reference=scheme, free_energy=thermo,
+        **({} if batch_atoms is None else {"batch_atoms": batch_atoms}),
     )
     settings = load_settings()
     start = time.perf_counter()
@@ -237,6 +271,9 @@ def surfaces(
         console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
                       f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, fmax {mlip.fmax}, "
                       f"{scheme.value}), database {settings.database}")
+        if engine.value != "local":
+            submit_campaign(flow, engine, settings, console, "screen surfaces")
+            return
         run_campaign(flow, settings, console, sid, "omni-flows screen surfaces "
                      + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
         docs = campaign.select(best_documents(settings, sid))
@@ -296,12 +333,15 @@ def mofs(
     steps: int = STEPS,
     seed: int = SEED,
     out: Path = OUT,
+    engine: str = ENGINE,
 ) -> None:
-    """Screen guests in MOFs: build one Flow, run it locally, store, rank, plot."""
+    """Screen guests in MOFs: build one Flow, run it locally (or queue it on --engine),
+    store, rank, plot."""
     from omni_flows.report import mof_heatmap, mof_ranked_rows, mof_ranked_table
     from omni_flows.workflows.mof_campaign import MOFCampaign
 
     console = Console()
+    engine = check_engine(engine)
     found = split_lists(lists or [], MOF_LIST_OPTIONS, "mofs")
     if not found["cifs"] or not found["guests"]:
         raise ScreenInputError("give at least one --cif and one --guests")
@@ -321,6 +361,9 @@ def mofs(
         console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
                       f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, D3 "
                       f"{'on' if d3 else 'off'}), database {settings.database}")
+        if engine.value != "local":
+            submit_campaign(flow, engine, settings, console, "screen mofs")
+            return
         run_campaign(flow, settings, console, sid, "omni-flows screen mofs "
                      + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
         names = [Path(c).stem for c in found["cifs"]]

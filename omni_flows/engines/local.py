@@ -21,6 +21,23 @@ def finished_uuids(store: JobStore, uuids: list[str]) -> set[str]:
     return {doc["uuid"] for doc in docs}
 
 
+# job metadata of a job that only serves the jobs taking its output (a batch of placements
+# whose documents are filed under each pair's identity, workflows/surface_flow.py)
+EXECUTION_ONLY = "execution_only"
+
+
+def not_needed(flow: Flow, done: set[str]) -> set[str]:
+    """Execution-only jobs not done whose every consumer is done: the work was done before
+    by other jobs (a screen run again with another batching), nothing is left for them."""
+    consumers: dict[str, set[str]] = {}
+    for job, parents in flow.iterflow():
+        for parent in parents:
+            consumers.setdefault(parent, set()).add(job.uuid)
+    return {job.uuid for job, _ in flow.iterflow()
+            if job.uuid not in done and job.metadata.get(EXECUTION_ONLY)
+            and consumers.get(job.uuid) and consumers[job.uuid] <= done}
+
+
 def _unfinished(flow: Flow, done: set[str]) -> Flow:
     """A flow of the jobs not yet done; references to done jobs resolve from the store."""
     todo = [job for job, _ in flow.iterflow() if job.uuid not in done]
@@ -46,7 +63,8 @@ def run_local(
 
     With ``resume`` the jobs whose output is already stored are not run again,
     so a run that was interrupted (a crash, a killed database) continues where
-    it stopped. Jobs that a finished job added at run time (``Response.addition``
+    it stopped; nor are execution-only jobs (:func:`not_needed`) whose consumers are
+    all done. Jobs that a finished job added at run time (``Response.addition``
     and friends) are not re-created: use FireWorks or jobflow-remote for
     dynamic flows that must survive interruptions.
 
@@ -58,15 +76,16 @@ def run_local(
     db = store.docs_store._collection.database
     record_campaign(db, flow, Engine.LOCAL)  # for `omni-flows status`
     uuids = [job.uuid for job, _ in flow.iterflow()]
-    to_run = flow
+    to_run, skipped = flow, set()
     if resume:
         done = finished_uuids(store, uuids)
-        if len(done) == len(uuids):
+        skipped = not_needed(flow, done)
+        if len(done) + len(skipped) == len(uuids):
             return {}
         if done:
             # a run stopped between a job's output and its filing left that result unfiled
             publish_results(store, {"uuid": {"$in": list(done)}}, missing_only=True)
-            to_run = _unfinished(flow, done)
+            to_run = _unfinished(flow, done | skipped)
     mark_local_run(db, flow.uuid, finished=False)
     try:
         responses = run_locally(
@@ -83,7 +102,7 @@ def run_local(
         except PyMongoError:  # the database went away: reported below
             pass
     try:
-        missing = set(uuids) - finished_uuids(store, uuids)
+        missing = set(uuids) - finished_uuids(store, uuids) - skipped
     except PyMongoError as exc:
         raise DatabaseUnavailableError(
             f"the database went away during the run of flow {flow.name!r} "

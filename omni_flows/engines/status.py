@@ -4,7 +4,8 @@ Every engine records the Flows it runs or queues in the ``campaigns`` collection
 of the results database (uuid, name, engine, each job with its parents). The
 states then come from where each engine keeps them:
 
-- ``local``: a job is done once its output is stored; while the run's process
+- ``local``: a job is done once its output is stored (or every job taking its output
+  is); while the run's process
   lives, the jobs whose inputs are all done count as running; once it is over,
   as failed. Jobs with unfinished inputs wait.
 - ``fireworks``: the Fireworks' states on the LaunchPad.
@@ -105,9 +106,16 @@ def _local_buckets(db: Database, campaign: dict) -> dict[str, str]:
     done = {d["uuid"] for d in db[JOB_OUTPUTS].find({"uuid": {"$in": uuids}}, {"uuid": 1})}
     ran = campaign.get("run") is not None
     alive = _local_alive(campaign.get("run"))
+    children: dict[str, set[str]] = {}
+    for job in campaign["jobs"]:
+        for parent in job["parents"]:
+            children.setdefault(parent, set()).add(job["uuid"])
     buckets = {}
     for job in campaign["jobs"]:
-        if job["uuid"] in done:
+        # a job whose consumers all ran is done even without its own output: they took
+        # their input from an earlier run's jobs (a screen run again with another batching)
+        consumers = children.get(job["uuid"])
+        if job["uuid"] in done or (consumers and consumers <= done):
             buckets[job["uuid"]] = "done"
         elif ran and all(parent in done for parent in job["parents"]):
             buckets[job["uuid"]] = "running" if alive else "failed"
