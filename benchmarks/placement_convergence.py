@@ -1,0 +1,127 @@
+"""Is the best E_ads of a screen stable from k to 2k placements?
+
+The surface screen (SurfaceAdsorptionMaker, the library behind ``omni-flows screen
+surfaces``) runs once per system with ``--n-random R --max-placements 2k``. Its first k
+placements are exactly those of the same screen with ``--max-placements k`` (placements
+are seeded and the cap cuts an ordered list: checked here on every relaxed slab by
+making the k placements again), so one run gives both answers: the best valid E_ads
+over the first k placements and over all 2k, and the site each ended in.
+
+Systems (p(2x2)-sized cells, 0.25 ML, 4 layers, 2 fixed; 7net-mf-0/PBE on CPU by default):
+Pt(111) 2x2, Cu(100) 2x2 of its primitive cell, Pt3Ni(111) (L1_2, a = 3.83 A, its primitive
+(111) cell is the fcc 2x2); adsorbates O, OH, CO referenced to H2O, H2 and CO gas.
+
+Usage:
+    OMP_NUM_THREADS=1 python benchmarks/placement_convergence.py [--k 4] [--n-random 6]
+        [--systems Pt:111 Cu:100 Pt3Ni:111] [--adsorbates O OH CO] [--out FILE.json]
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+from jobflow import JobStore, run_locally
+from maggma.stores import MemoryStore
+from pymatgen.core import Lattice, Structure
+
+from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceAdsorptionMaker
+from omni_flows.workflows.adsorbates import get_adsorbate
+from omni_flows.workflows.placements import make_placements
+from omni_flows.workflows.slabs import SlabSpec
+
+# L1_2 Pt3Ni: Ni at the cube corner, Pt at the face centres; a = 3.83 A (experiment ~3.83 A)
+PT3NI = Structure(Lattice.cubic(3.83), ["Ni", "Pt", "Pt", "Pt"],
+                  [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+BULKS = {"Pt3Ni": PT3NI}
+# lateral cells of the p(2x2)-sized slabs (in units of the slab's primitive surface cell)
+SUPERCELL = {"Pt3Ni": (1, 1)}
+
+
+def run_system(bulk: str, miller: tuple[int, int, int], adsorbates: list[str], k: int,
+               n_random: int, mlip: MLIPSettings) -> list[dict]:
+    spec = SlabSpec(n_layers=4, n_fixed_layers=2, supercell=SUPERCELL.get(bulk, (2, 2)))
+    placements = PlacementSettings(n_random=n_random, max_placements=2 * k)
+    maker = SurfaceAdsorptionMaker(miller_indices=[miller], adsorbates=adsorbates, mlip=mlip,
+                                   slab_spec=spec, placements=placements)
+    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+    start = time.perf_counter()
+    run_locally(maker.make(BULKS.get(bulk, bulk)), store=store, log=False,
+                raise_immediately=True)
+    seconds = time.perf_counter() - start
+    rows = []
+    # placement documents, from whichever jobs relaxed them (one per pair or batched)
+    groups: dict[str, list[dict]] = {}
+    for doc in store.query({}):
+        for out in doc["output"] if isinstance(doc.get("output"), list) else []:
+            if isinstance(out, dict) and "placement_index" in out:
+                groups.setdefault(out["adsorbate_id"], []).append(out)
+    slab_doc = store.query_one({"name": {"$regex": "^slab "}})["output"]
+    slab = Structure.from_dict(slab_doc["structure"])
+    fixed = slab_doc["fixed_indices"]
+    for adsorbate_id, docs in groups.items():
+        docs = sorted(docs, key=lambda d: d["placement_index"])
+        name = docs[0]["adsorbate"]
+        # the k-screen's placements are the first k of this one
+        again = make_placements(slab, fixed, get_adsorbate(adsorbate_id),
+                                PlacementSettings(n_random=n_random, max_placements=k))
+        prefix = all(a.structure == Structure.from_dict(d["initial_structure"])
+                     for a, d in zip(again, docs))
+        row = {"system": f"{bulk}({''.join(map(str, miller))})", "adsorbate": name,
+               "n_placements": len(docs), "k_prefix_identical": prefix and len(again) <= k,
+               "seconds_system": round(seconds, 1)}
+        for label, subset in (("k", docs[:k]), ("2k", docs)):
+            valid = [d for d in subset if not d["anomalies"] and d["converged"]]
+            best = min(valid, key=lambda d: d["adsorption_energy"]) if valid else None
+            row[f"best_{label}"] = best["adsorption_energy"] if best else None
+            row[f"site_{label}"] = best["site_type"] if best else None
+            row[f"start_{label}"] = best["initial_site_type"] if best else None
+            row[f"n_valid_{label}"] = len(valid)
+        row["change"] = (row["best_2k"] - row["best_k"]
+                         if row["best_k"] is not None and row["best_2k"] is not None else None)
+        row["all"] = [(d["placement_index"], d["initial_site_type"], d["site_type"],
+                       round(d["adsorption_energy"], 4),
+                       not d["anomalies"] and d["converged"]) for d in docs]
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--n-random", type=int, default=6)
+    parser.add_argument("--systems", nargs="+", default=["Pt:111", "Cu:100", "Pt3Ni:111"])
+    parser.add_argument("--adsorbates", nargs="+", default=["O", "OH", "CO"])
+    parser.add_argument("--model", default="7net-mf-0")
+    parser.add_argument("--task", default="PBE")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    mlip = MLIPSettings(model=args.model, task=args.task, device="cpu")
+    rows = []
+    for system in args.systems:
+        bulk, hkl = system.split(":")
+        rows += run_system(bulk, tuple(int(c) for c in hkl), args.adsorbates, args.k,
+                           args.n_random, mlip)
+    print(f"best valid E_ads (eV) over the first k={args.k} and all 2k={2 * args.k} placements "
+          f"(--n-random {args.n_random}), {args.model}/{args.task}")
+    print(f"{'system':<12}{'ads':<5}{'n':>3}  {'best k':>8} {'site k':<8}{'best 2k':>8} "
+          f"{'site 2k':<8}{'change':>8}  prefix")
+    for r in rows:
+        change = "-" if r["change"] is None else f"{r['change']:+.3f}"
+        best_k = "-" if r["best_k"] is None else f"{r['best_k']:.3f}"
+        best_2k = "-" if r["best_2k"] is None else f"{r['best_2k']:.3f}"
+        print(f"{r['system']:<12}{r['adsorbate']:<5}{r['n_placements']:>3}  {best_k:>8} "
+              f"{str(r['site_k']):<8}{best_2k:>8} {str(r['site_2k']):<8}{change:>8}  "
+              f"{r['k_prefix_identical']}")
+    changes = [abs(r["change"]) for r in rows if r["change"] is not None]
+    if changes:
+        print(f"|change|: max {max(changes):.3f} eV, mean {np.mean(changes):.3f} eV; "
+              f"{sum(c > 0.05 for c in changes)} of {len(changes)} lowered by > 0.05 eV")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"k": args.k, "n_random": args.n_random, "model": args.model,
+                       "task": args.task, "rows": rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
