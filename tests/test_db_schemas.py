@@ -115,6 +115,15 @@ def test_best_placement_is_the_lowest_valid_one():
     assert not none_valid.valid
 
 
+def test_site_composition_is_optional_and_carried_to_the_best_placement():
+    plain = placement(0, -0.90)
+    assert plain.site_composition is None
+    alloy = [plain.model_copy(update={"site_composition": "NiPtPt"}),
+             placement(1, -0.50).model_copy(update={"site_composition": "Pt"})]
+    assert BestAdsorptionDoc.from_placements(alloy).site_composition == "NiPtPt"
+    assert BestAdsorptionDoc.from_placements([plain]).site_composition is None
+
+
 def test_input_hash_changes_with_geometry_and_parameters_only():
     def calc(structure, fmax=0.05):
         inp = CalculationInput(structure=structure, calc_type=CalcType.RELAX, fmax=fmax)
