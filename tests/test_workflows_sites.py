@@ -9,10 +9,13 @@ fcc(111) (ontop, bridge, fcc, hcp) and fcc(100) (ontop, bridge, 4-fold); ASE cov
 for bonding heights; the gas geometry of the molecule for rigid placement.
 """
 
+import json
+
 import numpy as np
 import pytest
 from ase.build import add_adsorbate, fcc100, fcc110, molecule
 from ase.data import atomic_numbers, covalent_radii
+from monty.json import MontyDecoder, jsanitize
 from pymatgen.core import Lattice, Structure
 
 from omni_flows.workflows.adsorbates import get_adsorbate
@@ -155,16 +158,20 @@ def _bond(structure, atom, n):
 
 
 def test_multidentate_file_adsorbate_binds_through_both_atoms(tmp_path):
-    """Ethylene from a file as FILE:0,1 (di-sigma through both C; flat gas C2H4 lies flat): on Pt(111) both C sit at
-    one covalent bond (0.76 + 1.36 A) from their closest Pt (a placement whose H atoms
-    would touch the surface is lifted, by at most 0.3 A here), with the C-C bond of the
-    gas molecule and the H atoms on the side away from the surface."""
+    """Ethylene from a file as FILE:0,1 (di-sigma through both C; flat gas C2H4 lies flat):
+    on Pt(111) both C sit at one covalent bond (0.76 + 1.36 A) from their closest Pt (a
+    placement whose H atoms would touch the surface is lifted, by at most 0.3 A here),
+    with the C-C bond of the gas molecule and the H atoms on the side away from the
+    surface."""
     path = tmp_path / "c2h4.xyz"  # di-sigma ethylene, sp3-bent (the H atoms to one side)
     path.write_text("6\n\nC -0.15 0.86 0.29\nC 1.15 0.13 0.29\nH -0.09 1.88 0.68\n"
                     "H -0.99 0.30 0.71\nH 1.99 0.70 0.68\nH 1.09 -0.88 0.71\n")
     ethylene = get_adsorbate(f"{path}:0,1")
     assert ethylene.binders == (0, 1) and ethylene.multidentate
     assert ethylene.adsorbate_id.startswith("C2H4:0,1-") and ethylene.label == "c2h4.xyz:0,1"
+    again = MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(ethylene,
+                                                                            strict=True))))
+    assert again == ethylene  # as a job argument: JSON and back, binding atoms kept
     assert get_adsorbate(f"{path}:0").adsorbate_id.startswith("C2H4:0-")  # as before
     flat = tmp_path / "flat.xyz"
     molecule("C2H4").write(flat)

@@ -7,16 +7,18 @@ The rules (SlabSpec defaults; :func:`slab_geometry` measures a slab against them
 - thickness: the top ``n_layers = 4`` atomic layers (atoms within LAYER_TOLERANCE = 0.5 A
   in height are one layer), the bottom ``n_fixed_layers = 2`` held at the relaxed bulk's
   positions: the 4-layer, 2-fixed fcc(111) slab of adsorption studies (Xu & Kitchin 2014,
-  the shared DFT data). It is also meant to be at least ``min_slab_size = 7`` A thick (layers x spacing); open and
-  stepped facets have closer layers, so 4 layers of Pt(110) are 5.5 A and of Pt(211) only
-  3.2 A (one terrace): :func:`make_slab` warns and names the --layers that reach 7 A.
+  the shared DFT data). It is also meant to be at least ``min_slab_size = 7`` A thick
+  (layers x spacing); open and stepped facets have closer layers, so 4 layers of Pt(110)
+  are 5.5 A and of Pt(211) only 3.2 A (one terrace): :func:`make_slab` warns and names
+  the --layers that reach 7 A.
 - vacuum: the cell is cut with ``min_vacuum_size = 12`` A above the slab and trimming only
   adds to it (20-33 A on Pt(111), (100), (110), (211)): a slab and an adsorbate 2-3 A tall
   stay > 9 A from the next slab's bottom, beyond the MLIP's cutoff (5 A for SevenNet)
   and where a metal's electron density has decayed (DFT).
 - lateral size: a and b tiled to at least ``min_lateral = 8`` A (or ``supercell``), so an
-  adsorbate is ~8 A from its periodic images (0.11 ML on fcc(111) 3x3). Oblique cells
-  measure the shortest in-plane image vector: :func:`make_slab` warns where it is shorter.
+  adsorbate is ~8 A from its periodic images (0.11 ML on fcc(111) 3x3). Tiling looks at
+  |a| and |b| only: :func:`make_slab` warns where an oblique cell brings an image closer
+  (a + b of Pt(211) 3x1: 7.3 A).
 """
 
 import math
