@@ -22,7 +22,10 @@ Placements equivalent under a symmetry operation of the slab that keeps the
 surface normal (spglib through pymatgen, ``SYMPREC``) are one: the later ones
 are dropped before the cap (``DEDUPE_TOLERANCE``). A monodentate adsorbate's
 placements are those it had before multidentate placement and deduplication
-existed, less any duplicate.
+existed, less any duplicate. Measured (benchmarks/results/placement_dedupe.txt): the
+default O and CO placements on Pt(111), (100), (211) lose none (pymatgen's sites are
+already distinct); with 50 random spots 20 of 54 go on Pt(111), 21-22 of 53 on Pt(100),
+1 of 62 on Pt(211) (a 3x1 cell: translations only); *N*NH keeps 10 of 22 on Pt(111).
 """
 
 from dataclasses import dataclass
