@@ -40,6 +40,10 @@ def test_bidentate_adsorbates_keep_both_binding_atoms(name, binders):
     assert tuple(entry.atoms[i].symbol for i in entry.binding_indices) == binders
     # one '*' per binding atom in OC20's names
     assert name.count("*") == len(entry.binding_indices)
+    # the screen's Adsorbate keeps them all and names them in its identity
+    adsorbate = get_oc20_adsorbate(name)
+    assert adsorbate.binders == entry.binding_indices and adsorbate.multidentate
+    assert adsorbate.adsorbate_id == f"{name}:{','.join(map(str, entry.binding_indices))}"
 
 
 def test_formulas_match_the_names():
