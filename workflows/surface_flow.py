@@ -22,6 +22,7 @@ another fmax, placement cap, reference scheme or adsorbate geometry is other
 jobs and other documents; the same screen again is the same jobs.
 """
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -408,8 +409,10 @@ class SurfaceAdsorptionMaker(Maker):
         when nothing is batched (no slab is cut here then)."""
         if self.batch_atoms == 0 or not adsorbates:
             return 0, 0
-        slab, fixed = make_slab(bulk, tuple(miller), shift, self.slab_spec)
-        return len(slab), len(make_placements(slab, fixed, adsorbates[0], self.placements))
+        with warnings.catch_warnings():  # a thin slab is reported once, when it is relaxed
+            warnings.simplefilter("ignore")
+            slab, fixed = make_slab(bulk, tuple(miller), shift, self.slab_spec)
+            return len(slab), len(make_placements(slab, fixed, adsorbates[0], self.placements))
 
     def placement_jobs(self, pairs: list[PlacementPair]) -> tuple[list, list]:
         """Placement jobs of ``pairs`` (batched by ``batch_atoms``) and one best job per
