@@ -215,8 +215,8 @@ def surfaces(
                                    "water at 0.035 bar, the CHE convention)"),
     batch_atoms: int | None = typer.Option(
         None, help="atoms of placements per relaxation job, the placements of several slabs "
-        "and adsorbates relaxed together (0: one job per slab and adsorbate; results are the "
-        "same either way) [default: 1024]"),
+        "and adsorbates relaxed together (default 1024; 0: one job per slab and adsorbate; "
+        "the results are the same either way)"),
     engine: str = ENGINE,
 ) -> None:
     """Screen adsorbates on surfaces: build one Flow, run it locally (or queue it on
