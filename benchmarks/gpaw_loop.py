@@ -79,7 +79,7 @@ def omni(args: list[str], env: dict, log: Path, may_fail: bool = False) -> str:
     return done.stdout
 
 
-def train_config(settings_id: str, work: Path, epochs: int) -> dict:
+def train_config(settings_id: str, work: Path, epochs: int, free: bool = False) -> dict:
     dft = {"source": "mongodb", "collection": "dft_calculations",
            "filter": {"settings_id": settings_id}, "task": TASK}
     return {
@@ -87,12 +87,14 @@ def train_config(settings_id: str, work: Path, epochs: int) -> dict:
                  "valid": [{**dft, "targets": HOLD_OUT}],  # logged per epoch, never fitted
                  "batch_size": 2, "cache_dir": str(work / "graph_cache")},
         "model": {"checkpoint": "7net-mf-0", "append_tasks": [{"name": TASK, "copy_from": "PBE"}],
-                  "use_statistics": True, "freeze_universal": True},
+                  "use_statistics": True, "freeze_universal": not free},
+        # universal weights free: selective L2 keeps the new task's rows near PBE's
+        "regularization": {"weight": 1.0e-5 if free else 0.0, "tasks": [TASK]},
         "loss": {"kind": "mse", "energy_weight": 10.0, "force_weight": 1.0},
         "optim": {"lr": 1.0e-3, "scheduler": "cosine", "warmup_fraction": 0.05,
                   "ema_decay": None},
         "epochs": epochs, "seed": 0, "device": "cpu", "threads": 1, "progress": False,
-        "output_dir": str(work / "train_out"), "checkpoint_every": epochs,
+        "output_dir": str(work / out_name(free)), "checkpoint_every": epochs,
     }
 
 
@@ -134,6 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/omni-gpaw-loop"))
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--free-universal", action="store_true",
+                        help="fine-tune the universal weights too (selective L2 on the new "
+                        "task's rows); the PBE task then moves")
     parser.add_argument("--report-only", action="store_true",
                         help="use the screen and GPAW results stored under --work")
     args = parser.parse_args()
@@ -159,12 +164,16 @@ def main() -> None:
             # a target whose single point fails (SCF) has no validation document; the others do
             omni(["validate", "--dft", "gpaw", *GPAW, "--model", "7net-mf-0", "--json"], env, log,
                  may_fail=True)
-        report(work, env, log, args.epochs, start)
+        report(work, env, log, args.epochs, start, args.free_universal)
     finally:
         subprocess.run([OMNI, "db", "stop"], env=env, capture_output=True)
 
 
-def report(work, env, log, epochs, start) -> None:
+def out_name(free: bool) -> str:
+    return "train_out_free" if free else "train_out"
+
+
+def report(work, env, log, epochs, start, free=False) -> None:
     import yaml
 
     from omni_flows.model import OmniCalculator
@@ -183,24 +192,26 @@ def report(work, env, log, epochs, start) -> None:
     (settings_id,) = {d["settings_id"] for d in db["dft_calculations"].find(
         {"dft_level": level}, {"settings_id": 1})}
     print("3. fine-tune", flush=True)
-    config = work / "train.yaml"
-    config.write_text(yaml.safe_dump(train_config(settings_id, work, epochs), sort_keys=False))
+    config = work / f"{out_name(free)}.yaml"
+    config.write_text(yaml.safe_dump(train_config(settings_id, work, epochs, free),
+                                     sort_keys=False))
     omni(["train", str(config), "--no-progress"], env, log)
-    checkpoint = work / "train_out" / "model.safetensors"
+    checkpoint = work / out_name(free) / "model.safetensors"
     print("4. re-screen", flush=True)
     omni(["screen", "surfaces", *SYSTEMS, *CELL, "--model", str(checkpoint), "--task", TASK,
           "--out", str(work / "rescreen")], env, log)
     rescreen = {(d["slab_id"].split("-")[0], d["adsorbate"]): d for d in db[
-        "adsorption_best"].find({"provenance.task": TASK}, {"_id": 0})}
+        "adsorption_best"].find({"provenance.task": TASK}, {"_id": 0}).sort("last_updated", 1)}
+    # (the newest per target: this run's re-screen)
 
     before = OmniCalculator("7net-mf-0", task="PBE", device="cpu")
     after = OmniCalculator(str(checkpoint), task=TASK, device="cpu")
     after_pbe = OmniCalculator(str(checkpoint), task="PBE", device="cpu")
-    n_train = sum(1 for _ in open(work / "train_out" / "steps.csv")) - 1
+    n_train = sum(1 for _ in open(work / out_name(free) / "steps.csv")) - 1
     print("\n## MLIP - DFT adsorption energies (eV) at the validated geometries")
     print(f"DFT: {docs[0]['dft_level']} (spin auto, dipole layer, 8 A gas boxes); K = 3")
     print(f"fine-tune: new task {TASK} = copy of PBE, shifts refitted, universal weights "
-          f"frozen, {epochs} epochs ({n_train} steps, batch 2), energies and forces of the "
+          f"{'free (selective L2 1e-5 on the new task)' if free else 'frozen'}, {epochs} epochs ({n_train} steps, batch 2), energies and forces of the "
           f"non-held-out DFT structures; held out: {', '.join(HOLD_OUT)}")
     header = (f"{'target':10s} {'set':9s} {'site':>6s} {'DFT':>7s} {'PBE':>7s} "
               f"{TASK:>9s} {'|err| before':>12s} {'|err| after':>11s}")
