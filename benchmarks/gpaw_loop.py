@@ -18,7 +18,8 @@ of its own (a local server under ``--work``, stopped at the end):
    for the loop, not to compare with the literature;
 3. **fine-tune** (``omni-flows train``) a new task ``gpaw_loop``, a copy of PBE whose
    per-element shifts are refitted first, with the universal weights frozen (the other
-   tasks stay exactly as they were), on the stored DFT structures (energies and forces)
+   tasks stay exactly as they were; ``--free-universal``: trained too, with selective L2
+   on the new task's rows), on the stored DFT structures (energies and forces)
    of the targets Cu|H and Pt|O, the clean slabs and the gas molecules; the targets
    Cu|O and Pt|H are held out whole (``hold_out`` of the data set);
 4. **re-screen** with the fine-tuned model and task;
