@@ -157,6 +157,9 @@ def main() -> None:
     print("# The DFT -> training loop (issue 16), benchmarks/gpaw_loop.py")
     print(f"# gpaw {gpaw_versions()}; screen: 7net-mf-0/PBE, Cu(111) and Pt(111) 1x1x3, H and O")
     try:
+        # started by a command of its own: a server that were this process's child would stay
+        # a zombie after `db stop`, which then waits for it
+        omni(["db", "start"], env, log)
         if not args.report_only:
             print("1. screen", flush=True)
             omni(["screen", "surfaces", *SYSTEMS, *CELL, "--model", "7net-mf-0", "--task",
@@ -167,7 +170,7 @@ def main() -> None:
                  may_fail=True)
         report(work, env, log, args.epochs, start, args.free_universal)
     finally:
-        subprocess.run([OMNI, "db", "stop"], env=env, capture_output=True)
+        subprocess.run([OMNI, "db", "stop"], env=env, capture_output=True, timeout=120)
 
 
 def out_name(free: bool) -> str:
@@ -201,14 +204,15 @@ def report(work, env, log, epochs, start, free=False) -> None:
     print("4. re-screen", flush=True)
     omni(["screen", "surfaces", *SYSTEMS, *CELL, "--model", str(checkpoint), "--task", TASK,
           "--out", str(work / "rescreen")], env, log)
-    rescreen = {(d["slab_id"].split("-")[0], d["adsorbate"]): d for d in db[
-        "adsorption_best"].find({"provenance.task": TASK}, {"_id": 0}).sort("last_updated", 1)}
-    # (the newest per target: this run's re-screen)
-
     before = OmniCalculator("7net-mf-0", task="PBE", device="cpu")
     after = OmniCalculator(str(checkpoint), task=TASK, device="cpu")
+    rescreen = {(d["slab_id"].split("-")[0], d["adsorbate"]): d for d in db[
+        "adsorption_best"].find({"provenance.task": TASK,
+                                 "provenance.checkpoint_hash": after.checkpoint_hash},
+                                {"_id": 0})}
     after_pbe = OmniCalculator(str(checkpoint), task="PBE", device="cpu")
-    n_train = sum(1 for _ in open(work / out_name(free) / "steps.csv")) - 1
+    with open(work / out_name(free) / "steps.csv") as f:  # a re-run appends: the last step
+        n_train = int(f.read().split()[-1].split(",")[0])
     print("\n## MLIP - DFT adsorption energies (eV) at the validated geometries")
     print(f"DFT: {docs[0]['dft_level']} (spin auto, dipole layer, 8 A gas boxes); K = 3")
     print(f"fine-tune: new task {TASK} = copy of PBE, shifts refitted, universal weights "
