@@ -40,7 +40,7 @@ def test_o_ends_in_fcc_and_h_stores_its_free_energy_correction(free_energy_scree
     docs = {d["adsorbate"]: d for d in db["adsorption_best"].find(
         {"adsorption_free_energy": {"$ne": None}})}
     assert set(docs) == {"O", "H"}
-    assert docs["O"]["site_type"] == "fcc"
+    assert docs["O"]["site_type"] == "fcc" and docs["O"]["site_composition"] == "PtPtPt"
     h = docs["H"]
     assert h["free_energy_correction"] == pytest.approx(
         0.24 - 0.5 * 8.468 * units.kJ / units.mol, abs=0.05)

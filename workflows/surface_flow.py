@@ -52,7 +52,7 @@ from .references import adsorbate_references, energy_reference, reference_molecu
 from .relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
-from .sites import site_type
+from .sites import site_composition, site_type
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations
 from .thermochemistry import FreeEnergySettings
 
@@ -164,6 +164,7 @@ def placement_documents(
             adsorbate_id=adsorbate.adsorbate_id,
             placement_index=i,
             site_type=site_type(out.atoms, list(range(n_slab)), binder),
+            site_composition=site_composition(out.atoms, list(range(n_slab)), binder),
             initial_site_type=p.site_type,
             site_position=tuple(float(x) for x in out.atoms.positions[binder]),
             initial_structure=p.structure,
