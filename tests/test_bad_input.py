@@ -293,6 +293,7 @@ CATALOGUE = [
     Bad(f"{SCREEN} --reference atoms", "--reference must be gas_molecules or oc20_elemental"),
     Bad(f"{SCREEN} --device cuda", "no CUDA GPU", when=not HAS_CUDA, why=NO_CUDA),
     Bad(f"{SCREEN} --device gpu", "unknown device 'gpu'"),
+    Bad(f"{SCREEN} --terminations some", "--terminations must be first or all"),
     Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),
     Bad("screen surfaces --bulk {tmp}/close.cif --adsorbates O", "atoms 0.01 A apart",
         files={"close.cif": close_atoms_cif}),

@@ -58,3 +58,33 @@ def test_enough_layers_and_an_explicit_supercell_meet_the_rules_on_pt211():
     assert [w for w in caught if "periodic image" in str(w.message)]
     slab, _, caught = _made((2, 1, 1), SlabSpec(n_layers=9, n_fixed_layers=4, supercell=(3, 2)))
     assert slab_geometry(slab)["image_distance"] >= 3 * A / np.sqrt(2) - 0.01 and not caught
+
+
+def test_all_terminations_screens_both_cuts_of_hcp_ru_10m10():
+    """hcp (10-10) cuts between close-spaced or wide-spaced planes: two terminations, whose
+    top layers sit at different heights above the layer below. --terminations all screens
+    both (two slabs, their own ids); the default the first one only."""
+    from dataclasses import replace
+
+    from omni_flows.workflows import MLIPSettings
+    from omni_flows.workflows.campaign import SurfaceCampaign
+    from omni_flows.workflows.slabs import bulk_structure, terminations
+
+    ru = bulk_structure("Ru")
+    shifts = terminations(ru, (1, 0, 0), SlabSpec())
+    assert len(shifts) == 2
+    gaps = []
+    for shift in shifts:
+        slab, _ = make_slab(ru, (1, 0, 0), shift, SlabSpec())
+        z = sorted({round(float(v), 2) for v in slab.cart_coords[:, 2]})
+        gaps.append(round(z[-1] - z[-2], 2))
+    # the two cuts expose planes 0.78 and 1.56 A above the next (a sqrt(3)/6 and sqrt(3)/3)
+    assert sorted(gaps) == pytest.approx([0.78, 1.56], abs=0.03)
+    everything = SurfaceCampaign(bulks=["Ru"], facets=["100"], adsorbates=["O"],
+                                 mlip=MLIPSettings(device="cpu"), all_terminations=True)
+    first = replace(everything, all_terminations=False)
+    assert len(everything.systems()["slab_id"]) == 2 and len(first.systems()["slab_id"]) == 1
+    assert first.systems()["slab_id"][0] in everything.systems()["slab_id"]
+    assert first.settings_id == everything.settings_id  # the slabs differ, not the settings
+    slab_jobs = [j for j in everything.make().iterflow() if j[0].name.startswith("slab")]
+    assert len(slab_jobs) == 2

@@ -23,6 +23,7 @@ from .surface_flow import (
     SurfaceAdsorptionMaker,
     bulk_name,
     gas_reference_jobs,
+    slab_name,
 )
 from .thermochemistry import FreeEnergySettings
 
@@ -62,6 +63,8 @@ class SurfaceCampaign:
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
     free_energy: FreeEnergySettings | None = None
     batch_atoms: int = DEFAULT_BATCH_ATOMS
+    # every distinct termination of each facet, not only the first (pymatgen's order)
+    all_terminations: bool = False
 
     def makers(self) -> list[SurfaceAdsorptionMaker]:
         millers = [parse_facet(f) for f in self.facets]
@@ -70,7 +73,7 @@ class SurfaceCampaign:
                 miller_indices=millers, adsorbates=list(self.adsorbates), mlip=self.mlip,
                 slab_spec=self.slab_spec, placements=self.placements,
                 reference=ReferenceScheme(self.reference), free_energy=self.free_energy,
-                batch_atoms=self.batch_atoms,
+                batch_atoms=self.batch_atoms, all_terminations=self.all_terminations,
             )
             for _ in self.bulks
         ]
@@ -100,10 +103,17 @@ class SurfaceCampaign:
         return Flow(jobs + placement_jobs, output=outputs, name=name)
 
     def systems(self) -> dict:
-        """What the campaign's table holds: bulk ids, Miller indices, adsorbate ids."""
+        """What the campaign's table holds: bulk ids, Miller indices, slab ids (the
+        terminations screened), adsorbate ids."""
+        slab_ids = set()
+        for maker, bulk in zip(self.makers(), self.bulks):
+            structure, _, shifts = maker.check(bulk)
+            slab_ids |= {slab_name(bulk_name(structure), miller, shift, self.slab_spec)
+                         for miller, found in shifts.items() for shift in found}
         return {
             "bulk_id": sorted({bulk_name(bulk_structure(b)) for b in self.bulks}),
             "miller_index": sorted({parse_facet(f) for f in self.facets}),
+            "slab_id": sorted(slab_ids),
             "adsorbate_id": sorted({get_adsorbate(a).adsorbate_id for a in self.adsorbates}),
         }
 
@@ -113,4 +123,5 @@ class SurfaceCampaign:
         return [d for d in docs if d.get("settings_id") == self.settings_id
                 and d.get("bulk_id") in systems["bulk_id"]
                 and tuple(d.get("miller_index") or ()) in systems["miller_index"]
+                and d.get("slab_id") in systems["slab_id"]
                 and d.get("adsorbate_id") in systems["adsorbate_id"]]

@@ -193,6 +193,9 @@ def surfaces(
     layers: int = typer.Option(4, help="slab layers"),
     fixed_layers: int = typer.Option(2, help="bottom layers held fixed (< --layers)"),
     supercell: str | None = typer.Option(None, help="lateral cell, e.g. 2x2 (default: >= 8 A)"),
+    terminations: str = typer.Option(
+        "first", help="first: one termination per facet (pymatgen's first); all: every "
+        "distinct termination (alloys, intermetallics, oxides)"),
     reference: str = typer.Option(
         "gas_molecules", help="gas_molecules: relaxed gas molecules (the adsorbate's own when "
         "it is a stable gas or a file, else H2, H2O, N2, CO combinations such as O = H2O - H2); "
@@ -246,6 +249,8 @@ def surfaces(
     if temperature <= 0 or pressure <= 0:
         raise ScreenInputError(f"--temperature ({temperature} K) and --pressure ({pressure} "
                                "bar) must be positive")
+    if terminations not in ("first", "all"):
+        raise ScreenInputError(f"--terminations must be first or all, not {terminations!r}")
     from omni_flows.workflows.thermochemistry import FreeEnergySettings
 
     thermo = FreeEnergySettings(temperature=temperature, pressure=pressure * 1e5) \
@@ -258,7 +263,7 @@ def surfaces(
         placements=PlacementSettings(
             max_placements=max_placements, seed=seed,
             **({} if n_random is None else {"n_random": n_random})),
-        reference=scheme, free_energy=thermo,
+        reference=scheme, free_energy=thermo, all_terminations=terminations == "all",
         **({} if batch_atoms is None else {"batch_atoms": batch_atoms}),
     )
     settings = load_settings()
