@@ -161,7 +161,24 @@ def quiet_third_parties():
         warnings.filterwarnings("ignore", message=".*contextlib.chdir.*")
         warnings.filterwarnings("ignore", category=FutureWarning)
         logging.getLogger("jobflow").setLevel(logging.WARNING)
+        warnings.showwarning = _show_once(warnings.showwarning)
         yield
+
+
+def _show_once(default):
+    """Our own warnings (a slab under the slab rules, ...) as one line each, once."""
+    from omni_flows.workflows.slabs import SlabWarning
+
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, SlabWarning):
+            return default(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            Console(stderr=True).print(f"[yellow]note[/]: {message}")
+
+    return show
 
 
 def run_campaign(flow, settings, console: Console, settings_id: str, resume: str) -> None:
