@@ -192,10 +192,9 @@ def relax_placements(
     """Place the adsorbate on the relaxed slab, relax every placement in one batch (one
     batched graph per optimizer step), name the site it ended in, check anomalies and
     compute each E_ads."""
-    placements = make_placements(slab.structure, slab.fixed_indices, adsorbate, placement)
-    outcomes = relax([to_atoms(p.structure, slab.fixed_indices) for p in placements], mlip)
-    return placement_documents(slab, adsorbate, placements, outcomes, gas_docs, scheme, mlip,
-                               settings_id, settings)
+    pair = {"slab": slab, "adsorbate": adsorbate, "gas_docs": gas_docs}
+    return relax_placement_batch.original([pair], scheme, placement, mlip, settings_id,
+                                          settings)
 
 
 @job
