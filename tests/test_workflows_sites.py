@@ -260,3 +260,19 @@ def test_default_placements_lose_nothing_to_deduplication():
         for name in ("O", "CO"):
             placements = make_placements(slab, fixed, get_adsorbate(name), PlacementSettings())
             assert len(placements) == len(heuristic_sites(slab)) + 2, (hkl, name)
+
+
+@pytest.mark.parametrize("size", [(1, 1, 4), (2, 2, 4), (3, 3, 4)])
+def test_sites_are_named_alike_in_a_1x1_cell_and_in_larger_ones(size):
+    """A 1x1 cell's hollow is one atom and two of its periodic images: counted per image,
+    the names are those of ASE's named sites in any cell (a translation symmetry)."""
+    from ase.build import add_adsorbate, fcc111
+
+    for site, name in [("ontop", "ontop"), ("bridge", "bridge"), ("fcc", "fcc"),
+                       ("hcp", "hcp")]:
+        slab = fcc111("Pt", size, a=3.92, vacuum=8.0)
+        n = len(slab)
+        add_adsorbate(slab, "H", 1.6 if site == "ontop" else 1.0, site)
+        assert site_type(slab, list(range(n)), n) == name
+        atoms_in_site = {"ontop": 1, "bridge": 2}.get(name, 3)
+        assert site_composition(slab, list(range(n)), n) == "Pt" * atoms_in_site

@@ -42,14 +42,18 @@ def _atoms(structure: Structure | Atoms) -> Atoms:
 
 
 def site_neighbours(structure: Structure | Atoms, slab: list[int], atom: int) -> list[int]:
-    """Slab atoms bonded to ``atom`` (see the module's rule)."""
+    """Slab atoms bonded to ``atom`` (see the module's rule), once per bonded periodic image:
+    in a 1x1 cell the three atoms of a hollow are one atom and two of its images."""
     atoms = _atoms(structure)
     slab = list(slab)
-    d = atoms.get_distances(atom, slab, mic=True)
+    nearest = atoms.get_distances(atom, slab, mic=True, vector=True)
+    a, b = atoms.cell[0], atoms.cell[1]
+    images = [i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)]
+    d = np.linalg.norm(nearest[None, :, :] + np.array(images)[:, None, :], axis=2)
     radius = covalent_radii[atomic_numbers[atoms[atom].symbol]]
     bonded = np.array([covalent_radii[atoms[j].number] for j in slab]) + radius
-    near = (d <= NEIGHBOUR_MULT * d.min()) & (d <= COVALENT_MULT * bonded)
-    return [slab[k] for k in np.flatnonzero(near)]
+    near = (d <= NEIGHBOUR_MULT * d.min()) & (d <= COVALENT_MULT * bonded[None, :])
+    return [slab[k] for _, k in zip(*np.nonzero(near))]
 
 
 def site_type(structure: Structure | Atoms, slab: list[int], atom: int) -> str:
