@@ -1,7 +1,8 @@
 """Adsorption on surfaces: one document per relaxed placement, one per best placement.
 
-E_ads = E(slab+adsorbate) - E(slab) - E_ref(adsorbate), with E_ref from the
-reference scheme recorded in ``provenance.energy_reference``; a document whose
+E_ads = [E(slab + n adsorbates) - E(slab) - n E_ref(adsorbate)] / n, per adsorbate, with
+n = ``coverage`` adsorbates per cell (1 unless the screen asked for more) and E_ref from
+the reference scheme recorded in ``provenance.energy_reference``; a document whose
 numbers do not add up is refused.
 """
 
@@ -19,6 +20,11 @@ SITE_DESCRIPTION = (
 SITE_COMPOSITION_DESCRIPTION = (
     "elements of the slab atoms forming the binding atom's final site, one symbol per atom, "
     "alphabetical (e.g. 'NiPtPt': a hollow of two Pt and one Ni); None where not recorded")
+
+COVERAGE_DESCRIPTION = "adsorbates per cell; energies are per adsorbate"
+COVERAGE_ML_DESCRIPTION = (
+    "monolayers: adsorbates per atom of the slab's top layer (1/9 for one adsorbate on a 3x3 "
+    "fcc(111) cell); None where not recorded")
 
 # eV; the stored E_ads must equal E - E_slab - E_ref to this (float round-off only)
 ENERGY_CONSISTENCY_TOL = 1e-6
@@ -73,18 +79,21 @@ class AdsorptionPlacementDoc(ResultDoc):
     final_structure: Structure
     energy: float = Field(description="eV, relaxed slab + adsorbate")
     slab_energy: float = Field(description="eV, relaxed clean slab")
-    reference_energy: float = Field(description="eV, E_ref of the adsorbate under the scheme")
-    adsorption_energy: float = Field(description="eV")
+    reference_energy: float = Field(description="eV, E_ref of one adsorbate under the scheme")
+    coverage: int = Field(1, description=COVERAGE_DESCRIPTION)
+    coverage_ml: float | None = Field(None, description=COVERAGE_ML_DESCRIPTION)
+    adsorption_energy: float = Field(description="eV per adsorbate")
     converged: bool = True
 
     @model_validator(mode="after")
     def _check_energies(self):
         _require_reference(self)
-        expected = self.energy - self.slab_energy - self.reference_energy
+        n = self.coverage
+        expected = (self.energy - self.slab_energy - n * self.reference_energy) / n
         if abs(expected - self.adsorption_energy) > ENERGY_CONSISTENCY_TOL:
             raise ValueError(
-                f"adsorption_energy {self.adsorption_energy} != energy - slab_energy - "
-                f"reference_energy = {expected}"
+                f"adsorption_energy {self.adsorption_energy} != (energy - slab_energy - "
+                f"{n} reference_energy) / {n} = {expected}"
             )
         return self
 
@@ -116,7 +125,10 @@ class BestAdsorptionDoc(ResultDoc):
     miller_index: tuple[int, int, int]
     adsorbate: str
     adsorbate_id: str | None = None
-    adsorption_energy: float | None = Field(None, description="eV; None: no valid placement")
+    adsorption_energy: float | None = Field(None, description="eV per adsorbate; None: no "
+                                            "valid placement")
+    coverage: int = Field(1, description=COVERAGE_DESCRIPTION)
+    coverage_ml: float | None = Field(None, description=COVERAGE_ML_DESCRIPTION)
     best_placement_index: int | None = None
     site_type: str | None = Field(None, description=SITE_DESCRIPTION)
     initial_site_type: str | None = None
@@ -125,10 +137,12 @@ class BestAdsorptionDoc(ResultDoc):
     n_placements: int
     n_valid: int
     # --free-energy (workflows/free_energy_flow.py): None when the screen ran without it
-    zpe: float | None = Field(None, description="eV, zero-point energy of the adsorbate's modes")
+    zpe: float | None = Field(None, description="eV, zero-point energy of the adsorbate's modes "
+                                "(per adsorbate)")
     free_energy_correction: float | None = Field(
-        None, description="eV, ZPE - TS + int(C dT) of the adsorbate (harmonic) minus that of "
-        "its gas references (ideal gas), at provenance.settings.free_energy's T and p")
+        None, description="eV per adsorbate, ZPE - TS + int(C dT) of the adsorbate (harmonic) "
+        "minus that of its gas references (ideal gas), at provenance.settings.free_energy's "
+        "T and p")
     adsorption_free_energy: float | None = Field(
         None, description="eV, adsorption_energy + free_energy_correction")
     n_imaginary: int | None = Field(None, description="imaginary modes left out of the free "
@@ -154,6 +168,8 @@ class BestAdsorptionDoc(ResultDoc):
             miller_index=first.miller_index,
             adsorbate=first.adsorbate,
             adsorbate_id=first.adsorbate_id,
+            coverage=first.coverage,
+            coverage_ml=first.coverage_ml,
             adsorption_energy=best.adsorption_energy if best else None,
             best_placement_index=best.placement_index if best else None,
             site_type=best.site_type if best else None,

@@ -23,8 +23,11 @@ SCHEME_SHORT = {"gas_molecules": "gas", "oc20_elemental": "oc20", "atomic": "oc2
 
 
 def _adsorbate(doc: dict) -> str:
-    """The adsorbate as the user named it: 'CO', or 'NO:1-ab12cd34' for one from a file."""
-    return doc.get("adsorbate_id") or doc["adsorbate"]
+    """The adsorbate as the user named it: 'CO', or 'NO:1-ab12cd34' for one from a file;
+    with several per cell, 'O (2/cell)'."""
+    name = doc.get("adsorbate_id") or doc["adsorbate"]
+    coverage = doc.get("coverage") or 1
+    return name if coverage == 1 else f"{name} ({coverage}/cell)"
 
 
 def ranked_rows(best_docs: list[dict]) -> list[dict]:
@@ -35,6 +38,7 @@ def ranked_rows(best_docs: list[dict]) -> list[dict]:
             "surface": _surface(d),
             "adsorbate": _adsorbate(d),
             "adsorption_energy": d.get("adsorption_energy"),
+            "coverage_ml": d.get("coverage_ml"),
             "site_type": d.get("site_type"),
             "initial_site_type": d.get("initial_site_type"),
             "valid": f"{d['n_valid']}/{d['n_placements']}",

@@ -294,6 +294,8 @@ CATALOGUE = [
     Bad(f"{SCREEN} --device cuda", "no CUDA GPU", when=not HAS_CUDA, why=NO_CUDA),
     Bad(f"{SCREEN} --device gpu", "unknown device 'gpu'"),
     Bad(f"{SCREEN} --terminations some", "--terminations must be first or all"),
+    Bad(f"{SCREEN} --coverage 0", "--coverage is adsorbates per cell: a whole number"),
+    Bad(f"{SCREEN} --supercell 1x1 --coverage 2", "--coverage 2: the Pt slab's cell holds 1"),
     Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),
     Bad("screen surfaces --bulk {tmp}/close.cif --adsorbates O", "atoms 0.01 A apart",
         files={"close.cif": close_atoms_cif}),

@@ -76,9 +76,12 @@ def _covering(atoms: Atoms, i: int, slab: list[int]) -> int:
 
 
 def detect_anomalies(
-    initial: Structure | Atoms, final: Structure | Atoms, adsorbate_indices: list[int]
+    initial: Structure | Atoms, final: Structure | Atoms, adsorbate_indices: list[int],
+    copies: int = 1,
 ) -> list[Anomaly]:
-    """The anomalies of one relaxed placement (initial and final share atom order)."""
+    """The anomalies of one relaxed placement (initial and final share atom order);
+    ``copies``: adsorbates in ``adsorbate_indices``, one after the other (coverage), each
+    of which must stay bound."""
     ini, fin = _atoms(initial), _atoms(final)
     ads = list(adsorbate_indices)
     slab = [i for i in range(len(ini)) if i not in set(ads)]
@@ -91,11 +94,14 @@ def detect_anomalies(
                              detail=f"adsorbate in {n1} fragments after relaxation, {n0} before"))
 
     b_des = bond_matrix(fin, DESORPTION_MULT)
-    if not b_des[np.ix_(ads, slab)].any():
-        dmin = min(fin.get_distances(i, slab, mic=True).min() for i in ads)
-        found.append(Anomaly(kind=AnomalyKind.DESORPTION,
-                             detail=f"no adsorbate-slab bond within {DESORPTION_MULT} x covalent "
-                             f"radii; closest {dmin:.2f} A"))
+    for copy in np.array_split(ads, copies):
+        if not b_des[np.ix_(copy, slab)].any():
+            dmin = min(fin.get_distances(i, slab, mic=True).min() for i in copy)
+            which = f"adsorbate {copy[0]}-{copy[-1]}: " if copies > 1 else ""
+            found.append(Anomaly(kind=AnomalyKind.DESORPTION,
+                                 detail=f"{which}no adsorbate-slab bond within {DESORPTION_MULT} "
+                                 f"x covalent radii; closest {dmin:.2f} A"))
+            break
 
     changed = changed_bonds(ini, fin, slab)
     if changed:

@@ -64,13 +64,17 @@ def best_placement_free_energy(
     if best.adsorption_energy is not None:
         calc = get_calculator(mlip)
         atoms = to_atoms(best.final_structure)
-        n = len(adsorbate.symbols)  # the adsorbate's atoms follow the slab's
+        # the adsorbates' atoms follow the slab's; with several per cell (coverage) all
+        # vibrate together and the correction is per adsorbate
+        copies = best.coverage
+        n = copies * len(adsorbate.symbols)
         thermo = adsorbate_free_energy(atoms, range(len(atoms) - n, len(atoms)), calc,
                                        free_energy)
         counts = gas_counts(adsorbate, scheme)
         gases = {name: gas_free_energy(name, to_atoms(gas_docs[name].output.structure), calc,
                                        free_energy) for name in counts}
-        correction = free_energy_correction(counts, thermo, gases)
+        correction = free_energy_correction({k: copies * v for k, v in counts.items()},
+                                            thermo, gases).per_adsorbate(copies)
         update.update(zpe=correction.zpe,
                       free_energy_correction=correction.free_energy_correction,
                       adsorption_free_energy=correction.adsorption_free_energy(

@@ -47,6 +47,7 @@ from .errors import WorkflowInputError
 from .gpaw_runner import MOLECULE, SLAB, GPAWSettings, require_gpaw, run_gpaw
 from .identity import keyed
 from .references import energy_reference, molecules_needed, reference_counts
+from .validation import require_one_per_cell
 
 
 def single_point_identity(structure: Structure | Molecule, kind: str,
@@ -90,6 +91,7 @@ class GPAWValidationTarget(MSONable):
         if not valid:
             raise WorkflowInputError("no valid placement to validate")
         first = valid[0]
+        require_one_per_cell(first)
         if len({(p.slab_id, p.adsorbate, p.settings_id) for p in valid}) != 1:
             raise WorkflowInputError("placements of different slabs, adsorbates or settings")
         if slab.slab_id != first.slab_id:

@@ -18,6 +18,12 @@ distance closest to the binding atoms' separation, one placement per direction),
 the molecule tilts about that axis until each binding atom is at its own bonding
 height, the rest of the molecule above. Random spots get a random direction.
 
+Coverage (``coverage`` adsorbates per cell, default 1): each placement puts the adsorbate
+on its spot and on ``coverage - 1`` copies of that spot, images of it under the slab's
+lattice translations (the tiling of its primitive surface cell), chosen farthest-first so
+the adsorbates sit as far apart as the cell allows (2 per 3x3 fcc(111) cell: 2/9 ML). A cell
+with fewer translations than ``coverage`` is refused (give a larger ``--supercell``).
+
 Placements equivalent under a symmetry operation of the slab that keeps the
 surface normal (spglib through pymatgen, ``SYMPREC``) are one: the later ones
 are dropped before the cap (``DEDUPE_TOLERANCE``). A monodentate adsorbate's
@@ -28,7 +34,7 @@ already distinct); with 50 random spots 20 of 54 go on Pt(111), 21-22 of 53 on P
 1 of 62 on Pt(211) (a 3x1 cell: translations only); *N*NH keeps 10 of 22 on Pt(111).
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
@@ -64,11 +70,13 @@ MIN_PARTNER_DISTANCE = 0.3
 @dataclass(frozen=True)
 class PlacementSettings(MSONable):
     """How adsorbates are placed: ``n_random`` random spots after the distinct heuristic
-    sites, at most ``max_placements`` in all (None: no cap), seeded."""
+    sites, at most ``max_placements`` in all (None: no cap), seeded; ``coverage``
+    adsorbates per cell."""
 
     n_random: int = DEFAULT_RANDOM
     max_placements: int | None = None
     seed: int = DEFAULT_SEED
+    coverage: int = 1
 
     def __post_init__(self) -> None:
         if self.n_random < 0:
@@ -79,11 +87,23 @@ class PlacementSettings(MSONable):
                 "out for every heuristic site plus the random ones)")
         if self.seed < 0:
             raise WorkflowInputError(f"--seed must be 0 or more, not {self.seed}")
+        if not isinstance(self.coverage, int) or self.coverage < 1:
+            raise WorkflowInputError(f"--coverage is adsorbates per cell: a whole number of at "
+                                     f"least 1, not {self.coverage}")
+
+    def identity(self) -> dict:
+        """What of these settings decides a result (one adsorbate per cell, the only
+        coverage before coverage existed, keeps the settings id it had)."""
+        out = asdict(self)
+        if self.coverage == 1:
+            del out["coverage"]
+        return out
 
 
 @dataclass
 class Placement:
-    """One starting geometry: slab + adsorbate (adsorbate atoms last)."""
+    """One starting geometry: slab + adsorbate (adsorbate atoms last; with several
+    adsorbates per cell, copy after copy, the first over the placement's site)."""
 
     index: int
     site_type: str
@@ -273,6 +293,48 @@ def equivalent(lattice, species: list[str], first: np.ndarray, second: np.ndarra
     return False
 
 
+def lattice_translations(slab: Structure) -> np.ndarray:
+    """Cartesian in-plane translations that map the slab onto itself (the tiling of its
+    primitive surface cell), the zero translation first: (n, 3)."""
+    found = [np.zeros(2)]  # fractional a, b
+    inverse = np.linalg.inv(slab.lattice.matrix)
+    for rotation, translation in surface_operations(slab):
+        t = translation @ inverse
+        t -= np.round(t)
+        if not np.allclose(rotation, np.eye(3), atol=1e-6) or abs(t[2]) > 1e-3:
+            continue
+        if not any(np.allclose((t[:2] - f + 0.5) % 1.0 - 0.5, 0, atol=1e-3) for f in found):
+            found.append(t[:2])
+    return np.array([f[0] * slab.lattice.matrix[0] + f[1] * slab.lattice.matrix[1]
+                     for f in found])
+
+
+def check_coverage(slab: Structure, coverage: int) -> None:
+    """Refuse a coverage the cell cannot hold as images of one spot."""
+    if coverage > 1 and len(lattice_translations(slab)) < coverage:
+        n = len(lattice_translations(slab))
+        raise WorkflowInputError(
+            f"--coverage {coverage}: the {slab.composition.reduced_formula} slab's cell holds "
+            f"{n} translation images of a site, fewer than {coverage}: give a larger "
+            "--supercell (e.g. 3x3 holds 9 on fcc(111)) or a lower --coverage")
+
+
+def coverage_points(slab: Structure, point: np.ndarray, coverage: int) -> list[np.ndarray]:
+    """``point`` and ``coverage - 1`` of its translation images, each next one the image
+    farthest (periodically, in plane) from those already chosen."""
+    images = [np.asarray(point, float) + t for t in lattice_translations(slab)]
+    chosen = [images.pop(0)]
+    a, b = slab.lattice.matrix[:2]
+    shifts = np.array([i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)])[:, :2]
+
+    def gap(p):
+        return min(np.linalg.norm(p[:2] - c[:2] + shifts, axis=1).min() for c in chosen)
+
+    while len(chosen) < coverage:
+        chosen.append(images.pop(int(np.argmax([gap(p) for p in images]))))
+    return chosen
+
+
 def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng) -> list:
     """(kind, point, angle) of every placement to try, in order."""
     if not adsorbate.multidentate:  # one turn per spot, drawn in order (as ever)
@@ -311,12 +373,17 @@ def make_placements(
         spots.append(("random", u * a + v * b))
     operations = surface_operations(slab)
     placements, kept = [], []
+    check_coverage(slab, settings.coverage)
     for kind, point, angle in _candidates(slab, adsorbate, spots, rng):
         if settings.max_placements is not None and len(placements) >= settings.max_placements:
             break
-        structure, ads_idx = place(slab, fixed, adsorbate, point, angle)
+        structure, ads_idx = slab, []
+        for copy in coverage_points(slab, point, settings.coverage):
+            structure, atoms = place(structure, fixed, adsorbate, copy, angle)
+            ads_idx += atoms
         positions = structure.cart_coords[ads_idx]
-        if any(equivalent(slab.lattice, list(adsorbate.symbols), other, positions, operations)
+        species = list(adsorbate.symbols) * settings.coverage
+        if any(equivalent(slab.lattice, species, other, positions, operations)
                for other in kept):
             continue
         kept.append(positions)

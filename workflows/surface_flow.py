@@ -46,14 +46,14 @@ from .conversion import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
 from .free_energy_flow import best_placement_free_energy, free_energy_settings
 from .identity import keyed
-from .placements import Placement, PlacementSettings, make_placements
+from .placements import Placement, PlacementSettings, check_coverage, make_placements
 from .provenance import provenance_of
 from .references import adsorbate_references, energy_reference, reference_molecules
 from .relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
 from .sites import site_composition, site_type
-from .slabs import SlabSpec, bulk_structure, make_slab, terminations
+from .slabs import SlabSpec, bulk_structure, make_slab, terminations, top_layer
 from .thermochemistry import FreeEnergySettings
 
 __all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "batch_groups",
@@ -72,7 +72,7 @@ def slab_settings(mlip: MLIPSettings, spec: SlabSpec) -> dict:
 def surface_settings(mlip: MLIPSettings, spec: SlabSpec, placements: PlacementSettings,
                      reference: ReferenceScheme) -> dict:
     """What decides an adsorption energy of a surface screen (its settings id's content)."""
-    return {**slab_settings(mlip, spec), "placements": asdict(placements),
+    return {**slab_settings(mlip, spec), "placements": placements.identity(),
             "reference": ReferenceScheme(reference).value}
 
 
@@ -149,13 +149,15 @@ def placement_documents(
     provenance = provenance_of(mlip, settings, reference, str(get_calculator(mlip).device))
     docs = []
     n_slab = len(slab.structure)
+    n = len(placements[0].adsorbate_indices) // len(adsorbate.symbols) if placements else 1
+    coverage_ml = n / len(top_layer(slab.structure, list(range(n_slab))))
     for i, (p, out) in enumerate(zip(placements, outcomes, strict=True)):
         final = to_pymatgen(out.atoms)
         binder = p.adsorbate_indices[adsorbate.binding_index]
         docs.append(AdsorptionPlacementDoc(
             provenance=provenance,
             settings_id=settings_id,
-            anomalies=detect_anomalies(p.structure, final, p.adsorbate_indices),
+            anomalies=detect_anomalies(p.structure, final, p.adsorbate_indices, copies=n),
             slab_id=slab.slab_id,
             bulk_id=slab.bulk_id,
             bulk_formula=slab.bulk_formula,
@@ -172,7 +174,9 @@ def placement_documents(
             energy=out.energy,
             slab_energy=slab.energy,
             reference_energy=e_ref,
-            adsorption_energy=out.energy - slab.energy - e_ref,
+            coverage=n,
+            coverage_ml=coverage_ml,
+            adsorption_energy=(out.energy - slab.energy - n * e_ref) / n,
             converged=out.converged,
         ))
     return docs
@@ -347,6 +351,12 @@ class SurfaceAdsorptionMaker(Maker):
         for miller in self.miller_indices:
             found = terminations(structure, tuple(miller), self.slab_spec)
             shifts[tuple(miller)] = found if self.all_terminations else found[:1]
+            if self.placements.coverage > 1:  # the cell must hold that many images of a site
+                for shift in shifts[tuple(miller)]:
+                    with warnings.catch_warnings():  # slab notes come when it is relaxed
+                        warnings.simplefilter("ignore")
+                        check_coverage(make_slab(structure, tuple(miller), shift,
+                                                 self.slab_spec)[0], self.placements.coverage)
         return structure, adsorbates, shifts
 
     def make(self, bulk, gas_docs: dict | None = None, bulk_id: str | None = None) -> Flow:
@@ -400,7 +410,8 @@ class SurfaceAdsorptionMaker(Maker):
                         identity=result_identity("placements", system_ads, ads_set),
                         best_identity=result_identity("best", system_ads, best_set),
                         label=f"{ads.label}/{formula}({_hkl_label(miller)})",
-                        n_atoms=n_sites * (n_slab + len(ads.symbols)),
+                        n_atoms=n_sites * (n_slab + self.placements.coverage
+                                           * len(ads.symbols)),
                     ))
         return jobs, pairs
 

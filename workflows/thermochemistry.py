@@ -22,7 +22,7 @@ The correction stored per adsorbate is relative to the same gas references as E_
     adsorption_free_energy = adsorption_energy + free_energy_correction
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ase import Atoms, units
 from ase.thermochemistry import IdealGasThermo, QuasiHarmonicThermo
@@ -188,6 +188,12 @@ class FreeEnergyCorrection:
 
     def adsorption_free_energy(self, adsorption_energy: float) -> float:
         return adsorption_energy + self.free_energy_correction
+
+    def per_adsorbate(self, copies: int) -> "FreeEnergyCorrection":
+        """The correction of ``copies`` adsorbates in one cell, per adsorbate."""
+        return replace(self, zpe=self.zpe / copies,
+                       free_energy_correction=self.free_energy_correction / copies,
+                       gas_references={k: v / copies for k, v in self.gas_references.items()})
 
 
 def free_energy_correction(references: str | dict[str, float], adsorbate: Thermo,

@@ -73,6 +73,7 @@ class ValidationTarget(MSONable):
             kind = AdsorptionPlacementDoc if "placement_index" in result else BestAdsorptionDoc
             result = kind.model_validate(result)
         slab = SlabDoc.model_validate(slab) if isinstance(slab, dict) else slab
+        require_one_per_cell(result)
         if result.final_structure is None:
             raise WorkflowInputError(
                 f"{result.slab_id} + {result.adsorbate} has no valid placement: nothing to validate"
@@ -121,6 +122,15 @@ class ValidationTarget(MSONable):
                 "structure": structure_fingerprint(self.structure),
                 "slab": structure_fingerprint(self.slab),
                 "gas": {k: structure_fingerprint(m) for k, m in sorted(self.gas.items())}}
+
+
+def require_one_per_cell(result) -> None:
+    """DFT checks of E_ads take one adsorbate per cell: refuse a coverage screen's result."""
+    if getattr(result, "coverage", 1) != 1:
+        raise WorkflowInputError(
+            f"{result.slab_id} + {result.adsorbate} has {result.coverage} adsorbates per cell; "
+            "DFT validation compares one adsorbate per cell: validate the screen's results "
+            "made without --coverage (filter coverage=1)")
 
 
 @job
