@@ -88,3 +88,29 @@ def test_all_terminations_screens_both_cuts_of_hcp_ru_10m10():
     assert first.settings_id == everything.settings_id  # the slabs differ, not the settings
     slab_jobs = [j for j in everything.make().iterflow() if j[0].name.startswith("slab")]
     assert len(slab_jobs) == 2
+
+
+def test_all_terminations_include_the_face_pymatgen_counts_as_a_flip_on_cu3au_100():
+    """L1_2 Cu3Au (100) planes alternate CuAu (1:1) and pure Cu. pymatgen counts the slab
+    topped by one and its upside-down copy, topped by the other, as one slab; only the top
+    face is screened here, so both faces are terminations (pymatgen's first, as before)."""
+    from pymatgen.core import Lattice, Structure
+
+    from omni_flows.workflows.slabs import bulk_structure, layers, terminations
+
+    cu3au = Structure(Lattice.cubic(3.75), ["Au", "Cu", "Cu", "Cu"],
+                      [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    faces = []
+    for hkl in [(1, 0, 0), (1, 1, 0)]:
+        shifts = terminations(cu3au, hkl, SlabSpec())
+        assert len(shifts) == 2
+        for shift in shifts:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                slab, _ = make_slab(cu3au, hkl, shift, SlabSpec())
+            top = layers(slab.cart_coords[:, 2])[-1]
+            symbols = [slab[int(i)].species_string for i in top]
+            faces.append(symbols.count("Au") / len(symbols))
+    assert faces == pytest.approx([0.5, 0.0, 0.5, 0.0])
+    # an element's one (111) face stays one termination
+    assert len(terminations(bulk_structure("Pt"), (1, 1, 1), SlabSpec())) == 1

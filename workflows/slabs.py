@@ -154,9 +154,16 @@ def _generator(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) ->
 
 
 def terminations(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> list[float]:
-    """Shifts of the distinct terminations; raises :class:`FacetError` where there is none."""
+    """Shifts of the distinct top terminations, pymatgen's first; raises
+    :class:`FacetError` where there is none.
+
+    pymatgen counts a slab and its upside-down copy as one slab, but only the top face is
+    screened here: the cuts it drops as flips whose top face differs from every kept one
+    (Cu3Au(100): the Cu-Au face; pymatgen keeps the pure Cu one) come after its own."""
     try:
-        slabs = _generator(bulk, miller, spec).get_slabs()
+        generator = _generator(bulk, miller, spec)
+        slabs = generator.get_slabs()
+        every = generator.get_slabs(filter_out_sym_slabs=False)
     except FacetError:
         raise
     except Exception as exc:
@@ -165,14 +172,36 @@ def terminations(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) 
         raise FacetError(
             f"{bulk.composition.reduced_formula} has no {miller} slab without broken bonds"
         )
-    return [round(float(s.shift), 4) for s in slabs]
+    seen = {top_face(s.get_orthogonal_c_slab()) for s in slabs}
+    flipped = []
+    for slab in every:
+        face = top_face(slab.get_orthogonal_c_slab())
+        if face not in seen:
+            seen.add(face)
+            flipped.append(slab)
+    return [round(float(s.shift), 4) for s in slabs + flipped]
+
+
+# top layers that tell two terminations apart (their elements and spacings)
+FACE_DEPTH = 3
+
+
+def top_face(structure: Structure) -> tuple:
+    """The top FACE_DEPTH layers, top first: each layer's elements (sorted) and its
+    spacing to the layer below, to 0.1 A."""
+    z = structure.cart_coords[:, 2]
+    groups = layers(z)[::-1][:FACE_DEPTH + 1]
+    heights = [float(np.mean(z[g])) for g in groups]
+    return tuple((tuple(sorted(structure[i].species_string for i in g)),
+                  round(heights[k] - heights[k + 1], 1) if k + 1 < len(groups) else None)
+                 for k, g in enumerate(groups[:FACE_DEPTH]))
 
 
 def make_slab(
     bulk: Structure, miller: tuple[int, int, int], shift: float, spec: SlabSpec
 ) -> tuple[Structure, list[int]]:
     """The slab of termination ``shift``: top ``n_layers`` kept, tiled, bottom layers fixed."""
-    slabs = _generator(bulk, miller, spec).get_slabs()
+    slabs = _generator(bulk, miller, spec).get_slabs(filter_out_sym_slabs=False)
     slab = min(slabs, key=lambda s: abs(s.shift - shift)).get_orthogonal_c_slab()
     structure = Structure(slab.lattice, slab.species, slab.frac_coords)
     z = structure.cart_coords[:, 2]
