@@ -15,11 +15,13 @@ SITE_DESCRIPTION = (
     "where the binding atom ENDED after relaxation, by its surface neighbours: ontop (1), "
     "bridge (2), fcc or hcp (3-fold; hcp has a second-layer atom below), 4fold (fcc(100)), "
     "Nfold for other counts; 'step-' when the neighbours lie in more than one layer "
-    "(steps, (110) troughs)")
+    "(steps, (110) troughs); a multidentate adsorbate's binding atoms' sites joined by '+', "
+    "first binding atom first (bridge+ontop)")
 
 SITE_COMPOSITION_DESCRIPTION = (
     "elements of the slab atoms forming the binding atom's final site, one symbol per atom, "
-    "alphabetical (e.g. 'NiPtPt': a hollow of two Pt and one Ni); None where not recorded")
+    "alphabetical (e.g. 'NiPtPt': a hollow of two Pt and one Ni); per binding atom joined by "
+    "'+' for a multidentate adsorbate; None where not recorded")
 
 COVERAGE_DESCRIPTION = "adsorbates per cell; energies are per adsorbate"
 COVERAGE_ML_DESCRIPTION = (

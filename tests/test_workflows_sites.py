@@ -276,3 +276,27 @@ def test_sites_are_named_alike_in_a_1x1_cell_and_in_larger_ones(size):
         assert site_type(slab, list(range(n)), n) == name
         atoms_in_site = {"ontop": 1, "bridge": 2}.get(name, 3)
         assert site_composition(slab, list(range(n)), n) == "Pt" * atoms_in_site
+
+
+def test_a_multidentate_site_names_every_binding_atoms_site():
+    """*N*NH placed over pymatgen's heuristic site pairs of Pt(111) (unrelaxed, each N one
+    bond from the surface): the geometric label of each N agrees with the site it was put
+    over (a pymatgen hollow is fcc or hcp), joined in binding-atom order."""
+    pytest.importorskip("fairchem.data.oc.databases.pkls")
+    from omni_flows.workflows.sites import adsorbate_site
+
+    nnh = get_adsorbate("*N*NH")
+    slab, fixed = _slab("Pt", (1, 1, 1))
+    slab_atoms = list(range(len(slab)))
+    named = {"ontop": {"ontop"}, "bridge": {"bridge"}, "hollow": {"fcc", "hcp"}}
+    checked = 0
+    for p in make_placements(slab, fixed, nnh, PlacementSettings(n_random=0)):
+        label, composition = adsorbate_site(p.structure, slab_atoms, p.adsorbate_indices[:2])
+        starts = p.site_type.split("+")
+        assert len(label.split("+")) == 2 and composition.count("+") == 1
+        assert all(kind in named[start] for kind, start in zip(label.split("+"), starts)), \
+            (p.site_type, label)
+        assert composition == "+".join("Pt" * {"ontop": 1, "bridge": 2}.get(k, 3)
+                                       for k in label.split("+"))
+        checked += 1
+    assert checked >= 4

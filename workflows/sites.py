@@ -90,6 +90,15 @@ def site_composition(structure: Structure | Atoms, slab: list[int], atom: int) -
     return "".join(sorted(atoms[j].symbol for j in site_neighbours(atoms, slab, atom)))
 
 
+def adsorbate_site(structure: Structure | Atoms, slab: list[int],
+                   binders: list[int]) -> tuple[str, str]:
+    """(site type, site composition) of an adsorbate bound through the atoms ``binders``:
+    each binding atom's, joined by '+' in their order ('bridge+ontop', 'PtPt+Pt')."""
+    atoms = _atoms(structure)
+    return ("+".join(site_type(atoms, slab, i) for i in binders),
+            "+".join(site_composition(atoms, slab, i) for i in binders))
+
+
 def _lateral_distances(atoms: Atoms, atom: int, others: list[int]) -> np.ndarray:
     """In-plane distances from ``atom`` to ``others``, minimum image in a and b."""
     vectors = atoms.positions[others] - atoms.positions[atom]

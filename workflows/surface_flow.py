@@ -52,7 +52,7 @@ from .references import adsorbate_references, energy_reference, reference_molecu
 from .relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
-from .sites import site_composition, site_type
+from .sites import adsorbate_site
 from .slabs import SlabSpec, bulk_structure, make_slab, terminations, top_layer
 from .thermochemistry import FreeEnergySettings
 
@@ -150,10 +150,13 @@ def placement_documents(
     docs = []
     n_slab = len(slab.structure)
     n = len(placements[0].adsorbate_indices) // len(adsorbate.symbols) if placements else 1
+    slab_atoms = list(range(n_slab))
     coverage_ml = n / len(top_layer(slab.structure, list(range(n_slab))))
     for i, (p, out) in enumerate(zip(placements, outcomes, strict=True)):
         final = to_pymatgen(out.atoms)
         binder = p.adsorbate_indices[adsorbate.binding_index]
+        site, composition = adsorbate_site(
+            out.atoms, slab_atoms, [p.adsorbate_indices[i] for i in adsorbate.binders])
         docs.append(AdsorptionPlacementDoc(
             provenance=provenance,
             settings_id=settings_id,
@@ -165,8 +168,8 @@ def placement_documents(
             adsorbate=adsorbate.formula,
             adsorbate_id=adsorbate.adsorbate_id,
             placement_index=i,
-            site_type=site_type(out.atoms, list(range(n_slab)), binder),
-            site_composition=site_composition(out.atoms, list(range(n_slab)), binder),
+            site_type=site,
+            site_composition=composition,
             initial_site_type=p.site_type,
             site_position=tuple(float(x) for x in out.atoms.positions[binder]),
             initial_structure=p.structure,
