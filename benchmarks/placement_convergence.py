@@ -13,7 +13,7 @@ Pt(111) 2x2, Cu(100) 2x2 of its primitive cell, Pt3Ni(111) (L1_2, a = 3.83 A, it
 
 Usage:
     OMP_NUM_THREADS=1 python benchmarks/placement_convergence.py [--k 4] [--n-random 6]
-        [--systems Pt:111 Cu:100 Pt3Ni:111] [--adsorbates O OH CO] [--out FILE.json]
+        [--systems Pt:111 Cu:100 Pt3Ni:111] [--adsorbates O OH CO] [--tilt 0] [--out FILE.json]
 """
 
 import argparse
@@ -39,9 +39,9 @@ SUPERCELL = {"Pt3Ni": (1, 1)}
 
 
 def run_system(bulk: str, miller: tuple[int, int, int], adsorbates: list[str], k: int,
-               n_random: int, mlip: MLIPSettings) -> list[dict]:
+               n_random: int, mlip: MLIPSettings, tilt: float = 0.0) -> list[dict]:
     spec = SlabSpec(n_layers=4, n_fixed_layers=2, supercell=SUPERCELL.get(bulk, (2, 2)))
-    placements = PlacementSettings(n_random=n_random, max_placements=2 * k)
+    placements = PlacementSettings(n_random=n_random, max_placements=2 * k, tilt=tilt)
     maker = SurfaceAdsorptionMaker(miller_indices=[miller], adsorbates=adsorbates, mlip=mlip,
                                    slab_spec=spec, placements=placements)
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
@@ -64,7 +64,8 @@ def run_system(bulk: str, miller: tuple[int, int, int], adsorbates: list[str], k
         name = docs[0]["adsorbate"]
         # the k-screen's placements are the first k of this one
         again = make_placements(slab, fixed, get_adsorbate(adsorbate_id),
-                                PlacementSettings(n_random=n_random, max_placements=k))
+                                PlacementSettings(n_random=n_random, max_placements=k,
+                                                  tilt=tilt))
         prefix = all(a.structure == Structure.from_dict(d["initial_structure"])
                      for a, d in zip(again, docs))
         row = {"system": f"{bulk}({''.join(map(str, miller))})", "adsorbate": name,
@@ -94,6 +95,8 @@ def main() -> None:
     parser.add_argument("--adsorbates", nargs="+", default=["O", "OH", "CO"])
     parser.add_argument("--model", default="7net-mf-0")
     parser.add_argument("--task", default="PBE")
+    parser.add_argument("--tilt", type=float, default=0.0,
+                        help="degrees, molecules tipped at random within this cone")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     mlip = MLIPSettings(model=args.model, task=args.task, device="cpu")
@@ -101,9 +104,9 @@ def main() -> None:
     for system in args.systems:
         bulk, hkl = system.split(":")
         rows += run_system(bulk, tuple(int(c) for c in hkl), args.adsorbates, args.k,
-                           args.n_random, mlip)
+                           args.n_random, mlip, args.tilt)
     print(f"best valid E_ads (eV) over the first k={args.k} and all 2k={2 * args.k} placements "
-          f"(--n-random {args.n_random}), {args.model}/{args.task}")
+          f"(--n-random {args.n_random}, --tilt {args.tilt:g}), {args.model}/{args.task}")
     print(f"{'system':<12}{'ads':<5}{'n':>3}  {'best k':>8} {'site k':<8}{'best 2k':>8} "
           f"{'site 2k':<8}{'change':>8}  prefix")
     for r in rows:
@@ -119,7 +122,8 @@ def main() -> None:
               f"{sum(c > 0.05 for c in changes)} of {len(changes)} lowered by > 0.05 eV")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"k": args.k, "n_random": args.n_random, "model": args.model,
+            json.dump({"k": args.k, "n_random": args.n_random, "tilt": args.tilt,
+                       "model": args.model,
                        "task": args.task, "rows": rows}, fh, indent=1)
 
 

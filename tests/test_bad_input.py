@@ -294,6 +294,7 @@ CATALOGUE = [
     Bad(f"{SCREEN} --device cuda", "no CUDA GPU", when=not HAS_CUDA, why=NO_CUDA),
     Bad(f"{SCREEN} --device gpu", "unknown device 'gpu'"),
     Bad(f"{SCREEN} --terminations some", "--terminations must be first or all"),
+    Bad(f"{SCREEN} --tilt 120", "--tilt is a cone half-angle in degrees, 0 to 90"),
     Bad(f"{SCREEN} --coverage 0", "--coverage is adsorbates per cell: a whole number"),
     Bad(f"{SCREEN} --supercell 1x1 --coverage 2", "--coverage 2: the Pt slab's cell holds 1"),
     Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),

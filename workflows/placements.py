@@ -9,7 +9,11 @@ Numbers used (AdsorbML, Lan et al., npj Comput. Mater. 9, 172 (2023), places
 heuristic sites plus random ones; ours): every symmetry-distinct ontop, bridge
 and hollow site of the top layer (pymatgen, ``SYMM_REDUCE``), interleaved
 hollow/ontop/bridge, then ``n_random`` (default 2) uniformly random spots in the
-cell, capped at ``max_placements``.
+cell, capped at ``max_placements``. A molecule gets a uniformly random turn about the
+surface normal and, with ``tilt`` degrees (AdsorbML: 20; default 0, upright), its axis
+tipped to a uniformly random direction within that cone: an upright molecule over a
+high-symmetry site feels no lateral force and can stay on a saddle (OH on Pt(111):
+benchmarks/results/placement_convergence.txt).
 
 Multidentate adsorbates (``Adsorbate.binders``: OC20's ``*N*NH``, ``*CH2*O``) lie
 with every binding atom down: the first binding atom sits over the site, the
@@ -71,12 +75,14 @@ MIN_PARTNER_DISTANCE = 0.3
 class PlacementSettings(MSONable):
     """How adsorbates are placed: ``n_random`` random spots after the distinct heuristic
     sites, at most ``max_placements`` in all (None: no cap), seeded; ``coverage``
-    adsorbates per cell."""
+    adsorbates per cell; a molecule's axis tilted at random within ``tilt`` degrees of
+    the surface normal (0: upright, as before tilting existed)."""
 
     n_random: int = DEFAULT_RANDOM
     max_placements: int | None = None
     seed: int = DEFAULT_SEED
     coverage: int = 1
+    tilt: float = 0.0  # degrees: molecules tilt at random within this cone (AdsorbML: 20)
 
     def __post_init__(self) -> None:
         if self.n_random < 0:
@@ -87,16 +93,20 @@ class PlacementSettings(MSONable):
                 "out for every heuristic site plus the random ones)")
         if self.seed < 0:
             raise WorkflowInputError(f"--seed must be 0 or more, not {self.seed}")
+        if not 0.0 <= self.tilt <= 90.0:
+            raise WorkflowInputError(f"--tilt is a cone half-angle in degrees, 0 to 90, not "
+                                     f"{self.tilt} (AdsorbML's is 20)")
         if not isinstance(self.coverage, int) or self.coverage < 1:
             raise WorkflowInputError(f"--coverage is adsorbates per cell: a whole number of at "
                                      f"least 1, not {self.coverage}")
 
     def identity(self) -> dict:
-        """What of these settings decides a result (one adsorbate per cell, the only
-        coverage before coverage existed, keeps the settings id it had)."""
+        """What of these settings decides a result (one adsorbate per cell, upright: the
+        placements made before coverage and tilt existed keep the settings id they had)."""
         out = asdict(self)
-        if self.coverage == 1:
-            del out["coverage"]
+        for name, before in (("coverage", 1), ("tilt", 0.0)):
+            if out[name] == before:
+                del out[name]
         return out
 
 
@@ -141,19 +151,23 @@ def _rotation_z(angle: float) -> np.ndarray:
 
 
 def place(
-    slab: Structure, fixed: list[int], adsorbate: Adsorbate, xy: np.ndarray, angle: float
+    slab: Structure, fixed: list[int], adsorbate: Adsorbate, xy: np.ndarray, angle: float,
+    tilt: np.ndarray | None = None,
 ) -> tuple[Structure, list[int]]:
     """Slab + adsorbate with its binding atom over ``xy``, bound; adsorbate atoms appended.
 
-    ``angle`` turns the molecule about the surface normal; a multidentate adsorbate's
-    second binding atom then lies in that direction from the first
-    (:func:`_multidentate_positions`)."""
+    ``angle`` turns the molecule about the surface normal, then ``tilt`` (a rotation about
+    the binding atom, :func:`random_tilt`) tips it; a multidentate adsorbate's second
+    binding atom lies in the ``angle`` direction from the first
+    (:func:`_multidentate_positions`) and is not tipped."""
     if adsorbate.multidentate:
         positions = _multidentate_positions(slab, adsorbate, xy, angle)
     else:
         binder = adsorbate.symbols[adsorbate.binding_index]
         z = binding_height(slab, xy, binder)
         local = adsorbate.oriented() @ _rotation_z(angle).T
+        if tilt is not None:
+            local = local @ tilt.T
         positions = local + np.array([xy[0], xy[1], z])
     # lift the whole molecule if another of its atoms comes too close to the slab
     pos = _images(slab)
@@ -202,6 +216,16 @@ def _multidentate_positions(slab: Structure, adsorbate: Adsorbate, xy: np.ndarra
                for i in binders)
     positions[:, 2] += lift
     return positions
+
+
+def random_tilt(rng, degrees: float) -> np.ndarray:
+    """A rotation taking the surface normal to a direction drawn uniformly on the cap of
+    half-angle ``degrees`` around it (AdsorbML's wobble of heuristic placements)."""
+    cos_z = rng.uniform(np.cos(np.radians(degrees)), 1.0)
+    phi = rng.uniform(0.0, 2 * np.pi)
+    angle = float(np.arccos(cos_z))
+    axis = np.array([-np.sin(phi), np.cos(phi), 0.0])  # z x (direction): tips +z towards phi
+    return _rotation_about(axis, angle)
 
 
 def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -374,12 +398,16 @@ def make_placements(
     operations = surface_operations(slab)
     placements, kept = [], []
     check_coverage(slab, settings.coverage)
+    # tilts from a stream of their own: the sites and turns stay those drawn without tilt
+    tilts = np.random.default_rng([settings.seed, 1])
+    tipped = settings.tilt > 0 and len(adsorbate.symbols) > 1 and not adsorbate.multidentate
     for kind, point, angle in _candidates(slab, adsorbate, spots, rng):
         if settings.max_placements is not None and len(placements) >= settings.max_placements:
             break
+        tilt = random_tilt(tilts, settings.tilt) if tipped else None
         structure, ads_idx = slab, []
         for copy in coverage_points(slab, point, settings.coverage):
-            structure, atoms = place(structure, fixed, adsorbate, copy, angle)
+            structure, atoms = place(structure, fixed, adsorbate, copy, angle, tilt)
             ads_idx += atoms
         positions = structure.cart_coords[ads_idx]
         species = list(adsorbate.symbols) * settings.coverage
