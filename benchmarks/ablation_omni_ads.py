@@ -1,7 +1,8 @@
 """Held-out metrics of omni-ads-0 (or any fine-tuned checkpoint) and the (a)/(b)/(c) ablation.
 
     python benchmarks/ablation_omni_ads.py eval [--model omni-ads-0] [--json out.json]
-    python benchmarks/ablation_omni_ads.py ablation [--work-dir DIR]   # trains (a), (b), (c)
+    python benchmarks/ablation_omni_ads.py ablation [--work-dir DIR] [--variants a_no_reg ...]
+        [--json FILE]   # trains (a), (b), (c); FILE keeps each finished variant
 
 ``eval`` measures, on data held out of ``recipes/omni-ads-0.yaml`` (see
 ``recipes/omni_ads_0_data.py``), the fine-tuned model next to the pretrained ones:
@@ -199,10 +200,15 @@ VARIANTS = {
 }
 
 
-def ablation(work: Path) -> dict:
+def ablation(work: Path, variants: list[str], oc20_stride: int, out: Path | None) -> dict:
+    """Train and evaluate each variant; with ``out``, every finished variant is written at
+    once (a re-run skips those already there)."""
     recipe = yaml.safe_load((ROOT / "recipes" / "omni-ads-0.yaml").read_text())
-    results = {}
-    for name, change in VARIANTS.items():
+    results = json.loads(out.read_text()) if out and out.exists() else {}
+    for name in variants:
+        if name in results:
+            continue
+        change = VARIANTS[name]
         cfg = json.loads(json.dumps(recipe))
         if change["regularization"] is not None:
             cfg["regularization"].update(change["regularization"])
@@ -213,7 +219,9 @@ def ablation(work: Path) -> dict:
         work.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(cfg))
         subprocess.run(["omni-flows", "train", str(path), "--no-progress"], cwd=ROOT, check=True)
-        results[name] = evaluate(str(work / name / "model.safetensors"))
+        results[name] = _strip(evaluate(str(work / name / "model.safetensors"), oc20_stride))
+        if out:
+            out.write_text(json.dumps(results, indent=1, default=float))
     return results
 
 
@@ -230,9 +238,11 @@ def main() -> None:
     p.add_argument("--model", default="omni-ads-0")
     p.add_argument("--oc20-stride", type=int, default=5)
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/omni_ads_ablation"))
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
-    res = evaluate(a.model, a.oc20_stride) if a.what == "eval" else ablation(a.work_dir)
+    res = evaluate(a.model, a.oc20_stride) if a.what == "eval" else ablation(
+        a.work_dir, a.variants, a.oc20_stride, a.json)
     text = json.dumps(_strip(res), indent=1, default=float)
     print(text)
     if a.json:

@@ -1,6 +1,7 @@
 """Adsorption on surfaces: one document per relaxed placement, one per best placement.
 
-E_ads = [E(slab + n adsorbates) - E(slab) - n E_ref(adsorbate)] / n, per adsorbate, with
+E_ads = [E(slab + n adsorbates) - E(slab) - n E_ref(adsorbate)] / n, per adsorbate (the
+integral, average adsorption energy), with
 n = ``coverage`` adsorbates per cell (1 unless the screen asked for more) and E_ref from
 the reference scheme recorded in ``provenance.energy_reference``; a document whose
 numbers do not add up is refused.
