@@ -13,7 +13,7 @@ Pt(111) 2x2, Cu(100) 2x2 of its primitive cell, Pt3Ni(111) (L1_2, a = 3.83 A, it
 
 Usage:
     OMP_NUM_THREADS=1 python benchmarks/placement_convergence.py [--k 4] [--n-random 6]
-        [--systems Pt:111 Cu:100 Pt3Ni:111] [--adsorbates O OH CO] [--tilt 0] [--out FILE.json]
+        [--systems Pt:111 Cu:100 Pt3Ni:111] [--adsorbates O OH CO] [--tilt 20] [--out FILE.json]
 """
 
 import argparse
@@ -39,7 +39,7 @@ SUPERCELL = {"Pt3Ni": (1, 1)}
 
 
 def run_system(bulk: str, miller: tuple[int, int, int], adsorbates: list[str], k: int,
-               n_random: int, mlip: MLIPSettings, tilt: float = 0.0) -> list[dict]:
+               n_random: int, mlip: MLIPSettings, tilt: float) -> list[dict]:
     spec = SlabSpec(n_layers=4, n_fixed_layers=2, supercell=SUPERCELL.get(bulk, (2, 2)))
     placements = PlacementSettings(n_random=n_random, max_placements=2 * k, tilt=tilt)
     maker = SurfaceAdsorptionMaker(miller_indices=[miller], adsorbates=adsorbates, mlip=mlip,
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--adsorbates", nargs="+", default=["O", "OH", "CO"])
     parser.add_argument("--model", default="7net-mf-0")
     parser.add_argument("--task", default="PBE")
-    parser.add_argument("--tilt", type=float, default=0.0,
+    parser.add_argument("--tilt", type=float, default=20.0,
                         help="degrees, molecules tipped at random within this cone")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

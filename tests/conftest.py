@@ -47,3 +47,13 @@ def settings(db_server, request) -> Settings:
     """Settings on the session server, with a database of this test's own."""
     name = re.sub(r"\W", "_", request.node.name)[:24]  # + suffixes: within MongoDB's 63
     return db_server.model_copy(update={"database": f"t_{name}_{uuid.uuid4().hex[:6]}"})
+
+
+def cli_database(db_server: Settings, prefix: str, **extra) -> tuple[Settings, dict]:
+    """Settings and CLI environment of a new database on the session server (``prefix`` +
+    a random suffix), whatever the caller's environment says; ``extra`` adds variables."""
+    database = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
+           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
+           "OMNI_FLOWS_CONFIG": None, **extra}
+    return db_server.model_copy(update={"database": database}), env

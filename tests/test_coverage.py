@@ -2,7 +2,6 @@
 apart as the cell allows, with energies and free-energy corrections per adsorbate."""
 
 import itertools
-import uuid
 import warnings
 
 import numpy as np
@@ -17,6 +16,7 @@ from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.placements import PlacementSettings, make_placements
 from omni_flows.workflows.sites import site_type
 from omni_flows.workflows.slabs import SlabSpec, bulk_structure, make_slab
+from conftest import cli_database
 
 runner = CliRunner()
 
@@ -74,11 +74,7 @@ def test_one_per_cell_keeps_the_settings_of_results_made_before_coverage():
 @pytest.fixture(scope="module")
 def coverage_screen(db_server, tmp_path_factory):
     """H on Pt(111) at 1 and 3 per 3x3 cell, with free energies."""
-    database = f"t_cov_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None, "COLUMNS": "200"}
+    settings, env = cli_database(db_server, "t_cov", COLUMNS="200")
     out = tmp_path_factory.mktemp("coverage")
     for coverage in ("1", "3"):
         result = runner.invoke(app, [

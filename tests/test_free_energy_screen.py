@@ -1,7 +1,6 @@
 """``omni-flows screen surfaces ... --free-energy``: free energies stored beside E_ads, as other
 results (their settings id includes T and p), then read by ``report che``."""
 
-import uuid
 
 import pytest
 from ase import units
@@ -9,6 +8,7 @@ from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
+from conftest import cli_database
 
 SCREEN = ["screen", "surfaces", "--bulk", "Pt", "--facets", "111", "--adsorbates", "O", "H",
           "--max-placements", "4", "--device", "cpu"]
@@ -18,11 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def free_energy_screen(db_server, tmp_path_factory):
     """The issue's acceptance screen, with and then without --free-energy."""
-    database = f"t_free_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None, "COLUMNS": "200"}
+    settings, env = cli_database(db_server, "t_free", COLUMNS="200")
     out = tmp_path_factory.mktemp("free")
     outputs = []
     for extra in (["--free-energy"], []):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
+from conftest import cli_database
 
 TINY = ["surfaces", "--bulk", "Cu", "--facets", "111", "--adsorbates", "O", "H",
         "--supercell", "2x2", "--layers", "3", "--fixed-layers", "1",
@@ -25,11 +26,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def screen_env(db_server, tmp_path_factory):
     """Environment of the CLI: the session server, a database of this module's own."""
-    database = f"t_screen_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None}
+    settings, env = cli_database(db_server, "t_screen")
     out = tmp_path_factory.mktemp("screen")
     return settings, env, out
 

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from omni_flows.workflows import (
 from omni_flows.workflows.adsorbates import get_adsorbate
 from omni_flows.workflows.references import adsorbate_references, reference_molecules
 from omni_flows.workflows.sites import site_type
+from conftest import cli_database
 
 DATA = Path(os.environ.get("OMNI_FLOWS_SHARED_DATA",
                            Path(__file__).parents[2] / "shared" / "data"))
@@ -113,11 +113,7 @@ def test_a_molecule_from_a_file_is_its_own_gas_reference(tmp_path):
 @pytest.fixture(scope="module")
 def screens(db_server, tmp_path_factory):
     """Screens that differ in one setting each, on one database; the first run by the CLI."""
-    database = f"t_ident_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None}
+    settings, env = cli_database(db_server, "t_ident")
     folder = tmp_path_factory.mktemp("ident")
     (folder / "NO.xyz").write_text("2\n\nN 0 0 0\nO 0 0 1.15\n")
     first = ["screen", "surfaces", "--bulk", "Cu", "--facets", "111", "--adsorbates", "H",

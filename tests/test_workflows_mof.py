@@ -41,6 +41,7 @@ from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
+from conftest import cli_database
 
 runner = CliRunner()
 
@@ -129,11 +130,7 @@ def test_guests_are_inserted_against_the_pore_wall(tmp_path):
 @pytest.fixture(scope="module")
 def mof_env(db_server, tmp_path_factory):
     """Environment of the CLI: the session server, a database of this module's own."""
-    database = f"t_mofs_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None}
+    settings, env = cli_database(db_server, "t_mofs")
     folder = tmp_path_factory.mktemp("mofs")
     cif = _odac_cif("ESUSOC01", folder)
     # a loose force criterion: the relaxations stop after a few steps, so the test stays fast

@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
+from conftest import cli_database
 
 runner = CliRunner()
 PT_NN = 2.77  # A, nearest-neighbour distance of the ASE Pt fcc(111) slab (a = 3.92 A)
@@ -127,11 +128,7 @@ SCREEN = ["screen", "surfaces", "--bulk", "Pt", "--facets", "111", "--adsorbates
 
 @pytest.fixture(scope="module")
 def pt_screen(db_server, tmp_path_factory):
-    database = f"t_valid_{uuid.uuid4().hex[:6]}"
-    settings = db_server.model_copy(update={"database": database})
-    env = {"OMNI_FLOWS_HOME": str(db_server.home), "OMNI_FLOWS_DB_PORT": str(db_server.db_port),
-           "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
-           "OMNI_FLOWS_CONFIG": None}
+    settings, env = cli_database(db_server, "t_valid")
     out = tmp_path_factory.mktemp("screen")
     result = runner.invoke(app, [*SCREEN, "--out", str(out)], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"

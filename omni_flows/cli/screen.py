@@ -210,9 +210,9 @@ def surfaces(
     coverage: int = typer.Option(
         1, help="adsorbates per cell, placed as far apart as the cell allows; energies are "
         "per adsorbate and the documents give the coverage in ML too"),
-    tilt: float = typer.Option(
-        0.0, help="degrees: tip each molecule's axis at random within this cone of the "
-        "surface normal (AdsorbML's 20; 0: upright)"),
+    tilt: float | None = typer.Option(
+        None, help="degrees: tip each molecule's axis at random within this cone of the "
+        "surface normal; 0: upright [default: 20, AdsorbML's]"),
     layers: int = typer.Option(4, help="slab layers"),
     fixed_layers: int = typer.Option(2, help="bottom layers held fixed (< --layers)"),
     supercell: str | None = typer.Option(None, help="lateral cell, e.g. 2x2 (default: >= 8 A)"),
@@ -284,8 +284,9 @@ def surfaces(
         mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
         slab_spec=SlabSpec(n_layers=layers, n_fixed_layers=fixed_layers, supercell=cell),
         placements=PlacementSettings(
-            max_placements=max_placements, seed=seed, coverage=coverage, tilt=tilt,
-            **({} if n_random is None else {"n_random": n_random})),
+            max_placements=max_placements, seed=seed, coverage=coverage,
+            **({} if n_random is None else {"n_random": n_random}),
+            **({} if tilt is None else {"tilt": tilt})),
         reference=scheme, free_energy=thermo, all_terminations=terminations == "all",
         **({} if batch_atoms is None else {"batch_atoms": batch_atoms}),
     )
