@@ -26,8 +26,6 @@ from jobflow import Flow, Maker, job
 from monty.json import MSONable
 from omni_flows.db_schemas import (
     AdsorptionPlacementDoc,
-    BestAdsorptionDoc,
-    EnergyReference,
     MLIPCalculationDoc,
     Provenance,
     ReferenceScheme,
