@@ -225,8 +225,11 @@ run(app)
 
 
 def _command(what: str, interrupt: bool = False) -> subprocess.CompletedProcess:
+    # SIGINT as in a terminal: a shell's background job (nohup ... &) starts with it ignored,
+    # and Python then keeps ignoring it
     proc = subprocess.Popen([sys.executable, "-c", COMMAND, what], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if interrupt:
         assert proc.stdout.readline() == "ready\n"
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
