@@ -197,6 +197,9 @@ VARIANTS = {
     "a_no_reg": {"regularization": {"weight": 0.0}, "dbs": False},
     "b_selective_reg": {"regularization": None, "dbs": False},
     "c_selective_reg_dbs": {"regularization": None, "dbs": True},
+    # stronger penalties than the recipe's 1e-6, to find where (b) leaves (a)
+    "b_selective_reg_1e-5": {"regularization": {"weight": 1e-5}, "dbs": False},
+    "b_selective_reg_1e-4": {"regularization": {"weight": 1e-4}, "dbs": False},
 }
 
 
@@ -238,7 +241,7 @@ def main() -> None:
     p.add_argument("--model", default="omni-ads-0")
     p.add_argument("--oc20-stride", type=int, default=5)
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/omni_ads_ablation"))
-    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS)[:3])
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     res = evaluate(a.model, a.oc20_stride) if a.what == "eval" else ablation(

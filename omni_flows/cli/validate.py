@@ -25,13 +25,18 @@ def _latest(collection, criteria: dict) -> dict | None:
     return found[0] if found else None
 
 
+# DFT validation compares one adsorbate per cell: results of --coverage N > 1 are left out
+# (documents from before coverage existed have no field: one per cell)
+ONE_PER_CELL = {"coverage": {"$in": [1, None]}}
+
+
 def find_targets(db, top: int, adsorbates: list[str] | None, model: str) -> list:
     """The ``top`` valid best placements of lowest E_ads made with ``model``, as targets."""
     from omni_flows.db_schemas import ReferenceScheme
     from omni_flows.workflows.references import molecules_needed
     from omni_flows.workflows.validation import ValidationTarget
 
-    criteria = {"valid": True, "provenance.model_name": model}
+    criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
     if adsorbates:
         criteria["adsorbate"] = {"$in": list(adsorbates)}
     best = list(db["adsorption_best"].find(criteria, {"_id": 0})
@@ -193,7 +198,7 @@ def find_gpaw_targets(db, top: int, adsorbates: list[str] | None, model: str,
     from omni_flows.workflows.gpaw_validation import GPAWValidationTarget
     from omni_flows.workflows.references import molecules_needed
 
-    criteria = {"provenance.model_name": model}
+    criteria = {"provenance.model_name": model, **ONE_PER_CELL}
     if adsorbates:
         criteria["adsorbate"] = {"$in": list(adsorbates)}
     found = db["adsorption_best"].find(criteria, {"_id": 0}).sort("adsorption_energy", 1)
