@@ -338,20 +338,25 @@ def lattice_translations(slab: Structure) -> np.ndarray:
                      for f in found])
 
 
-def check_coverage(slab: Structure, coverage: int) -> None:
+def check_coverage(slab: Structure, coverage: int,
+                   translations: np.ndarray | None = None) -> None:
     """Refuse a coverage the cell cannot hold as images of one spot."""
-    if coverage > 1 and len(lattice_translations(slab)) < coverage:
-        n = len(lattice_translations(slab))
+    if coverage == 1:
+        return
+    n = len(lattice_translations(slab) if translations is None else translations)
+    if n < coverage:
         raise WorkflowInputError(
             f"--coverage {coverage}: the {slab.composition.reduced_formula} slab's cell holds "
             f"{n} translation images of a site, fewer than {coverage}: give a larger "
             "--supercell (e.g. 3x3 holds 9 on fcc(111)) or a lower --coverage")
 
 
-def coverage_points(slab: Structure, point: np.ndarray, coverage: int) -> list[np.ndarray]:
-    """``point`` and ``coverage - 1`` of its translation images, each next one the image
-    farthest (periodically, in plane) from those already chosen."""
-    images = [np.asarray(point, float) + t for t in lattice_translations(slab)]
+def coverage_points(slab: Structure, point: np.ndarray, coverage: int,
+                    translations: np.ndarray) -> list[np.ndarray]:
+    """``point`` and ``coverage - 1`` of its images under ``translations``
+    (:func:`lattice_translations`), each next one the image farthest (periodically, in
+    plane) from those already chosen."""
+    images = [np.asarray(point, float) + t for t in translations]
     chosen = [images.pop(0)]
     a, b = slab.lattice.matrix[:2]
     shifts = np.array([i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)])[:, :2]
@@ -402,7 +407,9 @@ def make_placements(
         spots.append(("random", u * a + v * b))
     operations = surface_operations(slab)
     placements, kept = [], []
-    check_coverage(slab, settings.coverage)
+    # one adsorbate per cell: no translations needed (spglib once per slab otherwise)
+    translations = lattice_translations(slab) if settings.coverage > 1 else np.zeros((1, 3))
+    check_coverage(slab, settings.coverage, translations)
     # tilts from a stream of their own: the sites and turns stay those drawn without tilt
     tilts = np.random.default_rng([settings.seed, 1])
     tipped = settings.tilt > 0 and len(adsorbate.symbols) > 1 and not adsorbate.multidentate
@@ -411,7 +418,7 @@ def make_placements(
             break
         tilt = random_tilt(tilts, settings.tilt) if tipped else None
         structure, ads_idx = slab, []
-        for copy in coverage_points(slab, point, settings.coverage):
+        for copy in coverage_points(slab, point, settings.coverage, translations):
             structure, atoms = place(structure, fixed, adsorbate, copy, angle, tilt)
             ads_idx += atoms
         positions = structure.cart_coords[ads_idx]

@@ -151,7 +151,7 @@ def placement_documents(
     n_slab = len(slab.structure)
     n = len(placements[0].adsorbate_indices) // len(adsorbate.symbols) if placements else 1
     slab_atoms = list(range(n_slab))
-    coverage_ml = n / len(top_layer(slab.structure, list(range(n_slab))))
+    coverage_ml = n / len(top_layer(slab.structure, slab_atoms))
     for i, (p, out) in enumerate(zip(placements, outcomes, strict=True)):
         final = to_pymatgen(out.atoms)
         binder = p.adsorbate_indices[adsorbate.binding_index]
