@@ -203,10 +203,11 @@ VARIANTS = {
 }
 
 
-def ablation(work: Path, variants: list[str], oc20_stride: int, out: Path | None) -> dict:
-    """Train and evaluate each variant; with ``out``, every finished variant is written at
-    once (a re-run skips those already there)."""
-    recipe = yaml.safe_load((ROOT / "recipes" / "omni-ads-0.yaml").read_text())
+def ablation(work: Path, variants: list[str], oc20_stride: int, out: Path | None,
+             recipe_path: Path = ROOT / "recipes" / "omni-ads-0.yaml") -> dict:
+    """Train and evaluate each variant of ``recipe_path``; with ``out``, every finished
+    variant is written at once (a re-run skips those already there)."""
+    recipe = yaml.safe_load(recipe_path.read_text())
     results = json.loads(out.read_text()) if out and out.exists() else {}
     for name in variants:
         if name in results:
@@ -243,9 +244,11 @@ def main() -> None:
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/omni_ads_ablation"))
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS)[:3])
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "omni-ads-0.yaml",
+                   help="the recipe whose variants the ablation trains")
     a = p.parse_args()
     res = evaluate(a.model, a.oc20_stride) if a.what == "eval" else ablation(
-        a.work_dir, a.variants, a.oc20_stride, a.json)
+        a.work_dir, a.variants, a.oc20_stride, a.json, a.recipe)
     text = json.dumps(_strip(res), indent=1, default=float)
     print(text)
     if a.json:

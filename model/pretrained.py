@@ -37,7 +37,7 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
 # content hash of model/weights/omni-ads-0/model.safetensors
-OMNI_ADS_0_HASH = "624e4897d9b6a9b0d324df2298d7abd20f8f0a03c5b84b4608d1381f763a20aa"
+OMNI_ADS_0_HASH = "f21deb0e258f8f61a1bd5641a05b1f2355d533801f583174190d6e93bd81648c"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
