@@ -19,7 +19,7 @@ import pytest
 # of the heaps: a free heap chunk that large (after the model's calls, depending on thread
 # timing) would serve it without mmap, and the check would fail by chance (seen 1 in 5
 # under load with a fixed 96 MiB).
-_MMAPPED_MIB = r"""
+_MMAP_PROBE = r"""
 import ctypes
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
@@ -35,7 +35,7 @@ def mmapped_all():
     return int((_libc.mallinfo2().hblkhd - info.hblkhd) >> 20 == mib)
 """
 
-_MODEL_CALL = _MMAPPED_MIB + r"""
+_MODEL_CALL = _MMAP_PROBE + r"""
 from ase.build import bulk
 from omni_flows.model import OmniCalculator, load_model, predict
 from omni_flows.model.inference import evaluate, keep_freed_memory
@@ -49,7 +49,7 @@ atoms.get_forces()
 print(keep_freed_memory.cache_info().misses, mmapped_all())
 """
 
-_CLI_OPT_IN = _MMAPPED_MIB + r"""
+_CLI_OPT_IN = _MMAP_PROBE + r"""
 import sys
 from omni_flows.cli import _opt_in_process_settings
 _opt_in_process_settings(sys.argv[1:])
