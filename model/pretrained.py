@@ -37,7 +37,7 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
 # content hash of model/weights/omni-ads-0/model.safetensors
-OMNI_ADS_0_HASH = "f21deb0e258f8f61a1bd5641a05b1f2355d533801f583174190d6e93bd81648c"
+OMNI_ADS_0_HASH = "4f9ac1e602ab46fcbd52c35f3a9251650d07071e70614c211bb07112d224cc99"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",

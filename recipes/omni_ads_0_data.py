@@ -112,6 +112,26 @@ def dbs_structures(data: Path) -> list[Atoms]:
         cell = bulk(metal, cubic=not hcp) * (2, 2, 2 if hcp else 1)
         cell.positions += rng.normal(0, 0.05, cell.positions.shape)
         out.append(cell)
+    # the rest of the DBS (485 structures in all): every Xu & Kitchin Pt/Ag/Pd slab but the
+    # 0.25 ML ones above (every site and coverage), the CHEAT training rows of H, CO and NO,
+    # and the training metals' clean slabs, so that each gpaw_rpbe energy difference has its
+    # PBE counterpart in the DBS
+    xk = json.loads((data / "xu_kitchin_2014" / "structures.json").read_text())
+    for metal in XK_DBS_METALS:
+        for sites in xk[metal].values():
+            for coverages in sites.values():
+                out += [
+                    Atoms(e["symbols"], positions=e["pos"], cell=e["cell"], pbc=True)
+                    for cov, e in coverages.items()
+                    if isinstance(e, dict) and cov != "0.25"
+                ]
+    out += [r.toatoms() for r in rows if r.ads not in ("O", "OH")]
+    refs = gas_references(hea / "gas")
+    out += [
+        slab
+        for metal, (_, slab) in clean_slab_energies(hea / "pure_metals.db", refs).items()
+        if metal not in HELD_OUT_METALS
+    ]
     for a in out:
         a.calc = None
     return out

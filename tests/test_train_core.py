@@ -315,6 +315,23 @@ def test_train_regularization_of_chosen_task_rows(data, tmp_path):
         Trainer(config(data, tmp_path, regularization={"weight": 0.1, "tasks": ["C"]}))
 
 
+
+def test_train_universal_lr_ratio_scales_only_the_shared_step(data, tmp_path):
+    """Adam's first step moves a parameter by lr * g / (|g| + eps), i.e. by its group's lr:
+    the universal parameters by lr * universal_lr_ratio, the task-specific ones by lr."""
+    trainer = Trainer(config(data, tmp_path, optim={"lr": 0.01, "universal_lr_ratio": 0.25,
+                                                    "ema_decay": None, "grad_clip": None}))
+    groups = trainer.model.parameter_groups()
+    before = {k: [p.detach().clone() for p in ps] for k, ps in groups.items()}
+    trainer.next_step()
+    moved = {
+        k: max(float((p - q).abs().max()) for p, q in zip(groups[k], before[k])) for k in groups
+    }
+    assert moved["universal"] == pytest.approx(0.0025, rel=1e-3)
+    assert moved["task_specific"] == pytest.approx(0.01, rel=1e-3)
+    with pytest.raises(TrainingConfigError, match="freeze_universal"):
+        config(data, tmp_path, optim={"universal_lr_ratio": 0.0})
+
 # ----- DDP -------------------------------------------------------------------
 # The ranks meet through a file, not a TCP port: a port picked free and then released can
 # be taken by another test's server before rank 0 binds it (pytest-xdist runs tests side

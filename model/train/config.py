@@ -136,6 +136,8 @@ class RegularizationConfig:
 class OptimConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
+    # the universal (shared) parameters learn at lr * this; the task-specific ones at lr
+    universal_lr_ratio: float = 1.0
     weight_decay: float = 0.0
     scheduler: str = "none"  # none | onecycle | cosine (with linear warm-up)
     warmup_fraction: float = 0.05
@@ -181,6 +183,11 @@ class TrainConfig:
             raise TrainingConfigError("data.dbs_fraction must be in [0, 1)")
         if (self.model.checkpoint is None) == (self.model.config is None):
             raise TrainingConfigError("model: give exactly one of 'checkpoint' or 'config'")
+        if not 0.0 < self.optim.universal_lr_ratio <= 1.0:
+            raise TrainingConfigError(
+                "optim.universal_lr_ratio must be in (0, 1]; to train the task-specific "
+                "parameters only, set model.freeze_universal: true"
+            )
         if self.data.batch_size < 1 or self.epochs < 1:
             raise TrainingConfigError("data.batch_size and epochs must be at least 1")
 

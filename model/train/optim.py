@@ -9,9 +9,17 @@ import torch
 from .config import OptimConfig
 
 
-def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(groups: dict[str, list], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """``groups``: the model's ``parameter_groups()``. The universal parameters learn at
+    ``lr * universal_lr_ratio``: a fine-tune that moves them less moves the pretrained
+    tasks, which share them, less."""
     kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return kind([p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = {"universal": cfg.lr * cfg.universal_lr_ratio, "task_specific": cfg.lr}
+    param_groups = [
+        {"params": [p for p in params if p.requires_grad], "lr": lr[name]}
+        for name, params in groups.items()
+    ]
+    return kind([g for g in param_groups if g["params"]], weight_decay=cfg.weight_decay)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int):
@@ -19,7 +27,7 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: OptimConfig, total_steps: i
     if cfg.scheduler == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             opt,
-            max_lr=cfg.lr,
+            max_lr=[g["lr"] for g in opt.param_groups],
             total_steps=total_steps,
             pct_start=max(cfg.warmup_fraction, 1e-3),
             final_div_factor=1.0 / max(cfg.min_lr_ratio, 1e-12) / 25.0,

@@ -134,7 +134,7 @@ class Trainer:
                 f"{self.model.config.tasks}"
             )
         self.reg_rows = [self.model.task_index(n) for n in names] if names is not None else None
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
+        self.optimizer = build_optimizer(self.model.parameter_groups(), cfg.optim)
         total = cfg.epochs * self.sampler.batches_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps)
