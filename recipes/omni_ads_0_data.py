@@ -112,8 +112,9 @@ def dbs_structures(data: Path) -> list[Atoms]:
         cell = bulk(metal, cubic=not hcp) * (2, 2, 2 if hcp else 1)
         cell.positions += rng.normal(0, 0.05, cell.positions.shape)
         out.append(cell)
-    # the rest of the DBS (485 structures in all): every Xu & Kitchin Pt/Ag/Pd slab but the
-    # 0.25 ML ones above (every site and coverage), the CHEAT training rows of H, CO and NO,
+    # the rest of the DBS (485 structures in all): the Xu & Kitchin Pt/Ag/Pd slabs of every
+    # site at every coverage but 0.25 ML (the clean slab comes in twice), the CHEAT training
+    # rows of H, CO and NO,
     # and the training metals' clean slabs, so that each gpaw_rpbe energy difference has its
     # PBE counterpart in the DBS
     xk = json.loads((data / "xu_kitchin_2014" / "structures.json").read_text())
