@@ -256,6 +256,8 @@ CATALOGUE = [
     Bad("train {tmp}/missing.yaml", "does not exist"),
     Bad("train {tmp}/config.yaml", "optim.lr", files=train_config("optim: {lr: -0.001}\n")),
     Bad("train {tmp}/config.yaml", "epochs", files=train_config("epochs: 0\n")),
+    Bad("train {tmp}/config.yaml", "universal_lr_ratio",
+        files=train_config("optim: {universal_lr_ratio: 0}\n")),
     Bad("train {tmp}/config.yaml", "optim.weight_decay",
         files=train_config("optim: {weight_decay: -1}\n")),
     Bad("train {tmp}/config.yaml", "device 'cuda'", files=train_config("device: cuda\n"),
