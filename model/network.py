@@ -34,8 +34,8 @@ def set_up_vector_math() -> None:
     MKL VML, which sets itself up on first use. When that first use is threaded, a
     worker thread can race the set-up and run an inaccurate kernel on its share of
     the tensor. On 2 threads, about 1 fresh process in 10 had radial-basis errors of
-    1.5e-4 in the model's first call (a 38-atom slab's energy off by 1.6 meV, its
-    forces by 6e-4 eV/A); later calls were exact. One serial call settles the set-up:
+    1.5e-4 in the model's first call (a 38-atom slab's energy off by 1.5 meV, its
+    forces by 5.5e-4 eV/A); later calls were accurate. One serial call settles the set-up:
     0 faults in 100 processes, against 11 without it.
     """
     torch.sin(torch.zeros(1))

@@ -107,7 +107,7 @@ print(first["energy"].hex(), later["energy"].hex(), abs(first["forces"] - later[
 
 def test_first_model_call_of_a_process_gives_the_numbers_of_every_later_call():
     """MKL's vector math, set up by a threaded call, gave about 1 fresh process in 10 an
-    inaccurate first call (energy off by 1.6 meV); the model sets it up serially. A relaxation
+    inaccurate first call (energy off by 1.5 meV); the model sets it up serially. A relaxation
     in a new worker process and the same one in a warm process must store the same numbers."""
     runs = [subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True,
                            text=True, check=True).stdout.split() for _ in range(16)]
