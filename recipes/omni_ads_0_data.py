@@ -114,9 +114,8 @@ def dbs_structures(data: Path) -> list[Atoms]:
         out.append(cell)
     # the rest of the DBS (485 structures in all): the Xu & Kitchin Pt/Ag/Pd slabs of every
     # site at every coverage but 0.25 ML (the clean slab comes in twice), the CHEAT training
-    # rows of H, CO and NO,
-    # and the training metals' clean slabs, so that each gpaw_rpbe energy difference has its
-    # PBE counterpart in the DBS
+    # rows of H, CO and NO, and the training metals' clean slabs, so that each gpaw_rpbe
+    # energy difference has its PBE counterpart in the DBS
     xk = json.loads((data / "xu_kitchin_2014" / "structures.json").read_text())
     for metal in XK_DBS_METALS:
         for sites in xk[metal].values():

@@ -14,6 +14,8 @@ import yaml
 from ase import Atoms
 from ase.db import connect
 from ase.io import read
+from pymatgen.io.ase import AseAtomsAdaptor
+from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.model import OmniCalculator, load_model
 from omni_flows.model.checkpoint import read_metadata
 from omni_flows.model.pretrained import (
@@ -86,13 +88,9 @@ def test_omni_ads_0_gpaw_rpbe_beats_7net_mf_0_on_held_out_metals():
     assert new < old - 0.03, (new, old)
 
 
-def _fingerprint(atoms) -> tuple:
-    """A structure up to 1e-3 A: species, positions and cell, rounded."""
-    return (
-        tuple(atoms.numbers),
-        tuple(atoms.positions.round(3).ravel()),
-        tuple(atoms.cell.array.round(3).ravel()),
-    )
+def _fingerprint(atoms: Atoms) -> str:
+    """The project's identity of a structure (species, cell, wrapped positions, rounded)."""
+    return structure_fingerprint(AseAtomsAdaptor.get_structure(atoms))
 
 
 @pytest.mark.skipif(not HEA.is_dir(), reason=f"CHEAT data not found at {HEA}")

@@ -315,7 +315,6 @@ def test_train_regularization_of_chosen_task_rows(data, tmp_path):
         Trainer(config(data, tmp_path, regularization={"weight": 0.1, "tasks": ["C"]}))
 
 
-
 def test_train_universal_lr_ratio_scales_only_the_shared_step(data, tmp_path):
     """Adam's first step moves a parameter by lr * g / (|g| + eps), i.e. by its group's lr:
     the universal parameters by lr * universal_lr_ratio, the task-specific ones by lr."""
@@ -331,6 +330,7 @@ def test_train_universal_lr_ratio_scales_only_the_shared_step(data, tmp_path):
     assert moved["task_specific"] == pytest.approx(0.01, rel=1e-3)
     with pytest.raises(TrainingConfigError, match="freeze_universal"):
         config(data, tmp_path, optim={"universal_lr_ratio": 0.0})
+
 
 # ----- DDP -------------------------------------------------------------------
 # The ranks meet through a file, not a TCP port: a port picked free and then released can
