@@ -5,7 +5,7 @@ only: no torch, no database driver. ``omni_flows.stores`` applies the index
 declarations to a server.
 """
 
-from .adsorption import AdsorptionPlacementDoc, BestAdsorptionDoc
+from .adsorption import AdsorptionPlacementDoc, BestAdsorptionDoc, adsorption_energy
 from .anomaly import Anomaly, AnomalyKind
 from .benchmark import BenchmarkEntry, BenchmarkRunDoc
 from .calculation import CalcType, CalculationInput, CalculationOutput, MLIPCalculationDoc
@@ -47,4 +47,5 @@ __all__ = [
     "parse_term",
     "slab_id",
     "write_json_schemas",
+    "adsorption_energy",
 ]

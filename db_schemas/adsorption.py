@@ -33,6 +33,21 @@ COVERAGE_ML_DESCRIPTION = (
 ENERGY_CONSISTENCY_TOL = 1e-6
 
 
+def adsorption_energy(energy: float, slab_energy: float, reference_energy: float,
+                      copies: int = 1) -> float:
+    """E_ads per adsorbate, eV: [E(slab + N A) - E(slab) - N E_ref(A)] / N.
+
+    ``energy``: the relaxed slab (or framework, or cluster) with ``copies`` = N adsorbates;
+    ``reference_energy``: E_ref of ONE adsorbate, sum_i n_i E_ref_i under its scheme (gas
+    molecules or per-element energies). The one formula of every layer (surface and MOF
+    screens, DFT validations), so that two numbers compared are the same quantity.
+
+    >>> adsorption_energy(-110.0, -100.0, -6.0, copies=2)
+    -4.0
+    """
+    return (energy - slab_energy - copies * reference_energy) / copies
+
+
 def _model_of(doc: ResultDoc) -> tuple[str, str, str]:
     p = doc.provenance
     return p.model_name, p.task, p.checkpoint_hash
@@ -92,7 +107,7 @@ class AdsorptionPlacementDoc(ResultDoc):
     def _check_energies(self):
         _require_reference(self)
         n = self.coverage
-        expected = (self.energy - self.slab_energy - n * self.reference_energy) / n
+        expected = adsorption_energy(self.energy, self.slab_energy, self.reference_energy, n)
         if abs(expected - self.adsorption_energy) > ENERGY_CONSISTENCY_TOL:
             raise ValueError(
                 f"adsorption_energy {self.adsorption_energy} != (energy - slab_energy - "

@@ -30,6 +30,7 @@ from omni_flows.db_schemas import (
     Provenance,
     ReferenceScheme,
     SlabDoc,
+    adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import content_hash, structure_fingerprint
 from omni_flows.db_schemas.identity import ResultIdentity, result_identity
@@ -180,7 +181,7 @@ def gpaw_validation_document(target: GPAWValidationTarget, placement_calcs: list
         ValidatedPlacement(placement_index=p["index"], site_type=p["site_type"],
                            structure_hash=structure_fingerprint(p["structure"]),
                            mlip_adsorption_energy=p["mlip"], dft_energy=_energy(calc),
-                           dft_adsorption_energy=_energy(calc) - e_slab - e_ref)
+                           dft_adsorption_energy=adsorption_energy(_energy(calc), e_slab, e_ref))
         for p, calc in zip(target.placements, placement_calcs)]
     best_mlip = placements[0]  # lowest MLIP E_ads first
     best_dft = min(placements, key=lambda p: p.dft_adsorption_energy)

@@ -24,6 +24,7 @@ from omni_flows.db_schemas import (
     EnergyReference,
     MOFAdsorptionDoc,
     ReferenceScheme,
+    adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from pymatgen.core import Element, Structure
@@ -152,7 +153,7 @@ def relax_guest_in_framework(
         complex_energy=e_cplx,
         framework_energy=e_fw,
         guest_energy=e_guest,
-        adsorption_energy=e_cplx - e_fw - e_guest,
+        adsorption_energy=adsorption_energy(e_cplx, e_fw, e_guest),
         dispersion_correction=d3_cplx - d3_fw - d3_guest if dispersion else None,
         converged=cplx.converged and refw.converged,
     )

@@ -34,6 +34,7 @@ from omni_flows.db_schemas import (
     MLIPCalculationDoc,
     ReferenceScheme,
     SlabDoc,
+    adsorption_energy,
     slab_id,
 )
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
@@ -179,7 +180,7 @@ def placement_documents(
             reference_energy=e_ref,
             coverage=n,
             coverage_ml=coverage_ml,
-            adsorption_energy=(out.energy - slab.energy - n * e_ref) / n,
+            adsorption_energy=adsorption_energy(out.energy, slab.energy, e_ref, n),
             converged=out.converged,
         ))
     return docs

@@ -28,6 +28,7 @@ from omni_flows.db_schemas import (
     R2SCANValidationDoc,
     ReferenceScheme,
     SlabDoc,
+    adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from pymatgen.core import Molecule, Structure
@@ -145,7 +146,7 @@ def mlip_r2scan_terms(target: ValidationTarget, model: str, task: str, device: s
 
     gas = {name: energy(m) for name, m in target.gas.items()}
     terms = {SLAB_ADS: energy(target.structure), SLAB: energy(target.slab)}
-    value = terms[SLAB_ADS] - terms[SLAB] - target.reference_energy(gas)
+    value = adsorption_energy(terms[SLAB_ADS], terms[SLAB], target.reference_energy(gas))
     return {"terms": terms, "gas": gas, "adsorption_energy": value}
 
 
@@ -193,7 +194,7 @@ def validation_document(
     if dft is not None:
         (with_name, e_with), (bare_name, e_bare) = dft["with_adsorbate"], dft["bare"]
         gas = {name: float(v) for name, v in dft["gas"].items()}
-        dft_value = e_with - e_bare - target.reference_energy(gas)
+        dft_value = adsorption_energy(e_with, e_bare, target.reference_energy(gas))
         dft_terms = {with_name: e_with, bare_name: e_bare,
                      **{f"{name}(g)": e for name, e in gas.items()}}
         dft_structure = dft.get("structure")
