@@ -42,7 +42,7 @@ def adsorption_energy(energy: float, slab_energy: float, reference_energy: float
     molecules or per-element energies). The one formula of every layer (surface and MOF
     screens, DFT validations), so that two numbers compared are the same quantity.
 
-    >>> adsorption_energy(-110.0, -100.0, -6.0, copies=2)
+    >>> adsorption_energy(-120.0, -100.0, -6.0, copies=2)
     -4.0
     """
     return (energy - slab_energy - copies * reference_energy) / copies
