@@ -5,6 +5,8 @@ collection on the real server, and the local engine's results of the same Flow.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import time
 
@@ -21,6 +23,7 @@ from omni_flows.engines.local import run_local
 from omni_flows.engines.remote import (
     PROJECT_NAME,
     WORKER_NAME,
+    initialise_queue,
     job_controller,
     load_project,
     start_runner,
@@ -102,6 +105,28 @@ def test_local_project_accepts_a_flow_into_its_queue(settings, tmp_path, monkeyp
     assert len(ids) == 2
     states = {d["uuid"]: d["state"] for d in controller.jobs.find({})}
     assert states[first.uuid] == "READY" and sorted(states.values()) == ["READY", "WAITING"]
+
+
+def test_runner_finds_supervisord_and_jf_beside_the_interpreter_off_path(
+    settings, projects_folder, monkeypatch
+):
+    """`.venv/bin/omni-flows` without an activated environment: PATH lacks the interpreter's
+    folder, where supervisord and jf are installed. The runner still starts and stops."""
+    write_project(settings, folder=projects_folder)
+    initialise_queue(PROJECT_NAME)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert shutil.which("supervisord") is None and shutil.which("jf") is None  # off PATH
+    daemon = DaemonManager.from_project_name(PROJECT_NAME)
+    start_runner(PROJECT_NAME)
+    try:
+        deadline = time.monotonic() + 60
+        while daemon.check_status() != DaemonStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert daemon.check_status() == DaemonStatus.RUNNING  # supervisord ran jf
+        assert os.environ["PATH"] == "/usr/bin:/bin"  # this process's PATH is left as it was
+    finally:
+        stop_runner(PROJECT_NAME)
+    assert daemon.check_status() == DaemonStatus.SHUT_DOWN
 
 
 # --- end to end: a local worker and its runner execute a surface screen ------------------

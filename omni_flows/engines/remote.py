@@ -21,7 +21,11 @@ With no cluster configured the worker is jobflow-remote's ``local`` host: the
 runner starts each job on this machine through the shell.
 """
 
+import os
 import shlex
+import shutil
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -244,15 +248,42 @@ def _daemon(project: str):
     return DaemonManager.from_project_name(project)
 
 
+@contextmanager
+def _interpreter_scripts_on_path():
+    """``$PATH`` with this interpreter's scripts folder first, for the processes started within.
+
+    jobflow-remote starts ``supervisord`` through the shell, and supervisord starts ``jf``:
+    both are installed beside the interpreter, whose folder need not be on ``$PATH``
+    (``.venv/bin/omni-flows`` run without activating the environment).
+    """
+    scripts = str(Path(sys.executable).parent)
+    before = os.environ.get("PATH")
+    os.environ["PATH"] = os.pathsep.join([scripts, before]) if before else scripts
+    try:
+        if shutil.which("supervisord") is None or shutil.which("jf") is None:
+            raise EngineError(
+                f"jobflow-remote's runner needs `supervisord` and `jf`, found neither beside "
+                f"{sys.executable} nor on PATH; install them with: pip install jobflow-remote"
+            )
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = before
+
+
 def start_runner(project: str = PROJECT_NAME) -> None:
     """Start jobflow-remote's runner daemon (``jf runner start --single``, supervisord).
 
-    Its processes find the project through ``$JFREMOTE_PROJECTS_FOLDER`` (or ~/.jfremote).
+    Its processes find the project through ``$JFREMOTE_PROJECTS_FOLDER`` (or ~/.jfremote),
+    and ``supervisord`` and ``jf`` beside the running interpreter first, then on ``$PATH``.
     """
     from jobflow_remote.jobs.daemon import DaemonError
 
     try:
-        _daemon(project).start(single=True, raise_on_error=True)
+        with _interpreter_scripts_on_path():
+            _daemon(project).start(single=True, raise_on_error=True)
     except DaemonError as exc:
         raise EngineError(f"jobflow-remote runner of {project!r} did not start: {exc}") from exc
 
