@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from omni_flows.errors import DatabaseServerError
+from omni_flows.processes import pid_alive
 from omni_flows.settings import Settings, local_uri, redact
 
 # the platform's user on the local server: every privilege (MongoDB's built-in root role)
@@ -80,23 +81,6 @@ def _write_state(settings: Settings, info: ServerInfo) -> None:
 
 def _state_file(settings: Settings) -> Path:
     return settings.db_dir / "server.json"
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if process ``pid`` runs (a zombie child of ours counts as dead, and is reaped)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:  # not our child: ask the kernel
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process holds the pid
-        return False
-    return True
 
 
 def _command_line(pid: int) -> str:
@@ -152,7 +136,7 @@ def server_status(settings: Settings) -> ServerInfo | None:
     except (OSError, ValueError, TypeError):
         return None
     # after a reboot the pid may belong to another program: check it is our server
-    if _pid_alive(info.pid) and str(_config_file(settings)) in _command_line(info.pid):
+    if pid_alive(info.pid) and str(_config_file(settings)) in _command_line(info.pid):
         return replace(info, credentials_file=str(settings.credentials_file))
     state.unlink(missing_ok=True)
     return None
@@ -369,7 +353,7 @@ def _terminate(pid: int, host: str, port: int) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     nudge_at = time.monotonic() + 1.0
-    while _pid_alive(pid):
+    while pid_alive(pid):
         now = time.monotonic()
         if now > deadline:
             # the journal is on disk: the next start recovers every acknowledged write

@@ -21,7 +21,7 @@ from omni_flows.cli import app
 from omni_flows.db_schemas import Anomaly, AnomalyKind, Provenance, SlabDoc
 from omni_flows.db_schemas.schema import json_schemas
 from omni_flows.errors import InvalidFlowError, UnknownCollectionError
-from omni_flows.server import _pid_alive
+from omni_flows.processes import pid_alive
 from omni_flows.engines.local import run_local
 from omni_flows.stores import check_connection, connect_database, job_store
 
@@ -86,7 +86,7 @@ def test_db_start_status_stop(tmp_path, new_local_settings):
     assert status["uri"] == (
         f"mongodb://omni-flows:{password}@127.0.0.1:{settings.db_port}/?authSource=admin"
     )
-    assert status["running"] and status["auth"] and _pid_alive(status["pid"])
+    assert status["running"] and status["auth"] and pid_alive(status["pid"])
     check_connection(status["uri"])  # it answers
     client = MongoClient(status["uri"])  # a user's own script, plain pymongo
     client.mine.notes.insert_one({"note": "from my script"})
@@ -95,7 +95,7 @@ def test_db_start_status_stop(tmp_path, new_local_settings):
     assert password not in invoke(["db", "status"], settings).stdout  # the table hides it
 
     assert "stopped" in invoke(["db", "stop"], settings).stdout
-    assert not _pid_alive(status["pid"])
+    assert not pid_alive(status["pid"])
     assert json.loads(invoke(["db", "status", "--json"], settings).stdout)["pid"] is None
 
 

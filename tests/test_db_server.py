@@ -25,7 +25,8 @@ from omni_flows.db_schemas import Provenance, SlabDoc
 from omni_flows.engines.local import run_local
 from omni_flows.engines.flow_file import load_flow
 from omni_flows.errors import DatabaseServerError, user_error_message
-from omni_flows.server import _pid_alive, server_status, start_server, stop_server
+from omni_flows.processes import pid_alive
+from omni_flows.server import server_status, start_server, stop_server
 from omni_flows.stores import job_store, mongo_client
 
 N_STEPS = 12
@@ -61,7 +62,7 @@ def test_server_starts_once_keeps_data_and_stops(tmp_path, new_local_settings):
     info = start_server(settings)
     try:
         assert start_server(settings).pid == info.pid  # already running: the same server
-        assert _pid_alive(info.pid) and info.uri == settings.uri
+        assert pid_alive(info.pid) and info.uri == settings.uri
         client = mongo_client(info.uri)
         client.omni.kept.insert_one({"_id": 1, "energy": -1.25})
         client.close()
@@ -72,7 +73,7 @@ def test_server_starts_once_keeps_data_and_stops(tmp_path, new_local_settings):
             start_server(other)
     finally:
         assert stop_server(settings).pid == info.pid
-    assert server_status(settings) is None and not _pid_alive(info.pid)
+    assert server_status(settings) is None and not pid_alive(info.pid)
     assert stop_server(settings) is None
 
     info = start_server(settings)  # the data folder is reopened intact

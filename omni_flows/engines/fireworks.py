@@ -24,7 +24,8 @@ from jobflow.core.flow import get_flow
 from jobflow.managers.fireworks import flow_to_workflow
 
 from omni_flows.engines import Engine
-from omni_flows.engines.status import record_campaign
+from omni_flows.engines.campaigns import record_campaign
+from omni_flows.processes import pid_alive
 from omni_flows.server import ensure_server
 from omni_flows.settings import Settings, load_settings
 from omni_flows.stores import CLIENT_OPTIONS, check_connection, connect_database, job_store
@@ -77,16 +78,6 @@ def worker_name() -> str:
     return f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process holds the pid
-        return True
-    return True
-
-
 def _dead_worker_launches(lpad: LaunchPad) -> list[int]:
     """RUNNING launches of omni-flows workers of this host whose process is gone."""
     prefix = f"{WORKER_PREFIX}{socket.gethostname()}:"
@@ -96,7 +87,7 @@ def _dead_worker_launches(lpad: LaunchPad) -> list[int]:
         {"launch_id": 1, "fworker.name": 1},
     ):
         pid = launch["fworker"]["name"][len(prefix):]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             dead.append(launch["launch_id"])
     return dead
 

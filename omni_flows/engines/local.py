@@ -9,7 +9,7 @@ from jobflow.managers.local import run_locally
 from pymongo.errors import PyMongoError
 
 from omni_flows.engines import Engine
-from omni_flows.engines.status import mark_local_run, record_campaign
+from omni_flows.engines.campaigns import mark_local_run, record_campaign
 from omni_flows.errors import DatabaseUnavailableError, EngineError
 from omni_flows.settings import Settings
 from omni_flows.stores import job_store, publish_results

@@ -1,8 +1,8 @@
 """Campaign status: how many jobs of a Flow are done, running, failed and waiting, on any engine.
 
 Every engine records the Flows it runs or queues in the ``campaigns`` collection
-of the results database (uuid, name, engine, each job with its parents). The
-states then come from where each engine keeps them:
+of the results database (``engines.campaigns``: uuid, name, engine, each job with
+its parents). The states then come from where each engine keeps them:
 
 - ``local``: a job is done once its output is stored (or every job taking its output
   is); while the run's process
@@ -14,21 +14,18 @@ states then come from where each engine keeps them:
 Jobs that a running job added (dynamic flows) count as soon as the engine holds them.
 """
 
-import os
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
-from jobflow import Flow, Job
-from jobflow.core.flow import get_flow
 from pymongo.database import Database
 
 from omni_flows.db_schemas.indexes import JOB_OUTPUTS
 from omni_flows.engines import Engine
+from omni_flows.engines.campaigns import CAMPAIGNS
 from omni_flows.errors import EngineError
+from omni_flows.processes import pid_alive
 
-CAMPAIGNS = "campaigns"
 BUCKETS = ("done", "running", "failed", "waiting")
 
 FIREWORKS_BUCKETS = {
@@ -49,34 +46,6 @@ JOBFLOW_REMOTE_BUCKETS = {
 }  # WAITING, READY, PAUSED, STOPPED, USER_STOPPED: waiting
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def record_campaign(db: Database, flow: Flow | Job | list[Job], engine: Engine, **extra) -> str:
-    """Record that ``flow`` runs on ``engine`` (its jobs and their parents); return its uuid."""
-    flow = get_flow(flow)
-    jobs = [{"uuid": job.uuid, "name": job.name, "parents": list(parents)}
-            for job, parents in flow.iterflow()]
-    db[CAMPAIGNS].update_one(
-        {"uuid": flow.uuid},
-        {"$set": {"name": flow.name, "engine": Engine(engine).value, "jobs": jobs, **extra},
-         "$setOnInsert": {"submitted_at": _now()}},
-        upsert=True,
-    )
-    return flow.uuid
-
-
-def mark_local_run(db: Database, flow_uuid: str, finished: bool) -> None:
-    """The local run of a campaign started (in this process) or is over."""
-    if finished:
-        db[CAMPAIGNS].update_one({"uuid": flow_uuid}, {"$set": {"run.finished_at": _now()}})
-    else:
-        run = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": _now(),
-               "finished_at": None}
-        db[CAMPAIGNS].update_one({"uuid": flow_uuid}, {"$set": {"run": run}})
-
-
 @dataclass
 class CampaignStatus:
     uuid: str
@@ -92,13 +61,7 @@ class CampaignStatus:
 def _local_alive(run: dict | None) -> bool:
     if not run or run.get("finished_at") is not None or run.get("host") != socket.gethostname():
         return False
-    try:
-        os.kill(run["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(run["pid"])
 
 
 def _local_buckets(db: Database, campaign: dict) -> dict[str, str]:
