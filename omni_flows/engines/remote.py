@@ -37,7 +37,7 @@ from qtoolkit.io.shell import ShellIO
 
 from omni_flows.db_schemas.indexes import JOB_BLOBS, JOB_OUTPUTS
 from omni_flows.engines import Engine
-from omni_flows.engines.status import record_campaign
+from omni_flows.engines.campaigns import record_campaign
 from omni_flows.errors import EngineError
 from omni_flows.settings import Settings, load_settings
 from omni_flows.server import ensure_server
