@@ -14,6 +14,7 @@ class AnomalyKind(str, Enum):
     """What went wrong with a relaxed structure."""
 
     DISSOCIATION = "dissociation"  # the adsorbate broke into fragments
+    STRETCHED_BOND = "stretched_bond"  # a bond of the adsorbate beyond an intact molecule's
     DESORPTION = "desorption"  # the adsorbate left the surface
     SURFACE_CHANGE = "surface_change"  # the slab reconstructed beyond tolerance
     INTERCALATION = "intercalation"  # the adsorbate went below the top surface layer

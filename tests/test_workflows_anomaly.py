@@ -65,3 +65,56 @@ def test_pulled_out_surface_atom_is_surface_change():
     top = max(range(ads[0]), key=lambda i: final.positions[i, 2])
     final.positions[top, 2] += 1.5
     assert AnomalyKind.SURFACE_CHANGE in _kinds(initial, final, ads)
+
+
+def _ooh(o_o: float = 1.45, o_h: float = 0.98):
+    """OOH* with its proximal O 2.0 A above a Pt (ontop), the distal O at ``o_o`` and the
+    H at ``o_h`` from it, the O-O-H angle 105 degrees, the molecule in the xz plane."""
+    import numpy as np
+
+    tilt = np.radians(40)  # O-O axis 40 degrees off the normal
+    o2 = o_o * np.array([np.sin(tilt), 0, np.cos(tilt)])
+    turn = np.radians(180 - 105) + tilt  # the O-H bond turns 75 degrees further
+    h = o2 + o_h * np.array([np.sin(turn), 0, np.cos(turn)])
+    return Atoms("OOH", positions=[[0, 0, 0], o2, h])
+
+
+def _relaxed_to(final_adsorbate: Atoms):
+    """The start (an intact OOH, O-O 1.45, O-H 0.98 A) and a final state with the
+    adsorbate's atoms at ``final_adsorbate``'s positions, relative to the same Pt."""
+    initial, ads = _with(_ooh(), 2.0, "ontop")
+    final = initial.copy()
+    final.positions[ads] = final.positions[ads[0]] + final_adsorbate.positions
+    return initial, final, ads
+
+
+def test_intact_ooh_and_an_o_h_stretched_to_1_08_a_are_valid():
+    """OOH* as DFT has it on Pt(111) (O-O ~1.45 A) and the minimum the model finds with the
+    H towards a Pt (O-H 1.08 A, issue 29): below BOND_LIMITS (O-O 1.60, O-H 1.20 A)."""
+    assert _kinds(*_relaxed_to(_ooh())) == set()
+    assert _kinds(*_relaxed_to(_ooh(o_h=1.08))) == set()
+
+
+def test_ooh_split_into_o_and_oh_is_dissociation_and_a_stretched_o_o_bond():
+    """O* in the fcc hollow next to the ontop OH*: O-O 2.8 A, two fragments (covalent
+    cutoff 1.25 x 1.32 = 1.65 A) and an O-O bond far beyond 1.60 A."""
+    import numpy as np
+
+    split = Atoms("OOH", positions=[[0, 0, 0], [2.77, 0, -0.8], [2.77, 0, 0.18]])
+    split.positions[[1, 2]] = split.positions[[2, 1]]  # the H stays on the proximal O
+    split.positions[2] = [0.3, 0, 0.93]
+    found = detect_anomalies(*_relaxed_to(split))
+    kinds = {a.kind for a in found}
+    assert kinds == {AnomalyKind.DISSOCIATION, AnomalyKind.STRETCHED_BOND}
+    detail = next(a.detail for a in found if a.kind == AnomalyKind.STRETCHED_BOND)
+    d = np.linalg.norm(split.positions[1] - split.positions[0])
+    assert detail.startswith(f"O-O {d:.2f} A > 1.60 A")
+
+
+def test_o_o_stretched_to_1_62_a_is_a_stretched_bond_before_it_dissociates():
+    """O-O 1.62 A: still one fragment (below 1.65 A) but beyond 1.60 A, named alone; O-H
+    1.25 A: beyond 1.20 A, named with its length."""
+    assert _kinds(*_relaxed_to(_ooh(o_o=1.62))) == {AnomalyKind.STRETCHED_BOND}
+    found = detect_anomalies(*_relaxed_to(_ooh(o_h=1.25)))
+    assert [a.detail.split(" (")[0] for a in found if a.kind == AnomalyKind.STRETCHED_BOND] \
+        == ["H-O 1.25 A > 1.20 A"]

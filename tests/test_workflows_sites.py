@@ -309,8 +309,11 @@ def test_tilt_tips_molecules_within_the_cone_and_keeps_sites_and_turns():
     (--tilt 0), whose settings id is the one they had before tilt existed."""
     slab, fixed = _slab("Pt", (1, 1, 1))
     oh = get_adsorbate("OH")
-    upright = make_placements(slab, fixed, oh, PlacementSettings(n_random=4, tilt=0))
-    tipped = make_placements(slab, fixed, oh, PlacementSettings(n_random=4))
+    standing = ("up",)  # upright starts alone (flat, H-down: test_placement_starts.py)
+    upright = make_placements(slab, fixed, oh,
+                              PlacementSettings(n_random=4, tilt=0, orientations=standing))
+    tipped = make_placements(slab, fixed, oh,
+                             PlacementSettings(n_random=4, orientations=standing))
     assert [p.site_type for p in tipped] == [p.site_type for p in upright]
     angles = []
     for up, tip in zip(upright, tipped):
@@ -321,7 +324,7 @@ def test_tilt_tips_molecules_within_the_cone_and_keeps_sites_and_turns():
         assert np.degrees(np.arccos((h_up - o_up)[2] / np.linalg.norm(h_up - o_up))) < 1e-6
         angles.append(np.degrees(np.arccos((h - o)[2] / np.linalg.norm(h - o))))
     assert all(0 < a <= 20 + 1e-9 for a in angles) and np.ptp(angles) > 1
-    assert "tilt" not in PlacementSettings(tilt=0).identity()
+    assert "tilt" not in PlacementSettings(tilt=0, orientations=standing).identity()
     assert PlacementSettings().identity()["tilt"] == 20.0
     o_only = make_placements(slab, fixed, get_adsorbate("O"), PlacementSettings())
     assert [p.structure for p in o_only] == [p.structure for p in make_placements(

@@ -17,6 +17,19 @@ high-symmetry site feels no lateral force and can stay on a saddle. Measured
 upright, OH on Pt(111) ends at 1.260 eV (fcc) with 4 and at 0.887 eV (bridge) with 8;
 tipped, at 0.893 and 0.890 eV (bridge); CO and the other systems within 0.003 eV.
 
+Orientations (``orientations``, default all three): a molecule that stands on its binding
+atom (OH, OOH, H2O, CO, NH3; not one centred on it, CH3, CO2) starts ``up`` (its axis
+along the normal, tipped within ``tilt``) over every site, then ``flat`` (turned 90
+degrees: its axis, and its plane if it has one, parallel to the surface) over every
+site, then ``h-down`` (an H-bearing molecule with its H towards the surface: the
+heavy-atom axis flat and the H below it, OOH; or the H straight below the binding atom,
+OH, H2O) over every site; random spots take the orientations in turn. Measured on OOH*
+(7net-mf-0/PBE): four upright starts stop 0.13 eV above an intact minimum with the O
+ontop and the H towards a Pt (issue 29's audit); the convergence of the best energy
+with the new starts is in benchmarks/results/placement_convergence_ooh.txt. Upright
+starts come first, so a screen capped at the number of sites places what it did before
+these starts existed (its settings id differs: ``orientations`` is part of it).
+
 Multidentate adsorbates (``Adsorbate.binders``: OC20's ``*N*NH``, ``*CH2*O``) lie
 with every binding atom down: the first binding atom sits over the site, the
 axis to the second points to a neighbouring site (every site of the cell at the
@@ -69,6 +82,11 @@ SYMPREC = 0.1
 # within this distance of a like atom of the earlier one: far less than a relaxation moves
 # atoms, so the two relax to the same minimum
 DEDUPE_TOLERANCE = 0.1
+# starts of a molecule standing on its binding atom, in the order they are placed
+ORIENTATIONS = ("up", "flat", "h-down")
+# A: a molecule whose centre is this close to its binding atom is centred on it (CH3, CO2):
+# it has no axis to lay down or turn
+CENTRED = 0.1
 # A: partner sites of a multidentate adsorbate within this of the best-matching distance
 PARTNER_TOLERANCE = 0.1
 # A: lateral sites closer than this to the anchor are the anchor itself
@@ -80,15 +98,25 @@ class PlacementSettings(MSONable):
     """How adsorbates are placed: ``n_random`` random spots after the distinct heuristic
     sites, at most ``max_placements`` in all (None: no cap), seeded; ``coverage``
     adsorbates per cell; a molecule's axis tipped at random within ``tilt`` degrees of
-    the surface normal (0: upright, as before tilting existed)."""
+    the surface normal (0: upright, as before tilting existed); a standing molecule started
+    in each of ``orientations`` (:data:`ORIENTATIONS`; ``("up",)``: as before they
+    existed)."""
 
     n_random: int = DEFAULT_RANDOM
     max_placements: int | None = None
     seed: int = DEFAULT_SEED
     coverage: int = 1
     tilt: float = DEFAULT_TILT
+    orientations: tuple[str, ...] = ORIENTATIONS
 
     def __post_init__(self) -> None:
+        given = tuple(self.orientations)  # a list after a JSON round trip
+        unknown = [o for o in given if o not in ORIENTATIONS]
+        if unknown or not given:
+            raise WorkflowInputError(
+                f"orientations {list(given)}: give one or more of {', '.join(ORIENTATIONS)}")
+        # one order, whatever the order given: the same starts are the same settings
+        object.__setattr__(self, "orientations", tuple(o for o in ORIENTATIONS if o in given))
         if self.n_random < 0:
             raise WorkflowInputError(f"--n-random must be 0 or more, not {self.n_random}")
         if self.max_placements is not None and self.max_placements < 1:
@@ -105,11 +133,12 @@ class PlacementSettings(MSONable):
                                      f"least 1, not {self.coverage}")
 
     def identity(self) -> dict:
-        """What of these settings decides a result (one adsorbate per cell and upright
-        molecules, the placements made before coverage and tilt existed, keep the settings
-        id they had)."""
+        """What of these settings decides a result (one adsorbate per cell, upright
+        molecules and upright starts only, the placements made before coverage, tilt and
+        orientations existed, keep the settings id they had)."""
         out = asdict(self)
-        for name, before in (("coverage", 1), ("tilt", 0.0)):
+        out["orientations"] = list(self.orientations)
+        for name, before in (("coverage", 1), ("tilt", 0.0), ("orientations", ["up"])):
             if out[name] == before:
                 del out[name]
         return out
@@ -155,22 +184,72 @@ def _rotation_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
 
 
+def starts(adsorbate: Adsorbate) -> tuple[str, ...]:
+    """The orientations an adsorbate can start in: all of :data:`ORIENTATIONS` for a
+    molecule standing on its binding atom (``h-down`` only with an H that does not bind),
+    ``up`` alone for an atom, a multidentate adsorbate or a molecule centred on its binder."""
+    local = adsorbate.oriented()
+    if adsorbate.multidentate or len(local) == 1 or \
+            np.linalg.norm(local.mean(axis=0)) < CENTRED:
+        return ("up",)
+    hydrogens = [i for i, s in enumerate(adsorbate.symbols)
+                 if s == "H" and i != adsorbate.binding_index]
+    return ORIENTATIONS if hydrogens else ("up", "flat")
+
+
+def oriented_start(adsorbate: Adsorbate, orientation: str = "up") -> np.ndarray:
+    """Positions of a monodentate adsorbate, binding atom at the origin, in ``orientation``
+    (one of :func:`starts`): ``up`` is :meth:`Adsorbate.oriented`; ``flat`` turns it 90
+    degrees (its centre along +x) and about that axis until its atoms spread in the xy
+    plane; ``h-down`` points its H atoms at the surface: with other heavy atoms their
+    axis along +x and the H centre below it (-z side), without, the H centre along -z."""
+    local = adsorbate.oriented()
+    if orientation == "up":
+        return local
+    x, z = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    if orientation == "flat":
+        local = local @ _rotation_about(np.array([0, 1.0, 0]), np.pi / 2).T  # +z -> +x
+        _, _, vt = np.linalg.svd(local[:, 1:])  # widest direction in the yz plane
+        return local @ _rotation_about(x, -np.arctan2(vt[0][1], vt[0][0])).T
+    symbols, binder = adsorbate.symbols, adsorbate.binding_index
+    hydrogens = [i for i, s in enumerate(symbols) if s == "H" and i != binder]
+    heavy = [i for i, s in enumerate(symbols) if s != "H" and i != binder]
+    if not heavy:
+        return local @ _onto(local[hydrogens].mean(axis=0), -z).T
+    local = local @ _onto(local[heavy].mean(axis=0), x).T
+    y_h, z_h = local[hydrogens].mean(axis=0)[1:]
+    return local @ _rotation_about(x, -np.pi / 2 - np.arctan2(z_h, y_h)).T
+
+
+def _onto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A rotation taking the direction of ``a`` onto unit ``b``."""
+    a = a / np.linalg.norm(a)
+    axis = np.cross(a, b)
+    if np.linalg.norm(axis) < 1e-9:  # parallel or antiparallel
+        if np.dot(a, b) > 0:
+            return np.eye(3)
+        axis = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
+    axis /= np.linalg.norm(axis)
+    return _rotation_about(axis, float(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
 def place(
     slab: Structure, fixed: list[int], adsorbate: Adsorbate, xy: np.ndarray, angle: float,
-    tilt: np.ndarray | None = None,
+    tilt: np.ndarray | None = None, orientation: str = "up",
 ) -> tuple[Structure, list[int]]:
     """Slab + adsorbate with its binding atom over ``xy``, bound; adsorbate atoms appended.
 
-    ``angle`` turns the molecule about the surface normal, then ``tilt`` (a rotation about
-    the binding atom, :func:`random_tilt`) tips it; a multidentate adsorbate's second
-    binding atom lies in the ``angle`` direction from the first
-    (:func:`_multidentate_positions`) and is not tipped."""
+    The molecule starts in ``orientation`` (:func:`oriented_start`); ``angle`` turns it
+    about the surface normal, then ``tilt`` (a rotation about the binding atom,
+    :func:`random_tilt`) tips it; a multidentate adsorbate's second binding atom lies in
+    the ``angle`` direction from the first (:func:`_multidentate_positions`) and is not
+    tipped."""
     if adsorbate.multidentate:
         positions = _multidentate_positions(slab, adsorbate, xy, angle)
     else:
         binder = adsorbate.symbols[adsorbate.binding_index]
         z = binding_height(slab, xy, binder)
-        local = adsorbate.oriented() @ _rotation_z(angle).T
+        local = oriented_start(adsorbate, orientation) @ _rotation_z(angle).T
         if tilt is not None:
             local = local @ tilt.T
         positions = local + np.array([xy[0], xy[1], z])
@@ -369,11 +448,30 @@ def coverage_points(slab: Structure, point: np.ndarray, coverage: int,
     return chosen
 
 
-def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng) -> list:
-    """(kind, point, angle) of every placement to try, in order."""
+def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng,
+                orientations: tuple[str, ...] = ("up",)) -> list:
+    """(kind, point, angle, orientation) of every placement to try, in order: every site
+    in each orientation in turn, then the random spots, taking the orientations in turn."""
     if not adsorbate.multidentate:  # one turn per spot, drawn in order (as ever)
-        return [(kind, point, float(rng.uniform(0, 2 * np.pi))
-                 if len(adsorbate.symbols) > 1 else 0.0) for kind, point in spots]
+        turns = [float(rng.uniform(0, 2 * np.pi)) if len(adsorbate.symbols) > 1 else 0.0
+                 for _ in spots]
+        kinds = [o for o in orientations if o in starts(adsorbate)] or ["up"]
+        sites = [(kind, point, turn) for (kind, point), turn in zip(spots, turns)
+                 if kind != "random"]
+        out = []
+        for orientation in kinds:
+            if orientation == "up":
+                out += [(kind, point, turn, "up") for kind, point, turn in sites]
+            else:  # turns of their own, drawn after those of the upright starts
+                out += [(f"{kind}/{orientation}", point, float(rng.uniform(0, 2 * np.pi)),
+                         orientation) for kind, point, _ in sites]
+        randoms = [(kind, point, turn) for (kind, point), turn in zip(spots, turns)
+                   if kind == "random"]
+        for i, (kind, point, turn) in enumerate(randoms):
+            orientation = kinds[i % len(kinds)]
+            label = kind if orientation == "up" else f"{kind}/{orientation}"
+            out.append((label, point, turn, orientation))
+        return out
     local = adsorbate.oriented()
     separation = float(np.linalg.norm(local[adsorbate.binders[1], :2]))
     sites = all_sites(slab)
@@ -384,8 +482,8 @@ def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng) -> list
         for kind, point, directions in heuristic:  # each site's first direction first
             if rank < len(directions):
                 partner, angle = directions[rank]
-                out.append((f"{kind}+{partner}", point, angle))
-    out += [(kind, point, float(rng.uniform(0, 2 * np.pi)))
+                out.append((f"{kind}+{partner}", point, angle, "up"))
+    out += [(kind, point, float(rng.uniform(0, 2 * np.pi)), "up")
             for kind, point in spots if kind == "random"]
     return out
 
@@ -396,9 +494,9 @@ def make_placements(
     adsorbate: Adsorbate,
     settings: PlacementSettings = PlacementSettings(),
 ) -> list[Placement]:
-    """Heuristic placements (one per distinct site; per distinct site and direction for a
-    multidentate adsorbate) then ``n_random`` random ones; symmetry duplicates dropped,
-    then at most ``max_placements``."""
+    """Heuristic placements (one per distinct site and orientation; per distinct site and
+    direction for a multidentate adsorbate) then ``n_random`` random ones; symmetry
+    duplicates dropped, then at most ``max_placements``."""
     rng = np.random.default_rng(settings.seed)
     spots = heuristic_sites(slab)
     a, b = slab.lattice.matrix[:2]
@@ -413,13 +511,15 @@ def make_placements(
     # tilts from a stream of their own: the sites and turns stay those drawn without tilt
     tilts = np.random.default_rng([settings.seed, 1])
     tipped = settings.tilt > 0 and len(adsorbate.symbols) > 1 and not adsorbate.multidentate
-    for kind, point, angle in _candidates(slab, adsorbate, spots, rng):
+    for kind, point, angle, orientation in _candidates(slab, adsorbate, spots, rng,
+                                                       settings.orientations):
         if settings.max_placements is not None and len(placements) >= settings.max_placements:
             break
         tilt = random_tilt(tilts, settings.tilt) if tipped else None
         structure, ads_idx = slab, []
         for copy in coverage_points(slab, point, settings.coverage, translations):
-            structure, atoms = place(structure, fixed, adsorbate, copy, angle, tilt)
+            structure, atoms = place(structure, fixed, adsorbate, copy, angle, tilt,
+                                     orientation)
             ads_idx += atoms
         positions = structure.cart_coords[ads_idx]
         species = list(adsorbate.symbols) * settings.coverage
