@@ -3,11 +3,22 @@
 Every error a user can cause derives from :class:`OmniFlowsError`, so callers
 (CLI, workflows) can catch one type. It lives in ``model/`` because that is the
 part every other part may import; it imports nothing itself.
+
+As in ASE (``InputError`` vs ``CalculationFailed``), the family has two kinds:
+
+- input errors (every ``OmniFlowsError`` that is not a ``CalculationError``): bad
+  input, raised before any compute; the CLI exits 2;
+- :class:`CalculationError`: a calculation that started and failed (an SCF that did
+  not converge, a DFT code that crashed or ran past its time); the CLI exits 3.
 """
 
 
 class OmniFlowsError(Exception):
     """Base of all user-facing errors of omni-flows; the message says what to do."""
+
+
+class CalculationError(OmniFlowsError, RuntimeError):
+    """A calculation that started and failed; the message names it and what to try."""
 
 
 class ModelNotFoundError(OmniFlowsError, FileNotFoundError):

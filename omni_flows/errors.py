@@ -2,18 +2,23 @@
 
 All derive from :class:`omni_flows.model.errors.OmniFlowsError`, so the CLI
 prints them as one clear line instead of a traceback. :func:`user_error_message`
-is the one rule for what counts as a user's mistake (exit code 2) rather than a
-bug (a traceback): the project's exception family, ``db_schemas``' own base, and
-a MongoDB server that cannot be reached, refuses the credentials, or dies mid-command.
+is the one rule for what counts as a user's mistake rather than a bug (a
+traceback): the project's exception family, ``db_schemas``' own base, and a
+MongoDB server that cannot be reached, refuses the credentials, or dies
+mid-command. :func:`exit_code` says which of the two kinds it is (as in ASE):
+bad input, raised before any compute (2), or a calculation that ran and failed (3).
 """
 
 import sys
 
 from omni_flows.db_schemas.errors import SchemaError
-from omni_flows.model.errors import OmniFlowsError
+from omni_flows.model.errors import CalculationError, OmniFlowsError
 
 # the errors a user can cause: the message says what is wrong and what to do
 USER_ERRORS = (OmniFlowsError, SchemaError)
+# exit codes of the CLI: bad input (as click's usage errors), a calculation that failed
+EXIT_INPUT_ERROR = 2
+EXIT_CALCULATION_FAILED = 3
 # MongoDB's error codes for a client without (valid) credentials
 _AUTH_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
 
@@ -35,6 +40,10 @@ class UnknownCollectionError(OmniFlowsError, KeyError):
 
 class EngineError(OmniFlowsError, RuntimeError):
     """A workflow engine that is misconfigured or rejects a submission."""
+
+
+class JobsFailedError(CalculationError, EngineError):
+    """Jobs of a flow that ran and did not finish (a calculation error: the run started)."""
 
 
 class InvalidFlowError(OmniFlowsError, ValueError):
@@ -77,3 +86,8 @@ def user_error_message(exc: BaseException) -> str | None:
     if isinstance(exc, USER_ERRORS):
         return str(exc)
     return _database_message(exc)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The CLI's exit code for an error that :func:`user_error_message` accepts."""
+    return EXIT_CALCULATION_FAILED if isinstance(exc, CalculationError) else EXIT_INPUT_ERROR

@@ -1,6 +1,10 @@
-"""Errors a user can cause through a workflow's input, raised before any relaxation starts."""
+"""Errors of the workflows: input errors, raised before any relaxation starts, and the
+calculation errors of the family (an SCF or a DFT run that failed) re-exported for them."""
 
-from omni_flows.model.errors import OmniFlowsError
+from omni_flows.model.errors import CalculationError, OmniFlowsError
+
+__all__ = ["CalculationError", "FacetError", "FrameworkError", "UnknownAdsorbateError",
+           "WorkflowInputError"]
 
 
 class WorkflowInputError(OmniFlowsError, ValueError):

@@ -44,7 +44,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, ground_state_magnetic_moments
 from pymatgen.core import Molecule, Structure
 
-from .errors import WorkflowInputError
+from .errors import CalculationError, WorkflowInputError
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
 INSTALL_STEPS = ("apt-get update && apt-get install -y libxc-dev libopenblas-dev && "
@@ -63,7 +63,7 @@ class GPAWMissingError(WorkflowInputError, ImportError):
     """GPAW is not installed in this Python."""
 
 
-class GPAWRunError(WorkflowInputError, RuntimeError):
+class GPAWRunError(CalculationError):
     """A GPAW single point failed (SCF not converged, bad geometry, crash)."""
 
 

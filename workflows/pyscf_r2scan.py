@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from pymatgen.core import Molecule
 
-from .errors import WorkflowInputError
+from .errors import CalculationError, WorkflowInputError
 
 # eV per Hartree (CODATA 2018), the conversion of every PySCF energy here
 HARTREE_TO_EV = 27.211386245988
@@ -30,7 +30,7 @@ HARTREE_TO_EV = 27.211386245988
 ECP_FROM_Z = 37
 
 
-class SCFConvergenceError(WorkflowInputError, RuntimeError):
+class SCFConvergenceError(CalculationError):
     """The SCF of a molecule or cluster did not converge in any spin state tried."""
 
 

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from omni_flows.errors import user_error_message
+from omni_flows.errors import EXIT_CALCULATION_FAILED, exit_code, user_error_message
 
 from . import benchmark as benchmark_cmd
 from . import db as db_cmd
@@ -39,8 +39,8 @@ app.add_typer(benchmark_cmd.app, name="benchmark")
 app.command("validate")(validate_cmd.validate)
 
 
-# exit codes: 2 a user's mistake (as click's usage errors), 130 Ctrl-C (128 + SIGINT)
-EXIT_USER_ERROR = 2
+# exit codes: 2 bad input, 3 a calculation that failed (omni_flows.errors), 130 Ctrl-C
+# (128 + SIGINT)
 EXIT_INTERRUPTED = 130
 # commands that evaluate the model many times: their process keeps freed memory
 # (glibc; 2-3x faster CPU steps, see omni_flows.model.inference.keep_freed_memory)
@@ -61,7 +61,8 @@ def _keep_freed_memory() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: a user's mistake is one clear line and exit code 2."""
+    """Console-script entry point: a user's mistake is one clear line and exit code 2 (3: a
+    calculation failed)."""
     run(app, model_command=None)
 
 
@@ -69,7 +70,8 @@ def run(command, model_command: bool | None = None) -> None:
     """Run ``command()`` (a typer app) as the CLI does: the one place errors become exit codes.
 
     Errors of the project's family (``OmniFlowsError``, ``SchemaError``) and an
-    unreachable or refusing MongoDB print their message and exit 2; any other
+    unreachable or refusing MongoDB print their message as one line and exit 2, a
+    calculation that ran and failed (``CalculationError``) exits 3; any other
     exception is a bug and keeps its traceback. Ctrl-C prints what was interrupted
     (a command may raise ``KeyboardInterrupt("what to do now")`` to say how to
     resume) and exits 130. ``model_command``: whether the process runs the model
@@ -95,8 +97,10 @@ def run(command, model_command: bool | None = None) -> None:
         message = user_error_message(exc)
         if message is None:
             raise  # a bug: its traceback is the report
-        console.print(f"[bold red]error:[/] {escape(message)}")
-        sys.exit(EXIT_USER_ERROR)
+        code = exit_code(exc)
+        what = "calculation failed" if code == EXIT_CALCULATION_FAILED else "error"
+        console.print(f"[bold red]{what}:[/] {escape(message)}")
+        sys.exit(code)
 
 
 def _exit_interrupted(console: Console, interrupt: KeyboardInterrupt) -> None:

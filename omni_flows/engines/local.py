@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 
 from omni_flows.engines import Engine
 from omni_flows.engines.campaigns import mark_local_run, record_campaign
-from omni_flows.errors import DatabaseUnavailableError, EngineError
+from omni_flows.errors import DatabaseUnavailableError, JobsFailedError
 from omni_flows.settings import Settings
 from omni_flows.stores import job_store, publish_results
 
@@ -68,7 +68,8 @@ def run_local(
     and friends) are not re-created: use FireWorks or jobflow-remote for
     dynamic flows that must survive interruptions.
 
-    Raises :class:`EngineError` naming the jobs that did not finish.
+    Raises :class:`JobsFailedError` (an ``EngineError`` and a ``CalculationError``)
+    naming the jobs that did not finish.
     """
     store = store or job_store(settings)
     store.connect()
@@ -110,7 +111,7 @@ def run_local(
         ) from None
     if missing:
         names = sorted({job.name for job, _ in flow.iterflow() if job.uuid in missing})
-        raise EngineError(
+        raise JobsFailedError(
             f"{len(missing)} of {len(uuids)} jobs of flow {flow.name!r} did not finish "
             f"({', '.join(names)}); run it again to resume"
         )
