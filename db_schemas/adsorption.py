@@ -7,9 +7,10 @@ the reference scheme recorded in ``provenance.energy_reference``; a document who
 numbers do not add up is refused.
 """
 
-from pydantic import Field, computed_field, model_validator
+from pydantic import BaseModel, Field, computed_field, model_validator
 from pymatgen.core import Structure
 
+from .anomaly import Anomaly
 from .document import ResultDoc
 
 SITE_DESCRIPTION = (
@@ -58,6 +59,32 @@ def _require_reference(doc: ResultDoc) -> None:
         raise ValueError(
             "an adsorption energy needs provenance.energy_reference (scheme and values)"
         )
+
+
+class PlacementRelaxation(BaseModel):
+    """One placement relaxed, before any reference: what a relaxation job outputs.
+
+    Keyed (through its job) by the MLIP settings, the slab and the placement settings
+    only, never by the reference scheme: adsorption energies under any scheme are made
+    from it (:class:`AdsorptionPlacementDoc`), so another reference relaxes nothing.
+    A job output, not filed in a collection of its own.
+    """
+
+    slab_id: str
+    adsorbate_id: str
+    placement_index: int
+    initial_site_type: str | None = None
+    site_type: str = Field(description=SITE_DESCRIPTION)
+    site_composition: str | None = Field(None, description=SITE_COMPOSITION_DESCRIPTION)
+    site_position: tuple[float, float, float]
+    initial_structure: Structure
+    final_structure: Structure
+    energy: float = Field(description="eV, relaxed slab + adsorbates")
+    coverage: int = Field(1, description=COVERAGE_DESCRIPTION)
+    coverage_ml: float | None = Field(None, description=COVERAGE_ML_DESCRIPTION)
+    converged: bool = True
+    anomalies: list[Anomaly] = Field(default_factory=list)
+    device: str = Field("", description="the device that ran the relaxation")
 
 
 class AdsorptionPlacementDoc(ResultDoc):

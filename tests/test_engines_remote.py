@@ -132,7 +132,7 @@ def test_runner_finds_supervisord_and_jf_beside_the_interpreter_off_path(
 # --- end to end: a local worker and its runner execute a surface screen ------------------
 
 def tiny_surface_flow():
-    """The smallest surface screen: Pt(111) 2x2, 3 layers, H, one placement (5 jobs)."""
+    """The smallest surface screen: Pt(111) 2x2, 3 layers, H, one placement (6 jobs)."""
     from omni_flows.workflows.campaign import SurfaceCampaign
     from omni_flows.workflows.placements import PlacementSettings
     from omni_flows.workflows.settings import MLIPSettings

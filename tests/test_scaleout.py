@@ -56,8 +56,10 @@ def test_a_campaign_batched_by_atoms_has_the_expected_jobs(batch_atoms, placemen
     jobs = jobs_of(flow)
     relaxations = [name for name in jobs.values() if name.startswith("placements ")]
     assert len(relaxations) == placement_jobs
-    # gas H2 and H2O, 2 bulks, 2 slabs, the placement jobs, one best job per pair
-    assert len(jobs) == 2 + 2 + 2 + placement_jobs + 4
+    # gas H2 and H2O, 2 bulks, 2 slabs, the placement jobs, per pair one adsorption-energy
+    # job (no relaxation: keyed by the reference) and one best job
+    assert len(jobs) == 2 + 2 + 2 + placement_jobs + 4 + 4
+    assert sum(name.startswith("adsorption energies ") for name in jobs.values()) == 4
     assert sum(name.startswith("best ") for name in jobs.values()) == 4
     assert len(flow.output) == 4
 
@@ -168,7 +170,7 @@ def test_screen_with_an_engine_submits_the_campaign_without_running_it(
     result = runner.invoke(app, [*SCREEN, "--engine", engine, "--out", str(tmp_path)], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     n_jobs = len(jobs_of(tiny_flow(52)))
-    assert n_jobs == 2 + 2 + 2 + 2 + 4  # two batches of two pairs
+    assert n_jobs == 2 + 2 + 2 + 2 + 4 + 4  # two batches of two pairs, energies, best
     assert f"{n_jobs} jobs" in result.output and "omni-flows status" in result.output
     db = connect_database(settings)
     assert db.outputs.count_documents({}) == 0  # nothing ran here

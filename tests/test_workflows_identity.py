@@ -7,6 +7,7 @@ store); the relaxed fcc/hcp/bridge/ontop geometries of Xu & Kitchin (2014, PBE,
 hollow is its site); sys.modules of a fresh interpreter for "no torch".
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -50,7 +51,8 @@ def test_building_a_flow_and_its_provenance_imports_no_torch():
         "flow = maker.make('Pt')\n"
         "from omni_flows.workflows.provenance import provenance_of\n"
         "p = provenance_of(maker.mlip, maker.settings)\n"
-        "assert len(flow.jobs) == 6 and p.checkpoint_hash, flow.jobs\n"
+        # gas H2 and H2O, bulk, slab, relaxations, adsorption energies, best
+        "assert len(flow.jobs) == 7 and p.checkpoint_hash, flow.jobs\n"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -86,7 +88,8 @@ def test_o_on_cu100_relaxes_into_the_4fold_hollow_and_is_valid():
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     responses = run_locally(flow, store=store, log=False, raise_immediately=True)
     placements = next(r[1].output for r in responses.values()
-                      if isinstance(r[1].output, list))
+                      if isinstance(r[1].output, list)
+                      and type(r[1].output[0]).__name__ == "AdsorptionPlacementDoc")
     best = next(r[1].output for r in responses.values()
                 if type(r[1].output).__name__ == "BestAdsorptionDoc")
     hollow = [p for p in placements if p.site_type == "4fold"]
@@ -169,3 +172,58 @@ def test_each_other_setting_is_another_result_and_the_first_screen_table_comes_b
     assert f"{mine['adsorption_energy']:.3f}" in rerun.output
     assert f"settings {mine['settings_id']}" in rerun.output.replace("\n", " ")
     assert "Cu(111)" in rerun.output
+
+
+def test_another_reference_relaxes_nothing_and_moves_e_ads_by_the_reference_difference(
+    screens, monkeypatch
+):
+    """The files screen again under OC20's per-element scheme. Relaxations are keyed without
+    the reference and the reference campaign relaxed H2, H2O, N2 and CO, so nothing relaxes.
+    Reference: NO from a file is its own gas molecule under gas_molecules, 1/2 N2 + H2O - H2
+    under oc20_elemental (the built-in NO's gas-molecule reference, from its stored gas
+    energies); each placement's E_ads moves by exactly that difference, its energy not at all.
+    """
+    settings, _, _, campaigns, _ = screens
+
+    def no_relax(*args, **kwargs):
+        raise AssertionError("another reference relaxed again")
+
+    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    gas_screen = campaigns["files"]
+    db = connect_database(settings)
+    relaxations = db["outputs"].count_documents({"name": {"$regex": "^placements "}})
+    other = dataclasses.replace(gas_screen, reference=ReferenceScheme.OC20_ELEMENTAL)
+    run_local(other.make(), settings=settings, store=job_store(settings))
+    assert db["outputs"].count_documents({"name": {"$regex": "^placements "}}) == relaxations
+
+    def placements(campaign) -> dict:
+        docs = db["adsorption_placements"].find({"settings_id": settings_id_of(campaign)},
+                                                {"_id": 0})
+        return {(d["adsorbate_id"], d["placement_index"]): d for d in docs}
+
+    before, after = placements(gas_screen), placements(other)
+    assert len(before) == 3 and after.keys() == before.keys()
+    (builtin,) = [d for (ads, _), d in before.items() if ads == "NO"]
+    gas = builtin["provenance"]["energy_reference"]["energies"]
+    assert builtin["reference_energy"] == pytest.approx(
+        0.5 * gas["N2"] + gas["H2O"] - gas["H2"], abs=1e-9)
+    for key, old in before.items():
+        new = after[key]
+        assert new["energy"] == old["energy"] and new["slab_energy"] == old["slab_energy"]
+        # the per-element reference of NO, whichever way the molecule was given
+        assert new["reference_energy"] == pytest.approx(builtin["reference_energy"], abs=1e-9)
+        assert new["adsorption_energy"] - old["adsorption_energy"] == pytest.approx(
+            old["reference_energy"] - new["reference_energy"], abs=1e-9)
+    # a file's own molecule is not the basis' combination: the schemes differ for it
+    assert any(abs(before[k]["reference_energy"] - builtin["reference_energy"]) > 0.1
+               for k in before if k[0] != "NO")
+
+
+def settings_id_of(campaign) -> str:
+    """The settings id of a screen's placement documents (its settings, no free energy)."""
+    from omni_flows.db_schemas.identity import settings_id
+    from omni_flows.workflows.surface_flow import surface_settings
+
+    return settings_id(surface_settings(campaign.mlip, campaign.slab_spec, campaign.placements,
+                                        campaign.reference))

@@ -153,21 +153,38 @@ def _generator(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) ->
     )
 
 
-def terminations(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> list[float]:
-    """Shifts of the distinct top terminations, pymatgen's first; raises
-    :class:`FacetError` where there is none.
-
-    pymatgen counts a slab and its upside-down copy as one slab, but only the top face is
-    screened here: the cuts it drops as flips whose top face differs from every kept one
-    (Cu3Au(100): the Cu-Au face; pymatgen keeps the pure Cu one) come after its own."""
+def _cuts(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> tuple[list, list]:
+    """pymatgen's distinct slabs of a facet and every cut (one SlabGenerator)."""
     try:
         generator = _generator(bulk, miller, spec)
-        slabs = generator.get_slabs()
-        every = generator.get_slabs(filter_out_sym_slabs=False)
+        return generator.get_slabs(), generator.get_slabs(filter_out_sym_slabs=False)
     except FacetError:
         raise
     except Exception as exc:
         raise FacetError(f"{bulk.composition.reduced_formula} cannot make a {miller} slab: {exc}")
+
+
+def facet_slabs(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec,
+                first_only: bool = False) -> dict[float, tuple[Structure, list[int]]]:
+    """``{shift: (slab, fixed)}`` of the distinct top terminations (:func:`terminations`),
+    each slab as :func:`make_slab` cuts it; ``first_only``: pymatgen's first alone. One
+    SlabGenerator for the facet (a screen's plan cuts each slab once)."""
+    slabs, every = _cuts(bulk, miller, spec)
+    shifts = _top_terminations(bulk, miller, slabs, every)
+    return {shift: _finish(_closest(every, shift), miller, spec)
+            for shift in shifts[:1 if first_only else None]}
+
+
+def terminations(bulk: Structure, miller: tuple[int, int, int], spec: SlabSpec) -> list[float]:
+    """Shifts of the distinct top terminations, pymatgen's first; raises
+    :class:`FacetError` where there is none."""
+    return _top_terminations(bulk, miller, *_cuts(bulk, miller, spec))
+
+
+def _top_terminations(bulk: Structure, miller, slabs: list, every: list) -> list[float]:
+    """pymatgen counts a slab and its upside-down copy as one slab, but only the top face is
+    screened here: the cuts it drops as flips whose top face differs from every kept one
+    (Cu3Au(100): the Cu-Au face; pymatgen keeps the pure Cu one) come after its own."""
     if not slabs:
         raise FacetError(
             f"{bulk.composition.reduced_formula} has no {miller} slab without broken bonds"
@@ -201,8 +218,17 @@ def make_slab(
     bulk: Structure, miller: tuple[int, int, int], shift: float, spec: SlabSpec
 ) -> tuple[Structure, list[int]]:
     """The slab of termination ``shift``: top ``n_layers`` kept, tiled, bottom layers fixed."""
-    slabs = _generator(bulk, miller, spec).get_slabs(filter_out_sym_slabs=False)
-    slab = min(slabs, key=lambda s: abs(s.shift - shift)).get_orthogonal_c_slab()
+    every = _generator(bulk, miller, spec).get_slabs(filter_out_sym_slabs=False)
+    return _finish(_closest(every, shift), miller, spec)
+
+
+def _closest(cuts: list, shift: float):
+    return min(cuts, key=lambda s: abs(s.shift - shift))
+
+
+def _finish(cut, miller, spec: SlabSpec) -> tuple[Structure, list[int]]:
+    """A pymatgen cut trimmed to ``n_layers``, moved to the bottom, tiled, bottom fixed."""
+    slab = cut.get_orthogonal_c_slab()
     structure = Structure(slab.lattice, slab.species, slab.frac_coords)
     z = structure.cart_coords[:, 2]
     groups = layers(z)
@@ -259,12 +285,12 @@ def _warn_against_rules(structure: Structure, miller, spec: SlabSpec) -> None:
         needed = math.ceil(spec.min_slab_size / spacing - 1e-6)
         warnings.warn(SlabWarning(
             f"({facet}) slab of {found['n_layers']} layers is {found['thickness']:.1f} A thick, "
-            f"under {spec.min_slab_size:g} A: --layers {needed} reaches it"), stacklevel=3)
+            f"under {spec.min_slab_size:g} A: --layers {needed} reaches it"), stacklevel=4)
     if spec.supercell is None and found["image_distance"] < spec.min_lateral - 0.1:
         warnings.warn(SlabWarning(
             f"({facet}) cell: an adsorbate is {found['image_distance']:.1f} A from its periodic "
             f"image (oblique cell), under {spec.min_lateral:g} A: give --supercell"),
-            stacklevel=3)
+            stacklevel=4)
 
 
 def top_layer(structure: Structure, slab_indices: list[int] | None = None) -> list[int]:

@@ -1,30 +1,42 @@
-"""Surface adsorption: bulk -> slabs -> sites and placements -> relaxations -> E_ads -> best.
+"""Surface adsorption: bulks -> slabs -> placements -> relaxations -> E_ads -> best.
+
+One screen, one plan: :meth:`SurfaceAdsorptionMaker.plan` checks every input and
+cuts each slab once per facet and termination (one SlabGenerator per facet), sizes
+the batches, and freezes it all in a :class:`SurfacePlan`; ``make()`` and the
+table's selection (:meth:`SurfacePlan.select`) read that plan.
 
 One static jobflow Flow (no jobs made at run time, so an interrupted or repeated
-run resumes from the store): a bulk relaxation (cell too), one job per clean
-slab, one per gas reference molecule, placement jobs relaxing the placements of
-one or several (slab, adsorbate) pairs in one batch (then site, anomaly checks
-and E_ads per placement) and one job per (slab, adsorbate) choosing the best
-valid placement.
+run resumes from the store): per bulk a relaxation (cell too), one job per clean
+slab, one per gas reference molecule (shared by all bulks), relaxation jobs
+relaxing the placements of one or several (slab, adsorbate) pairs in one batch
+(site and anomaly checks per placement), and per pair one job of adsorption
+energies and one choosing the best valid placement.
 
-Batching (``batch_atoms``): pairs are grouped, in order, into jobs of at most
-``batch_atoms`` atoms of placements (estimated from the unrelaxed slab; a pair
+Relaxations do not depend on the reference scheme: their jobs are keyed by the
+MLIP settings, the slab and the placement settings only, and their outputs
+(:class:`~omni_flows.db_schemas.PlacementRelaxation`) hold no E_ads. The
+adsorption-energy job of a pair (cheap: no model) makes the placement documents
+under the screen's reference with :func:`~omni_flows.db_schemas.adsorption_energy`,
+so a screen with another ``reference`` relaxes nothing.
+
+Batching (``batch_atoms``): pairs are grouped, in order, into relaxation jobs of at
+most ``batch_atoms`` atoms of placements (estimated from the unrelaxed slab; a pair
 is never split, so a pair larger than the cap is a job of its own), across the
-slabs and bulks of a campaign. A group of one pair is the plain per-pair job
-(:func:`relax_placements`); 0 makes every pair its own job. Batching is an
-execution choice: the placement documents, their natural keys and settings id
-are the same batched or not (one document per placement, filed as before).
+slabs and bulks of a screen; 0 makes every pair its own job. Batching is an
+execution choice: the documents, their natural keys and settings id are the same
+batched or not.
 
 Identity: every job is keyed, and every document carries the settings id, from
 :func:`omni_flows.db_schemas.identity.result_identity` over the system and the
 settings that decide its number (:func:`surface_settings`). A screen with
 another fmax, placement cap, reference scheme or adsorbate geometry is other
-jobs and other documents; the same screen again is the same jobs.
+documents; the same screen again is the same jobs. The adsorption-energy job of a
+pair has the key that the pair's placement job had before relaxations were keyed
+without the reference, so a database screened before finds its results.
 """
 
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 from jobflow import Flow, Maker, job
@@ -37,8 +49,9 @@ from omni_flows.db_schemas import (
     adsorption_energy,
     slab_id,
 )
+from omni_flows.db_schemas.adsorption import PlacementRelaxation
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
-from omni_flows.db_schemas.identity import ResultIdentity, result_identity, settings_id
+from omni_flows.db_schemas.identity import result_identity, settings_id
 from pymatgen.core import Structure
 
 from .adsorbates import Adsorbate, get_adsorbate
@@ -47,22 +60,25 @@ from .conversion import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
 from .free_energy_flow import best_placement_free_energy, free_energy_settings
 from .identity import keyed
-from .placements import Placement, PlacementSettings, check_coverage, make_placements
+from .placements import PlacementSettings, check_coverage, make_placements
 from .provenance import provenance_of
 from .references import adsorbate_references, energy_reference, reference_molecules
 from .relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
 from .sites import adsorbate_site
-from .slabs import SlabSpec, bulk_structure, make_slab, terminations, top_layer
+from .slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, top_layer
 from .thermochemistry import FreeEnergySettings
 
-__all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "batch_groups",
-           "gas_reference_jobs", "surface_settings"]
+__all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "SurfacePlan",
+           "batch_groups", "gas_reference_jobs", "surface_settings"]
 
 # atoms of placements per relaxation job (the placements of several slabs and adsorbates);
 # the relaxation splits each optimizer step into graphs the device holds (relax_batch)
 DEFAULT_BATCH_ATOMS = 1024
+
+# job metadata read by omni_flows.engines.local.not_needed: a job that only feeds others
+EXECUTION_ONLY = "execution_only"
 
 
 def slab_settings(mlip: MLIPSettings, spec: SlabSpec) -> dict:
@@ -70,10 +86,16 @@ def slab_settings(mlip: MLIPSettings, spec: SlabSpec) -> dict:
     return {"mlip": mlip.identity(), "slab": asdict(spec)}
 
 
+def relaxation_settings(mlip: MLIPSettings, spec: SlabSpec,
+                        placements: PlacementSettings) -> dict:
+    """What decides a relaxed placement: no reference scheme."""
+    return {**slab_settings(mlip, spec), "placements": placements.identity()}
+
+
 def surface_settings(mlip: MLIPSettings, spec: SlabSpec, placements: PlacementSettings,
                      reference: ReferenceScheme) -> dict:
     """What decides an adsorption energy of a surface screen (its settings id's content)."""
-    return {**slab_settings(mlip, spec), "placements": placements.identity(),
+    return {**relaxation_settings(mlip, spec, placements),
             "reference": ReferenceScheme(reference).value}
 
 
@@ -92,6 +114,8 @@ def slab_name(bulk_id, miller, shift, spec: SlabSpec) -> str:
     size = f"{cell[0]}x{cell[1]}" if cell else f"min{spec.min_lateral:g}A"
     return f"{slab_id(bulk_id, tuple(miller), shift)}/{size}x{spec.n_layers or 'auto'}"
 
+
+# --- jobs ---------------------------------------------------------------------------------
 
 @job
 def relax_slab(
@@ -129,129 +153,85 @@ def relax_slab(
     )
 
 
-def placement_documents(
+@job
+def relax_placements(
+    pairs: list[dict],
+    placement: PlacementSettings,
+    mlip: MLIPSettings,
+) -> list[PlacementRelaxation]:
+    """Place each adsorbate on its relaxed slab and relax every placement of ``pairs``
+    (``{"slab": SlabDoc, "adsorbate": Adsorbate}``) in one batched relaxation; name the
+    site each ended in and check anomalies. Pair after pair, each from placement 0."""
+    built = [(p["slab"], p["adsorbate"], make_placements(
+        p["slab"].structure, p["slab"].fixed_indices, p["adsorbate"], placement))
+        for p in pairs]
+    initial = [to_atoms(x.structure, slab.fixed_indices) for slab, _, xs in built for x in xs]
+    outcomes = iter(zip(initial, relax(initial, mlip)))
+    device = str(get_calculator(mlip).device)
+    relaxations = []
+    for slab, adsorbate, placements in built:
+        slab_atoms = list(range(len(slab.structure)))
+        coverage_ml = placement.coverage / len(top_layer(slab.structure, slab_atoms))
+        for p in placements:
+            start, out = next(outcomes)
+            ads = p.adsorbate_indices
+            site, composition = adsorbate_site(
+                out.atoms, slab_atoms, [ads[i] for i in adsorbate.binders])
+            relaxations.append(PlacementRelaxation(
+                slab_id=slab.slab_id, adsorbate_id=adsorbate.adsorbate_id,
+                placement_index=p.index, initial_site_type=p.site_type, site_type=site,
+                site_composition=composition,
+                site_position=tuple(float(x) for x in
+                                    out.atoms.positions[ads[adsorbate.binding_index]]),
+                initial_structure=p.structure, final_structure=to_pymatgen(out.atoms),
+                energy=out.energy, coverage=placement.coverage, coverage_ml=coverage_ml,
+                converged=out.converged, device=device,
+                anomalies=detect_anomalies(start, out.atoms, ads, copies=placement.coverage),
+            ))
+    return relaxations
+
+
+@job
+def adsorption_energies(
+    relaxations: list[PlacementRelaxation],
     slab: SlabDoc,
     adsorbate: Adsorbate,
-    placements: list[Placement],
-    outcomes: list,
     gas_docs: dict,
     scheme: ReferenceScheme,
     mlip: MLIPSettings,
     settings_id: str,
     settings: dict,
 ) -> list[AdsorptionPlacementDoc]:
-    """One document per relaxed placement of ``adsorbate`` on ``slab``: the site it ended
-    in, anomaly checks and E_ads (``outcomes``: :func:`relax`'s, in placement order)."""
+    """The placement documents of ``adsorbate`` on ``slab`` (its relaxations among a
+    batch's) under ``scheme``: E_ads from stored energies, no model needed."""
     scheme = ReferenceScheme(scheme)
     gas = {name: doc.output.energy for name, doc in gas_docs.items()}
     reference = energy_reference(gas, scheme, f"gas molecules relaxed in a box with "
                                  f"{mlip.model}/{mlip.task or 'single-task'}")
     e_ref = reference.energy_of(adsorbate_references(adsorbate, scheme))
-    provenance = provenance_of(mlip, settings, reference, str(get_calculator(mlip).device))
+    mine = [r for r in relaxations
+            if r.slab_id == slab.slab_id and r.adsorbate_id == adsorbate.adsorbate_id]
+    provenance = {}  # one per device (the same for all of a pair's relaxations)
     docs = []
-    n_slab = len(slab.structure)
-    n = len(placements[0].adsorbate_indices) // len(adsorbate.symbols) if placements else 1
-    slab_atoms = list(range(n_slab))
-    coverage_ml = n / len(top_layer(slab.structure, slab_atoms))
-    for i, (p, out) in enumerate(zip(placements, outcomes, strict=True)):
-        final = to_pymatgen(out.atoms)
-        binder = p.adsorbate_indices[adsorbate.binding_index]
-        site, composition = adsorbate_site(
-            out.atoms, slab_atoms, [p.adsorbate_indices[i] for i in adsorbate.binders])
+    for r in mine:
+        if r.device not in provenance:
+            provenance[r.device] = provenance_of(mlip, settings, reference, r.device or None)
         docs.append(AdsorptionPlacementDoc(
-            provenance=provenance,
-            settings_id=settings_id,
-            anomalies=detect_anomalies(p.structure, final, p.adsorbate_indices, copies=n),
-            slab_id=slab.slab_id,
-            bulk_id=slab.bulk_id,
-            bulk_formula=slab.bulk_formula,
-            miller_index=slab.miller_index,
-            adsorbate=adsorbate.formula,
-            adsorbate_id=adsorbate.adsorbate_id,
-            placement_index=i,
-            site_type=site,
-            site_composition=composition,
-            initial_site_type=p.site_type,
-            site_position=tuple(float(x) for x in out.atoms.positions[binder]),
-            initial_structure=p.structure,
-            final_structure=final,
-            energy=out.energy,
-            slab_energy=slab.energy,
-            reference_energy=e_ref,
-            coverage=n,
-            coverage_ml=coverage_ml,
-            adsorption_energy=adsorption_energy(out.energy, slab.energy, e_ref, n),
-            converged=out.converged,
+            provenance=provenance[r.device], settings_id=settings_id,
+            bulk_id=slab.bulk_id, bulk_formula=slab.bulk_formula,
+            miller_index=slab.miller_index, adsorbate=adsorbate.formula,
+            slab_energy=slab.energy, reference_energy=e_ref,
+            adsorption_energy=adsorption_energy(r.energy, slab.energy, e_ref, r.coverage),
+            **{name: getattr(r, name) for name in PlacementRelaxation.model_fields
+               if name != "device"},
         ))
     return docs
 
 
 @job
-def relax_placements(
-    slab: SlabDoc,
-    adsorbate: Adsorbate,
-    gas_docs: dict,
-    scheme: ReferenceScheme,
-    placement: PlacementSettings,
-    mlip: MLIPSettings,
-    settings_id: str,
-    settings: dict,
-) -> list[AdsorptionPlacementDoc]:
-    """Place the adsorbate on the relaxed slab, relax every placement in one batch (one
-    batched graph per optimizer step), name the site it ended in, check anomalies and
-    compute each E_ads."""
-    pair = {"slab": slab, "adsorbate": adsorbate, "gas_docs": gas_docs}
-    return relax_placement_batch.original([pair], scheme, placement, mlip, settings_id,
-                                          settings)
-
-
-@job
-def relax_placement_batch(
-    pairs: list[dict],
-    scheme: ReferenceScheme,
-    placement: PlacementSettings,
-    mlip: MLIPSettings,
-    settings_id: str,
-    settings: dict,
-) -> list[AdsorptionPlacementDoc]:
-    """:func:`relax_placements` of several (slab, adsorbate) pairs in one relaxation:
-    ``pairs`` are ``{"slab": SlabDoc, "adsorbate": Adsorbate, "gas_docs": {...}}``; the
-    documents of every pair, pair after pair (each pair's ``placement_index`` from 0)."""
-    built = [make_placements(p["slab"].structure, p["slab"].fixed_indices, p["adsorbate"],
-                             placement) for p in pairs]
-    structures = [to_atoms(x.structure, p["slab"].fixed_indices)
-                  for p, placements in zip(pairs, built) for x in placements]
-    outcomes = iter(relax(structures, mlip))
-    docs = []
-    for p, placements in zip(pairs, built):
-        docs += placement_documents(p["slab"], p["adsorbate"], placements,
-                                    [next(outcomes) for _ in placements], p["gas_docs"],
-                                    scheme, mlip, settings_id, settings)
-    return docs
-
-
-def pair_placements(placements: list[AdsorptionPlacementDoc], slab_id: str | None,
-                    adsorbate_id: str | None) -> list[AdsorptionPlacementDoc]:
-    """The placements of one (slab, adsorbate) among a batch's (all of them for None)."""
-    if slab_id is None:
-        return placements
-    return [p for p in placements if p.slab_id == slab_id and p.adsorbate_id == adsorbate_id]
-
-
-@job
-def best_placement(placements: list[AdsorptionPlacementDoc], slab_id: str | None = None,
-                   adsorbate_id: str | None = None) -> BestAdsorptionDoc:
-    """The valid placement of lowest E_ads (None when every placement is flagged), among
-    the placements of ``slab_id`` and ``adsorbate_id`` when given (a batch's output)."""
-    return BestAdsorptionDoc.from_placements(pair_placements(placements, slab_id, adsorbate_id))
-
-
-@job
-def best_placement_free_energy_of(placements: list[AdsorptionPlacementDoc], slab_id: str,
-                                  adsorbate_id: str, *args) -> BestAdsorptionDoc:
-    """:func:`best_placement_free_energy` of one pair among a batch's placements."""
-    return best_placement_free_energy.original(
-        pair_placements(placements, slab_id, adsorbate_id), *args)
+def best_placement(placements: list[AdsorptionPlacementDoc]) -> BestAdsorptionDoc:
+    """The valid placement of lowest E_ads (None when every placement is flagged)."""
+    return BestAdsorptionDoc.from_placements(placements)
 
 
 def batch_groups(sizes: list[int], batch_atoms: int) -> list[list[int]]:
@@ -269,24 +249,11 @@ def batch_groups(sizes: list[int], batch_atoms: int) -> list[list[int]]:
     return groups
 
 
-@dataclass
-class PlacementPair:
-    """One (slab, adsorbate) of a screen, before its placement and best jobs exist."""
-
-    slab: Any  # the slab job's output (a SlabDoc once run)
-    slab_id: str
-    adsorbate: Adsorbate
-    gas_docs: dict
-    identity: ResultIdentity  # of its placements
-    best_identity: ResultIdentity
-    label: str
-    n_atoms: int  # atoms of all its placements, from the unrelaxed slab
-
-
 def gas_reference_jobs(
     adsorbates: list[Adsorbate], scheme: ReferenceScheme, mlip: MLIPSettings
 ) -> tuple[list, dict]:
-    """One relaxation per reference molecule, by reference name (keyed by its identity)."""
+    """One relaxation per reference molecule, by reference name (keyed by its identity:
+    the same molecule under either scheme, for any slab and adsorbate, is one job)."""
     jobs, docs = {}, {}
     maker = OmniRelaxMaker(name="gas", mlip=mlip)
     for name, molecule in reference_molecules(adsorbates, ReferenceScheme(scheme)).items():
@@ -296,18 +263,91 @@ def gas_reference_jobs(
     return list(jobs.values()), docs
 
 
+# --- the plan -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedBulk:
+    """A bulk of the screen: as given (``label``), read, and its id."""
+
+    label: str
+    structure: Structure
+    bulk_id: str
+
+
+@dataclass(frozen=True)
+class PlannedSlab:
+    """One facet and termination of one bulk, cut once from the unrelaxed bulk."""
+
+    bulk: PlannedBulk
+    miller: tuple[int, int, int]
+    shift: float
+    slab_id: str
+    n_atoms: int
+    n_placements: int  # of the first adsorbate (batch sizes only); 0 when not batching
+
+    @property
+    def system(self) -> dict:
+        return {"bulk": structure_fingerprint(self.bulk.structure), "miller": self.miller,
+                "shift": self.shift}
+
+    @property
+    def label(self) -> str:
+        return f"{self.bulk.structure.composition.reduced_formula}({_hkl_label(self.miller)})"
+
+
+@dataclass(frozen=True)
+class SurfacePlan:
+    """Everything a screen does, checked and decided before any job exists: its bulks,
+    adsorbates, slabs (each cut once), its (slab, adsorbate) pairs in order and their
+    relaxation batches (indices into ``pairs``)."""
+
+    bulks: tuple[PlannedBulk, ...]
+    adsorbates: tuple[Adsorbate, ...]
+    millers: tuple[tuple[int, int, int], ...]
+    slabs: tuple[PlannedSlab, ...]
+    batches: tuple[tuple[int, ...], ...]
+
+    @property
+    def pairs(self) -> list[tuple[PlannedSlab, Adsorbate]]:
+        return [(slab, ads) for slab in self.slabs for ads in self.adsorbates]
+
+    def systems(self) -> dict:
+        """What the screen's table holds: bulk ids, Miller indices, slab ids (the
+        terminations screened), adsorbate ids."""
+        return {
+            "bulk_id": sorted({b.bulk_id for b in self.bulks}),
+            "miller_index": sorted(set(self.millers)),
+            "slab_id": sorted({s.slab_id for s in self.slabs}),
+            "adsorbate_id": sorted({a.adsorbate_id for a in self.adsorbates}),
+        }
+
+    def select(self, docs: list[dict], settings_id: str) -> list[dict]:
+        """The screen's documents among ``docs`` (of ``settings_id``)."""
+        systems = self.systems()
+        return [d for d in docs if d.get("settings_id") == settings_id
+                and d.get("bulk_id") in systems["bulk_id"]
+                and tuple(d.get("miller_index") or ()) in systems["miller_index"]
+                and d.get("slab_id") in systems["slab_id"]
+                and d.get("adsorbate_id") in systems["adsorbate_id"]]
+
+
+def _bulk_label(bulk) -> str:
+    return bulk if isinstance(bulk, str) else bulk.composition.reduced_formula
+
+
 @dataclass
 class SurfaceAdsorptionMaker(Maker):
-    """Adsorbates on the slabs of one bulk, screened with the MLIP.
+    """Adsorbates on the slabs of one or several bulks, screened with the MLIP.
 
-    ``make(bulk)`` takes an element symbol, a structure file or a Structure.
-    All input is checked when the Flow is made (unknown adsorbate, impossible
-    facet, element the model does not know, missing reference): a bad input
-    fails before any relaxation. Building the Flow loads no model.
+    ``make(bulks)`` takes element symbols, structure files or Structures (one or a
+    list). All input is checked when the plan is made (unknown adsorbate, impossible
+    facet, element the model does not know, missing reference): a bad input fails
+    before any relaxation. Building the Flow loads no model.
 
-    ``batch_atoms``: atoms of placements per relaxation job (several slabs and
-    adsorbates in one job); 0: one job per (slab, adsorbate). Not a setting of
-    the results: the same screen batched or not files the same documents.
+    ``bulk_maker`` relaxes each bulk (cell too; None: an :class:`OmniRelaxMaker` with
+    ``mlip``). ``batch_atoms``: atoms of placements per relaxation job (several slabs,
+    adsorbates and bulks in one job); 0: one job per (slab, adsorbate). Not a setting
+    of the results: the same screen batched or not files the same documents.
     """
 
     name: str = "surface adsorption"
@@ -317,16 +357,21 @@ class SurfaceAdsorptionMaker(Maker):
     slab_spec: SlabSpec = field(default_factory=SlabSpec)
     placements: PlacementSettings = field(default_factory=PlacementSettings)
     reference: ReferenceScheme = ReferenceScheme.GAS_MOLECULES
+    # every distinct termination of each facet, not only the first (pymatgen's order)
     all_terminations: bool = False
     # T, p and vibration settings of --free-energy; None: no free energies
     free_energy: FreeEnergySettings | None = None
     batch_atoms: int = DEFAULT_BATCH_ATOMS
+    bulk_maker: OmniRelaxMaker | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_atoms, int) or self.batch_atoms < 0:
             raise WorkflowInputError(
                 f"--batch-atoms must be 0 (one job per slab and adsorbate) or a number of "
                 f"atoms per relaxation job, not {self.batch_atoms}")
+        self.reference = ReferenceScheme(self.reference)
+        if self.bulk_maker is None:
+            self.bulk_maker = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True)
 
     @property
     def settings(self) -> dict:
@@ -342,131 +387,123 @@ class SurfaceAdsorptionMaker(Maker):
         free energies)."""
         return settings_id(self.settings)
 
-    def check(self, bulk) -> tuple[Structure, list[Adsorbate], dict]:
-        """Validate every input; return the bulk, adsorbates and terminations per facet."""
-        structure = bulk_structure(bulk)
-        self.mlip.check_elements([el.symbol for el in structure.composition],
-                                 f"bulk {structure.composition.reduced_formula}")
-        adsorbates = [get_adsorbate(a) for a in self.adsorbates]
-        for ads in adsorbates:
-            self.mlip.check_elements(ads.symbols, f"adsorbate {ads.label}")
-        reference_molecules(adsorbates, ReferenceScheme(self.reference))
-        shifts = {}
-        for miller in self.miller_indices:
-            found = terminations(structure, tuple(miller), self.slab_spec)
-            shifts[tuple(miller)] = found if self.all_terminations else found[:1]
-            if self.placements.coverage > 1:  # the cell must hold that many images of a site
-                for shift in shifts[tuple(miller)]:
-                    with warnings.catch_warnings():  # slab notes come when it is relaxed
-                        warnings.simplefilter("ignore")
-                        check_coverage(make_slab(structure, tuple(miller), shift,
-                                                 self.slab_spec)[0], self.placements.coverage)
-        return structure, adsorbates, shifts
-
-    def make(self, bulk, gas_docs: dict | None = None, bulk_id: str | None = None) -> Flow:
-        structure, adsorbates, _ = self.check(bulk)
-        jobs = []
-        if gas_docs is None:
-            gas_jobs, gas_docs = gas_reference_jobs(adsorbates, ReferenceScheme(self.reference),
-                                                    self.mlip)
-            jobs += gas_jobs
-        slab_jobs, pairs = self.slab_jobs(bulk, gas_docs, bulk_id)
-        placement_jobs, outputs = self.placement_jobs(pairs)
-        formula = structure.composition.reduced_formula
-        return Flow(jobs + slab_jobs + placement_jobs, output=outputs,
-                    name=f"{self.name} {formula}")
-
-    def slab_jobs(self, bulk, gas_docs: dict, bulk_id: str | None = None
-                  ) -> tuple[list, list[PlacementPair]]:
-        """The bulk and clean-slab jobs of ``bulk``, and its (slab, adsorbate) pairs."""
-        structure, adsorbates, shifts = self.check(bulk)
-        scheme = ReferenceScheme(self.reference)
-        formula = structure.composition.reduced_formula
-        bulk_id = bulk_id or bulk_name(structure)
-        bulk_job = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True).make(
-            structure, label=bulk_id)
-        jobs = [bulk_job]
-        slab_set, best_set = slab_settings(self.mlip, self.slab_spec), self.settings
-        ads_set = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
-        pairs = []
-        for miller, miller_shifts in shifts.items():
-            for shift in miller_shifts:
-                system = {"bulk": structure_fingerprint(structure), "miller": miller,
-                          "shift": shift}
-                slab_identity = result_identity("slab", system, slab_set)
-                slab_job = relax_slab(bulk_job.output, bulk_id, miller, shift, self.slab_spec,
-                                      self.mlip, slab_identity.settings_id, slab_set)
-                slab_job.name = f"slab {formula}({_hkl_label(miller)})"
-                keyed(slab_job, slab_identity)
-                jobs.append(slab_job)
-                # sizes for batching only: the unrelaxed slab has the relaxed one's atoms
-                n_slab, n_sites = self._slab_size(structure, miller, shift, adsorbates)
+    def plan(self, bulks) -> SurfacePlan:
+        """Check every input and decide the screen: slabs cut once per facet and
+        termination, batches sized from the first adsorbate's placements."""
+        bulks = bulks if isinstance(bulks, list | tuple) else [bulks]
+        adsorbates, planned, slabs = None, {}, []
+        for bulk in bulks:
+            structure = bulk_structure(bulk)
+            self.mlip.check_elements([el.symbol for el in structure.composition],
+                                     f"bulk {structure.composition.reduced_formula}")
+            if adsorbates is None:  # checked after the first bulk, as the screen reads
+                adsorbates = [get_adsorbate(a) for a in self.adsorbates]
                 for ads in adsorbates:
-                    refs = adsorbate_references(ads, scheme)
-                    system_ads = {**system, "adsorbate": ads.adsorbate_id}
-                    pairs.append(PlacementPair(
-                        slab=slab_job.output,
-                        slab_id=slab_name(bulk_id, miller, shift, self.slab_spec),
-                        adsorbate=ads,
-                        gas_docs={name: gas_docs[name] for name in
-                                  (refs if scheme == ReferenceScheme.GAS_MOLECULES
-                                   else gas_docs)},
-                        identity=result_identity("placements", system_ads, ads_set),
-                        best_identity=result_identity("best", system_ads, best_set),
-                        label=f"{ads.label}/{formula}({_hkl_label(miller)})",
-                        n_atoms=n_sites * (n_slab + self.placements.coverage
-                                           * len(ads.symbols)),
-                    ))
-        return jobs, pairs
+                    self.mlip.check_elements(ads.symbols, f"adsorbate {ads.label}")
+                reference_molecules(adsorbates, self.reference)
+            entry = PlannedBulk(_bulk_label(bulk), structure, bulk_name(structure))
+            if entry.bulk_id in planned:  # one bulk given twice: screened once
+                continue
+            planned[entry.bulk_id] = entry
+            slabs += self._slabs(entry, adsorbates)
+        adsorbates = adsorbates or [get_adsorbate(a) for a in self.adsorbates]
+        sizes = [slab.n_placements * (slab.n_atoms + self.placements.coverage
+                                      * len(ads.symbols))
+                 for slab in slabs for ads in adsorbates]
+        return SurfacePlan(
+            bulks=tuple(planned.values()), adsorbates=tuple(adsorbates),
+            millers=tuple(tuple(m) for m in self.miller_indices), slabs=tuple(slabs),
+            batches=tuple(tuple(g) for g in batch_groups(sizes, self.batch_atoms)))
 
-    def _slab_size(self, bulk: Structure, miller, shift: float, adsorbates) -> tuple[int, int]:
-        """(atoms of the slab, placements per adsorbate) from the unrelaxed bulk; (0, 0)
-        when nothing is batched (no slab is cut here then)."""
-        if self.batch_atoms == 0 or not adsorbates:
-            return 0, 0
-        with warnings.catch_warnings():  # a thin slab is reported once, when it is relaxed
-            warnings.simplefilter("ignore")
-            slab, fixed = make_slab(bulk, tuple(miller), shift, self.slab_spec)
-            return len(slab), len(make_placements(slab, fixed, adsorbates[0], self.placements))
+    def _slabs(self, bulk: PlannedBulk, adsorbates: list[Adsorbate]) -> list[PlannedSlab]:
+        """The bulk's slabs, each cut once; the coverage checked on each."""
+        out = []
+        for miller in self.miller_indices:
+            miller = tuple(miller)
+            with warnings.catch_warnings():  # slab notes come when it is relaxed
+                warnings.simplefilter("ignore")
+                cut = facet_slabs(bulk.structure, miller, self.slab_spec,
+                                  first_only=not self.all_terminations)
+                for shift, (structure, fixed) in cut.items():
+                    check_coverage(structure, self.placements.coverage)
+                    # batch sizes only: the relaxed slab gets the same placements' count
+                    n_placements = len(make_placements(
+                        structure, fixed, adsorbates[0], self.placements)) \
+                        if self.batch_atoms and adsorbates else 0
+                    out.append(PlannedSlab(
+                        bulk, miller, shift, slab_name(bulk.bulk_id, miller, shift,
+                                                       self.slab_spec),
+                        len(structure), n_placements))
+        return out
 
-    def placement_jobs(self, pairs: list[PlacementPair]) -> tuple[list, list]:
-        """Placement jobs of ``pairs`` (batched by ``batch_atoms``) and one best job per
-        pair; returns the jobs and the best jobs' outputs."""
-        scheme = ReferenceScheme(self.reference)
-        ads_set = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
+    def make(self, bulks) -> Flow:
+        """The screen's Flow: ``bulks`` (one or a list) or the :class:`SurfacePlan` of
+        :meth:`plan`. Every input is checked first; nothing runs here."""
+        plan = bulks if isinstance(bulks, SurfacePlan) else self.plan(bulks)
+        scheme, mlip = self.reference, self.mlip
+        slab_set = slab_settings(mlip, self.slab_spec)
+        relax_set = relaxation_settings(mlip, self.slab_spec, self.placements)
+        ads_set = {**relax_set, "reference": scheme.value}
+        best_set = self.settings
         ads_id = settings_id(ads_set)
-        jobs, outputs = [], []
-        for group in batch_groups([p.n_atoms for p in pairs], self.batch_atoms):
+        gas_jobs, gas_docs = gas_reference_jobs(list(plan.adsorbates), scheme, mlip)
+        jobs = list(gas_jobs)
+        bulk_jobs = {}
+        for bulk in plan.bulks:
+            bulk_jobs[bulk.bulk_id] = self.bulk_maker.make(bulk.structure, label=bulk.bulk_id)
+            jobs.append(bulk_jobs[bulk.bulk_id])
+        slab_jobs = {}
+        for slab in plan.slabs:
+            identity = result_identity("slab", slab.system, slab_set)
+            j = relax_slab(bulk_jobs[slab.bulk.bulk_id].output, slab.bulk.bulk_id, slab.miller,
+                           slab.shift, self.slab_spec, mlip, identity.settings_id, slab_set)
+            j.name = f"slab {slab.label}"
+            slab_jobs[slab.slab_id] = keyed(j, identity)
+            jobs.append(j)
+        pairs = plan.pairs
+        outputs = []
+        for group in plan.batches:
             members = [pairs[i] for i in group]
-            if len(members) == 1:  # the per-pair job, keyed by the pair's identity
-                (pair,) = members
-                pj = relax_placements(pair.slab, pair.adsorbate, pair.gas_docs, scheme,
-                                      self.placements, self.mlip, ads_id, ads_set)
-                pj.name = f"placements {pair.label}"
-                keyed(pj, pair.identity)
-                picks = [(pair, None, None)]
-            else:
-                pj = relax_placement_batch(
-                    [{"slab": p.slab, "adsorbate": p.adsorbate, "gas_docs": p.gas_docs}
-                     for p in members], scheme, self.placements, self.mlip, ads_id, ads_set)
-                pj.name = f"placements {members[0].label} +{len(members) - 1}"
-                # the batch is named by its members' identities: the same pairs, the same job
-                keyed(pj, result_identity("placement batch",
-                                          [p.identity.key for p in members], ads_set))
-                # its consumers all done (a re-run batched otherwise): not needed; the key
-                # read by omni_flows.engines.local.not_needed
-                pj.metadata["execution_only"] = True
-                picks = [(p, p.slab_id, p.adsorbate.adsorbate_id) for p in members]
-            jobs.append(pj)
-            for pair, slab_id, adsorbate_id in picks:
+            systems = [{**slab.system, "adsorbate": ads.adsorbate_id} for slab, ads in members]
+            relaxation = relax_placements(
+                [{"slab": slab_jobs[slab.slab_id].output, "adsorbate": ads}
+                 for slab, ads in members], self.placements, mlip)
+            first = f"{members[0][1].label}/{members[0][0].label}"
+            if len(members) == 1:  # one pair: keyed by the pair's relaxations
+                relaxation.name = f"placements {first}"
+                keyed(relaxation, result_identity("placement relaxations", systems[0],
+                                                  relax_set))
+            else:  # named by its members: the same pairs, the same job
+                relaxation.name = f"placements {first} +{len(members) - 1}"
+                keyed(relaxation, result_identity("placement relaxation batch", systems,
+                                                  relax_set))
+            relaxation.metadata[EXECUTION_ONLY] = True
+            jobs.append(relaxation)
+            for (slab, ads), system in zip(members, systems):
+                label = f"{ads.label}/{slab.label}"
+                refs = adsorbate_references(ads, scheme)
+                gas = {name: gas_docs[name] for name in
+                       (refs if scheme == ReferenceScheme.GAS_MOLECULES else gas_docs)}
+                energies = adsorption_energies(relaxation.output, slab_jobs[slab.slab_id].output,
+                                               ads, gas, scheme, mlip, ads_id, ads_set)
+                energies.name = f"adsorption energies {label}"
+                # the key of the pair's placement job before relaxations were keyed without
+                # the reference: a database screened then finds these documents' job done
+                keyed(energies, result_identity("placements", system, ads_set))
+                energies.metadata[EXECUTION_ONLY] = True  # its best job done: filed before
                 if self.free_energy is None:
-                    best = best_placement(pj.output, slab_id, adsorbate_id)
+                    best = best_placement(energies.output)
                 else:
-                    best = best_placement_free_energy_of(
-                        pj.output, slab_id, adsorbate_id, pair.adsorbate, pair.gas_docs, scheme,
-                        self.mlip, self.free_energy, ads_set)
-                best.name = f"best {pair.label}"
-                keyed(best, pair.best_identity)
-                jobs.append(best)
+                    best = best_placement_free_energy(energies.output, ads, gas, scheme, mlip,
+                                                      self.free_energy, ads_set)
+                best.name = f"best {label}"
+                keyed(best, result_identity("best", system, best_set))
+                jobs += [energies, best]
                 outputs.append(best.output)
-        return jobs, outputs
+        return Flow(jobs, output=outputs, name=self.flow_name(plan))
+
+    def flow_name(self, plan: SurfacePlan) -> str:
+        """``screen Pt+Cu (111 100) O H``: what `omni-flows status` shows."""
+        bulks = "+".join(b.label for b in plan.bulks)
+        facets = " ".join(_hkl_label(m) for m in plan.millers)
+        return f"screen {bulks} ({facets}) {' '.join(self.adsorbates)}"

@@ -21,21 +21,28 @@ def finished_uuids(store: JobStore, uuids: list[str]) -> set[str]:
     return {doc["uuid"] for doc in docs}
 
 
-# job metadata of a job that only serves the jobs taking its output (a batch of placements
-# whose documents are filed under each pair's identity, workflows/surface_flow.py)
+# job metadata of a job that only serves the jobs taking its output (placement relaxations
+# and a pair's adsorption energies, workflows/surface_flow.py)
 EXECUTION_ONLY = "execution_only"
 
 
 def not_needed(flow: Flow, done: set[str]) -> set[str]:
-    """Execution-only jobs not done whose every consumer is done: the work was done before
-    by other jobs (a screen run again with another batching), nothing is left for them."""
+    """Execution-only jobs not done whose every consumer is done or itself not needed: the
+    work was done before by other jobs (a screen run again with another batching, or one
+    screened before relaxations were keyed without the reference), nothing is left for them."""
     consumers: dict[str, set[str]] = {}
     for job, parents in flow.iterflow():
         for parent in parents:
             consumers.setdefault(parent, set()).add(job.uuid)
-    return {job.uuid for job, _ in flow.iterflow()
-            if job.uuid not in done and job.metadata.get(EXECUTION_ONLY)
-            and consumers.get(job.uuid) and consumers[job.uuid] <= done}
+    candidates = {job.uuid for job, _ in flow.iterflow()
+                  if job.uuid not in done and job.metadata.get(EXECUTION_ONLY)
+                  and consumers.get(job.uuid)}
+    skipped: set[str] = set()
+    while True:  # a chain (relaxation -> energies -> done best): back from the done end
+        more = {u for u in candidates - skipped if consumers[u] <= done | skipped}
+        if not more:
+            return skipped
+        skipped |= more
 
 
 def _unfinished(flow: Flow, done: set[str]) -> Flow:

@@ -73,12 +73,19 @@ def _local_buckets(db: Database, campaign: dict) -> dict[str, str]:
     for job in campaign["jobs"]:
         for parent in job["parents"]:
             children.setdefault(parent, set()).add(job["uuid"])
+    # a job whose consumers all ran (or are done so) is done even without its own output:
+    # they took their input from an earlier run's jobs (a screen run again with another
+    # batching); back along a chain of such jobs from the done end
+    mine = set(uuids)
+    while True:
+        more = {u for u, consumers in children.items()
+                if u not in done and u in mine and consumers <= done}
+        if not more:
+            break
+        done |= more
     buckets = {}
     for job in campaign["jobs"]:
-        # a job whose consumers all ran is done even without its own output: they took
-        # their input from an earlier run's jobs (a screen run again with another batching)
-        consumers = children.get(job["uuid"])
-        if job["uuid"] in done or (consumers and consumers <= done):
+        if job["uuid"] in done:
             buckets[job["uuid"]] = "done"
         elif ran and all(parent in done for parent in job["parents"]):
             buckets[job["uuid"]] = "running" if alive else "failed"
