@@ -25,6 +25,7 @@ from ase.calculators.calculator import Calculator
 from ase.filters import FrechetCellFilter
 from ase.utils.abc import Optimizable
 
+from .defaults import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS
 from .memory_model import evaluate_or_split, relaxation_batch_atoms
 from .network import OmniNet
 
@@ -137,10 +138,10 @@ def relax_batch(
     structures: list[Atoms],
     model: OmniNet,
     task: str | None = None,
-    fmax: float = 0.05,
-    steps: int = 300,
+    fmax: float = DEFAULT_FMAX,
+    steps: int = DEFAULT_STEPS,
     max_atoms_per_batch: int | None = None,
-    optimizer: str = "FIRE",
+    optimizer: str = DEFAULT_OPTIMIZER,
     relax_cell: bool = False,
 ) -> list[RelaxResult]:
     """Relax every structure to max |F| < ``fmax`` with ASE's ``optimizer`` ("FIRE" or

@@ -13,6 +13,7 @@ and are recorded in the provenance only.
 
 from typing import Any, Literal
 
+from omni_flows.model.defaults import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS
 from omni_flows.model.errors import OmniFlowsError, UnknownTaskError
 from omni_flows.model.device import check_device
 from omni_flows.model.header import BACKENDS, OPTIMIZERS, checkpoint_header
@@ -23,11 +24,6 @@ from .errors import WorkflowInputError
 DEFAULT_MODEL = "7net-mf-0"
 # the task of a multi-task model when none is given (7net-mf-0: PBE, as MPtrj/OC20 screens)
 DEFAULT_TASK = "PBE"
-# eV/A: the force criterion of OC20 (atomate2's AseRelaxer defaults to a looser 0.1)
-DEFAULT_FMAX = 0.05
-DEFAULT_STEPS = 300
-# BFGS: on adsorbate/slab relaxations it needs 4x fewer steps than FIRE here (O/Cu(111): 7 vs 29)
-DEFAULT_OPTIMIZER = "BFGS"
 
 
 class MLIPSettings(BaseModel):

@@ -25,6 +25,7 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 
 from omni_flows.db_schemas import BenchmarkEntry
+from omni_flows.model.defaults import DEFAULT_FMAX
 
 from .results import BenchmarkInputError, data_folder
 
@@ -215,7 +216,7 @@ def run_xu_kitchin(
     adsorbates=ADSORBATES,
     metals=METALS,
     device: str = "auto",
-    fmax: float = 0.05,
+    fmax: float = DEFAULT_FMAX,
 ) -> tuple[dict, list[BenchmarkEntry]]:
     """Metrics and per-site entries (system_id ``metal/adsorbate/site/coverage``, E_ads in eV,
     the model's with the fitted mu_X) of ``model`` on the selection."""

@@ -27,6 +27,7 @@ from omni_flows.benchmarks.results import (
     parse_models,
     store_runs,
 )
+from omni_flows.model.defaults import DEFAULT_FMAX
 from omni_flows.settings import load_settings
 
 app = typer.Typer(help="Benchmarks against DFT reference sets.", no_args_is_help=True)
@@ -100,7 +101,7 @@ def xu_kitchin(
     coverage: float = typer.Option(0.25, help="ML: 0.25, 0.5, 0.75 or 1.0"),
     adsorbates: list[str] | None = typer.Option(None, help="default: all, H C N O F S Cl Br"),
     metals: list[str] | None = typer.Option(None, help="default: Pt Ag Au Pd Cu"),
-    fmax: float = typer.Option(0.05, help="eV/A, relaxed mode"),
+    fmax: float = typer.Option(DEFAULT_FMAX, help="eV/A, relaxed mode"),
     model: list[str] | None = MODEL_OPTION,
     task: str | None = TASK_OPTION,
     device: str | None = DEVICE_OPTION,
