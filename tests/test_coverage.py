@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
 from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.conversion import to_atoms
+from omni_flows.workflows.geometry import to_atoms
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.placements import PlacementSettings, make_placements
 from omni_flows.workflows.sites import site_type

@@ -21,7 +21,7 @@ from omni_flows.db_schemas import MOFAdsorptionDoc
 from omni_flows.model.errors import OmniFlowsError
 from omni_flows.workflows import WorkflowInputError
 from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.conversion import to_atoms
+from omni_flows.workflows.geometry import to_atoms
 from omni_flows.workflows.frameworks import (
     GUEST_CLEARANCE,
     WALL_CONTACT,

@@ -19,7 +19,7 @@ from omni_flows.db_schemas.identity import settings_id as make_settings_id
 from pymatgen.core import Composition
 
 from .adsorbates import Adsorbate
-from .conversion import to_atoms
+from .geometry import to_atoms
 from .references import adsorbate_references, gas_coefficients
 from .relax import get_calculator
 from .settings import MLIPSettings

@@ -31,7 +31,7 @@ from pymatgen.core import Element, Structure
 
 from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import ADSORBATE_MULT, _fragments, bond_matrix, changed_bonds
-from .conversion import to_atoms, to_pymatgen
+from .geometry import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
 from .frameworks import check_framework, insert_guest, load_framework, supercell_for_cutoff
 from omni_flows.db_schemas import MLIPCalculationDoc

@@ -23,7 +23,7 @@ from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from pymatgen.core import Molecule, Structure
 
-from .conversion import as_array, selective_dynamics, to_atoms, to_pymatgen
+from .geometry import as_array, selective_dynamics, to_atoms, to_pymatgen
 from .identity import keyed
 from .provenance import provenance_of
 from .relax import get_calculator, max_free_force, relax

@@ -56,7 +56,7 @@ from pymatgen.core import Structure
 
 from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
-from .conversion import to_atoms, to_pymatgen
+from .geometry import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
 from .free_energy_flow import best_placement_free_energy, free_energy_settings
 from .identity import keyed

@@ -34,7 +34,7 @@ from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from pymatgen.core import Molecule, Structure
 
 from .clusters import ClusterSpec, cut_cluster
-from .conversion import to_atoms
+from .geometry import to_atoms
 from .errors import WorkflowInputError
 from .identity import keyed
 from .provenance import provenance_of
