@@ -2,7 +2,10 @@
 
 Loading never unpickles anything. The content hash (sha256 over the config and
 every tensor) is stored in the file, checked on load, and recorded with every
-result so a number can be traced to the exact weights that made it.
+result so a number can be traced to the exact weights that made it. Task adapters
+are weights like any other (``...adapter_down.<irrep>``, ``...adapter_up.<irrep>``)
+and their rank is part of the config; a config without adapters is written as it
+was before they existed, so such models keep their content hash.
 """
 
 from __future__ import annotations

@@ -54,6 +54,11 @@ class ModelConfig:
     per_task_scale: bool = False
     readout_hidden: int = 0  # 0: half the dimension of the last node irreps
     name: str = ""
+    # Task adapters: a per-task, per-irrep correction W + A[task] B[task] of rank
+    # adapter_rank (capped at the layer's channels) on linear_1 and linear_2 of the
+    # interactions listed in adapter_layers (None: all). 0: none.
+    adapter_rank: int = 0
+    adapter_layers: list[int] | None = None
 
     def __post_init__(self) -> None:
         n = self.num_interactions
@@ -79,6 +84,7 @@ class ModelConfig:
             raise CheckpointError("the first and last node irreps must be scalars")
         if len(set(self.species)) != len(self.species):
             raise CheckpointError("species must be unique")
+        self.check_adapters(self.adapter_rank, self.adapter_layers)
         if self.tasks and self.task_norm_width == 0:
             self.task_norm_width = len(self.tasks)
         if not self.readout_hidden:
@@ -96,12 +102,33 @@ class ModelConfig:
     def num_tasks(self) -> int:
         return len(self.tasks)
 
+    def check_adapters(self, rank: int, layers: list[int] | None) -> None:
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
+            raise CheckpointError(f"adapter_rank {rank!r}: give a whole number, 0 (none) or more")
+        if rank and not self.tasks:
+            raise CheckpointError("task adapters need a multi-task model (tasks is empty)")
+        n = self.num_interactions
+        if layers is not None and (
+            not isinstance(layers, list) or len(set(layers)) != len(layers)
+            or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < n for t in layers)
+        ):
+            raise CheckpointError(
+                f"adapter_layers {layers!r}: give distinct interaction indices 0..{n - 1}, or null for all"
+            )
+
+    def has_adapters(self, interaction: int) -> bool:
+        layers = self.adapter_layers
+        return self.adapter_rank > 0 and (layers is None or interaction in layers)
+
     def task_width(self, site: str) -> int:
         """Width of the task one-hot entering ``site`` (0 when it has none)."""
         return self.task_norm_width if (self.tasks and site in self.task_inputs) else 0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.adapter_rank:  # left out: a model without adapters keeps its content hash
+            del data["adapter_rank"], data["adapter_layers"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

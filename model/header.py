@@ -49,7 +49,8 @@ def read_header(path: str | os.PathLike) -> dict:
 
 @dataclass(frozen=True)
 class CheckpointHeader:
-    """A model as settings see it: name, tasks (empty: single-task), elements, content hash."""
+    """A model as settings see it: name, tasks (empty: single-task), elements, content hash,
+    and the rank of its task adapters (0: none)."""
 
     path: str
     name: str
@@ -57,6 +58,7 @@ class CheckpointHeader:
     tasks: tuple[str, ...]
     species: tuple[str, ...]
     cutoff: float
+    adapter_rank: int = 0
 
 
 @lru_cache(maxsize=32)
@@ -72,4 +74,5 @@ def checkpoint_header(name_or_path: str) -> CheckpointHeader:
         path=str(Path(path)), name=config.get("name") or str(name_or_path),
         content_hash=meta["content_hash"], tasks=tuple(config.get("tasks") or ()),
         species=tuple(config["species"]), cutoff=float(config["cutoff"]),
+        adapter_rank=int(config.get("adapter_rank", 0)),
     )

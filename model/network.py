@@ -3,7 +3,8 @@
 Per interaction: self-connection (element-dependent or linear) + linear ->
 convolution -> linear, summed, then a gated non-linearity. A task one-hot
 (functional / data domain) enters the configured linear layers as extra scalar
-inputs, and every task has its own per-element energy shift. Energy is the sum
+inputs, and every task has its own per-element energy shift and, optionally, its
+own low-rank adapters on the interactions' linear layers (``ModelConfig.adapter_rank``). Energy is the sum
 of per-atom energies; forces, stress and virials come from the gradient of the
 energy with respect to the edge vectors.
 """
@@ -22,7 +23,7 @@ from .config import ModelConfig
 from .convolution import Convolution, NeighborSlots
 from .gate import Gate
 from .graph import AtomGraph
-from .linear import ElementLinear, EquivariantLinear, SpeciesGroups
+from .linear import ElementLinear, EquivariantLinear, NodeGroups
 from .radial import BesselBasis, PolynomialEnvelope, XPLOREnvelope
 
 
@@ -66,15 +67,21 @@ class Interaction(nn.Module):
             self.convolution.irreps_out, gate_in,
             task_norm_width=cfg.task_width("self_interaction_2"), **tasks,
         )
+        if cfg.has_adapters(t):
+            self.add_adapters(cfg.num_tasks, cfg.adapter_rank)
 
-    def forward(self, x, sh, radial, slots, node_task, groups):
+    def add_adapters(self, num_tasks: int, rank: int) -> None:
+        self.linear_1.add_adapters(num_tasks, rank)
+        self.linear_2.add_adapters(num_tasks, rank)
+
+    def forward(self, x, sh, radial, slots, node_task, groups, task_groups=None):
         if isinstance(self.self_connection, ElementLinear):
             skip = self.self_connection(x, groups)
         else:
             skip = self.self_connection(x)
-        h = self.linear_1(x, node_task)
+        h = self.linear_1(x, node_task, task_groups)
         h = self.convolution(h, sh, radial, slots)
-        h = self.linear_2(h, node_task)
+        h = self.linear_2(h, node_task, task_groups)
         return self.gate({ir: h[ir] + skip[ir] for ir in h})
 
 
@@ -134,7 +141,7 @@ class OmniNet(nn.Module):
         if not self.config.tasks:
             return {}
         named = dict(self.named_parameters())
-        out = {n: p for n, p in named.items() if n.endswith("task_weight")}
+        out = {n: p for n, p in named.items() if n.endswith("task_weight") or ".adapter_" in n}
         out["energy_shift"] = self.energy_shift
         if self.config.per_task_scale:
             out["energy_scale"] = self.energy_scale
@@ -150,9 +157,31 @@ class OmniNet(nn.Module):
         }
 
     @torch.no_grad()
+    def add_adapters(self, rank: int, layers: list[int] | None = None) -> None:
+        """Give every task adapters of ``rank`` on the interactions ``layers`` (None: all),
+        B = 0: every task predicts exactly what it predicted before. A model that already
+        has these adapters is left as it is."""
+        from .errors import CheckpointError
+
+        cfg = self.config
+        if cfg.adapter_rank:
+            if (cfg.adapter_rank, cfg.adapter_layers) == (rank, layers):
+                return
+            raise CheckpointError(
+                f"model {cfg.name} already has task adapters of rank {cfg.adapter_rank} on "
+                f"layers {cfg.adapter_layers or 'all'}; adapters cannot be changed, only trained"
+            )
+        cfg.check_adapters(rank, layers)
+        cfg.adapter_rank, cfg.adapter_layers = rank, layers
+        for t, block in enumerate(self.interactions):
+            if cfg.has_adapters(t):
+                block.add_adapters(cfg.num_tasks, rank)
+
+    @torch.no_grad()
     def append_task(self, name: str, copy_from: str | None = None) -> None:
         """Add a task. Copied from ``copy_from`` (zero difference: it predicts exactly
-        what that task predicts) or, with ``None``, zero task weights and shifts."""
+        what that task predicts; its adapters are copied too) or, with ``None``, zero task
+        weights and shifts and fresh adapters (random A, zero B)."""
         from .errors import UnknownTaskError
 
         cfg = self.config
@@ -164,6 +193,15 @@ class OmniNet(nn.Module):
         for module in self.modules():
             if isinstance(module, EquivariantLinear) and module.task_weight is not None:
                 module.task_weight = nn.Parameter(self._grow(module.task_weight, src))
+            if isinstance(module, EquivariantLinear):
+                for ir in list(module.adapter_up):
+                    down, up = module.adapter_down[ir], module.adapter_up[ir]
+                    if src is None:
+                        fresh = torch.randn_like(down[:1]) / down.shape[-1] ** 0.5
+                        module.adapter_down[ir] = nn.Parameter(torch.cat([down.detach(), fresh]))
+                    else:
+                        module.adapter_down[ir] = nn.Parameter(self._grow(down, src))
+                    module.adapter_up[ir] = nn.Parameter(self._grow(up, src))
         self.energy_shift = nn.Parameter(self._grow(self.energy_shift, src))
         if cfg.per_task_scale:
             self.energy_scale = nn.Parameter(self._grow(self.energy_scale, src, fill=1.0))
@@ -197,7 +235,8 @@ class OmniNet(nn.Module):
 
         species, batch = graph.species, graph.batch
         node_task = graph.task[batch]
-        groups = SpeciesGroups(species)
+        groups = NodeGroups(species)
+        task_groups = NodeGroups(node_task) if self.config.adapter_rank else None
         onehot = nn.functional.one_hot(species, self.config.num_species).to(vec.dtype)
         x = self.embedding({"0e": onehot.unsqueeze(1)}, node_task)
         slots = NeighborSlots(graph.edge_index[0], graph.edge_index[1], graph.num_atoms_total)
@@ -206,10 +245,10 @@ class OmniNet(nn.Module):
                      and graph.num_atoms_total > self.checkpoint_atoms)
         for block in self.interactions:
             if recompute:
-                x = checkpoint(block, x, sh, radial, slots, node_task, groups,
+                x = checkpoint(block, x, sh, radial, slots, node_task, groups, task_groups,
                                use_reentrant=False)
             else:
-                x = block(x, sh, radial, slots, node_task, groups)
+                x = block(x, sh, radial, slots, node_task, groups, task_groups)
         h = self.readout_hidden(x, node_task)
         e = self.readout_energy(h)["0e"][:, 0, 0]
         scale_task = node_task if self.config.per_task_scale else torch.zeros_like(node_task)

@@ -260,6 +260,11 @@ CATALOGUE = [
         files=train_config("optim: {universal_lr_ratio: 0}\n")),
     Bad("train {tmp}/config.yaml", "optim.weight_decay",
         files=train_config("optim: {weight_decay: -1}\n")),
+    Bad("train {tmp}/config.yaml", "model.adapter_rank -1",
+        files={"config.yaml": TRAIN_DATA + "model: {checkpoint: 7net-mf-0, adapter_rank: -1}\n"}),
+    Bad("train {tmp}/config.yaml", "model.adapter_layers",
+        files={"config.yaml": TRAIN_DATA
+               + "model: {checkpoint: 7net-mf-0, adapter_rank: 8, adapter_layers: 3}\n"}),
     Bad("train {tmp}/config.yaml", "device 'cuda'", files=train_config("device: cuda\n"),
         when=not HAS_CUDA, why=NO_CUDA),
     # training on DFT results (dft_calculations): refused before the database is reached
@@ -299,6 +304,8 @@ CATALOGUE = [
     Bad(f"{SCREEN} --tilt 120", "--tilt is a cone half-angle in degrees, 0 to 90"),
     Bad(f"{SCREEN} --coverage 0", "--coverage is adsorbates per cell: a whole number"),
     Bad(f"{SCREEN} --supercell 1x1 --coverage 2", "--coverage 2: the Pt slab's cell holds 1"),
+    Bad(f"{SCREEN} --supercell 2by2", "--supercell '2by2': write NxM, e.g. 2x2"),
+    Bad(f"{SCREEN} --free-energy --temperature 0", "--temperature (0.0 K) and --pressure"),
     Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),
     Bad("screen surfaces --bulk {tmp}/close.cif --adsorbates O", "atoms 0.01 A apart",
         files={"close.cif": close_atoms_cif}),

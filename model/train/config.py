@@ -109,6 +109,26 @@ class ModelSource:
     use_statistics: bool | None = (
         None  # shifts/scale/neighbours from data; default: only from scratch
     )
+    # task adapters (ModelConfig.adapter_rank): a per-task low-rank correction of the
+    # interactions' linear layers, added to the model with B = 0 (every task predicts as
+    # before) before append_tasks copies them; 0: none (or the checkpoint's own)
+    adapter_rank: int = 0
+    adapter_layers: list[int] | None = None  # interaction indices carrying them; None: all
+
+    def __post_init__(self) -> None:
+        rank, layers = self.adapter_rank, self.adapter_layers
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
+            raise TrainingConfigError(
+                f"model.adapter_rank {rank!r}: give a whole number, e.g. 8 (0: no adapters)"
+            )
+        if layers is not None and not (
+            isinstance(layers, list)
+            and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in layers)
+        ):
+            raise TrainingConfigError(
+                f"model.adapter_layers {layers!r}: give a list of interaction indices, e.g. "
+                "[3, 4], or leave it out for all"
+            )
 
 
 @dataclass

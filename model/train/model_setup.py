@@ -1,7 +1,8 @@
 """The network to train: a new one from a config, or a checkpoint to fine-tune.
 
-Fine-tuning appends tasks with ``OmniNet.append_task`` (copied from a reference
-task, so the new task starts out predicting exactly what its source predicts,
+Fine-tuning can add task adapters (``OmniNet.add_adapters``, zero corrections),
+appends tasks with ``OmniNet.append_task`` (copied from a reference task, adapters
+included, so the new task starts out predicting exactly what its source predicts,
 or zero-initialised) and can freeze every universal parameter.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from ..config import ModelConfig
+from ..errors import CheckpointError
 from ..network import OmniNet
 from ..pretrained import load_model
 from .config import ModelSource, TrainingConfigError
@@ -34,6 +36,11 @@ def build_model(
             stats = statistics(config)
             config.avg_num_neighbors = [stats.avg_num_neighbors] * config.num_interactions
         model = OmniNet(config).to(dtype)
+    if source.adapter_rank:
+        try:
+            model.add_adapters(source.adapter_rank, source.adapter_layers)
+        except CheckpointError as exc:
+            raise TrainingConfigError(f"model.adapter_rank: {exc}") from exc
     for entry in source.append_tasks:
         unknown = set(entry) - {"name", "copy_from"}
         if unknown or "name" not in entry:

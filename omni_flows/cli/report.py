@@ -43,6 +43,7 @@ def che(
         volcano_plot,
     )
     from omni_flows.db_schemas.query import build_filter
+    from omni_flows.results import best_matching
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.errors import WorkflowInputError
@@ -53,7 +54,7 @@ def che(
     if campaign is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", campaign):
         raise WorkflowInputError(f"campaign name {campaign!r}: use letters, digits, _ . -")
     settings = load_settings()
-    docs = list(connect_database(settings)["adsorption_best"].find(criteria, {"_id": 0}))
+    docs = best_matching(connect_database(settings), criteria)
     entries, incomplete = free_energies_from_documents(docs, network)
     console = Console()
     for surface, missing in incomplete.items():

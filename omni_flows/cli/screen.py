@@ -62,10 +62,11 @@ def split_lists(
 
 def _watch(store, uuids: list[str], progress: Progress, task, stop: threading.Event) -> None:
     """Advance the bar as job outputs arrive in the store (the local engine has no callback)."""
-    collection = store.docs_store._collection
+    from omni_flows.results import jobs_done
+
     while not stop.wait(1.0):
         try:
-            done = collection.count_documents({"uuid": {"$in": uuids}})
+            done = jobs_done(store, uuids)
         except Exception:  # a transient read error only delays the bar
             continue
         progress.update(task, completed=done)
@@ -323,21 +324,18 @@ def surfaces(
 
 def best_documents(settings, settings_id: str) -> list[dict]:
     """The stored best placements of one settings id."""
+    from omni_flows.results import best
     from omni_flows.stores import connect_database
 
-    db = connect_database(settings)
-    return list(db["adsorption_best"].find({"settings_id": settings_id},
-                                           {"_id": 0, "final_structure": 0}))
+    return best(connect_database(settings), settings_id)
 
 
 def mof_documents(settings, settings_id: str, frameworks: list[str], guests: list[str]):
     """The stored placement documents of a MOF campaign's settings, frameworks and guests."""
+    from omni_flows.results import mof_results
     from omni_flows.stores import connect_database
 
-    db = connect_database(settings)
-    docs = db["mof_adsorption"].find({"settings_id": settings_id},
-                                     {"_id": 0, "final_structure": 0})
-    return [d for d in docs if d["framework_id"] in frameworks and d["guest"] in guests]
+    return mof_results(connect_database(settings), settings_id, frameworks, guests)
 
 
 @app.command(
