@@ -92,7 +92,8 @@ class Provenance(BaseModel):
     task: str | None = Field(
         None, description="task (functional / data domain) of the model, e.g. 'PBE'; None for "
         "a single-task model")
-    checkpoint_hash: str = Field(description="sha256 of the checkpoint file")
+    checkpoint_hash: str = Field(description="sha256 of the checkpoint file; '' for a DFT "
+                                 "code, which has none (see dft_provenance)")
     package_versions: dict[str, str] = Field(default_factory=package_versions)
     energy_reference: EnergyReference | None = Field(
         None, description="reference scheme and values of adsorption energies, if any"
@@ -108,3 +109,15 @@ class Provenance(BaseModel):
     optimizer: str | None = Field(None, description="relaxation optimizer that ran")
     jobflow_uuid: str | None = Field(None, description="uuid of the jobflow job that made it")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+def dft_provenance(code: str, functional: str, settings: dict[str, Any],
+                   versions: dict[str, str],
+                   energy_reference: EnergyReference | None = None) -> Provenance:
+    """What produced a DFT number: the code where an MLIP result names its model
+    (``model_name``, e.g. 'GPAW'), the functional as its task, no checkpoint (``''``: a
+    DFT code has none; its versions are in ``package_versions``) and every setting
+    (hashed into the document's settings id)."""
+    return Provenance(model_name=code, task=functional, checkpoint_hash="",
+                      package_versions={**package_versions(), **versions}, settings=settings,
+                      energy_reference=energy_reference)

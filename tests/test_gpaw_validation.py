@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from ase.build import fcc111, molecule
 from ase.calculators.calculator import kptdensity2monkhorstpack
+from omni_flows.db_schemas.identity import settings_id
 from omni_flows.model.errors import OmniFlowsError
 from omni_flows.workflows.adsorbml import adsorbml_success, campaign_summary
 from omni_flows.workflows.errors import WorkflowInputError
@@ -288,7 +289,12 @@ def test_gpaw_terms_are_stored_with_settings_and_a_rerun_or_other_k_reuses_them(
         assert c["settings"]["ecut"] == 250 and c["settings"]["xc"] == "PBE"
         assert c["settings"]["versions"]["gpaw"] and c["versions"]["gpaw-data"]
         assert len(c["forces"]) == len(c["structure"]["sites"])
-        assert c["provenance"]["checkpoint_hash"] == c["settings_id"] and len(c["settings_id"]) == 10
+        # a DFT provenance: the code and functional, no checkpoint, the code's versions,
+        # and the settings id of every DFT setting (db_schemas.identity)
+        p = c["provenance"]
+        assert (p["model_name"], p["task"], p["checkpoint_hash"]) == ("GPAW", "PBE", "")
+        assert p["package_versions"]["gpaw"] == c["versions"]["gpaw"]
+        assert c["settings_id"] == settings_id(p["settings"]) and len(c["settings_id"]) == 10
     assert {tuple(c["kpts"]) for c in calcs} == {(1, 1, 1), (3, 3, 1)}
     assert [c["spin_polarized"] for c in calcs if c["label"] == "H2(g)"] == [False]
     before = db["dft_validation"].find_one({}, {"_id": 0})

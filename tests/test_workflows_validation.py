@@ -17,6 +17,9 @@ from ase.build import fcc111
 from omni_flows.workflows.clusters import ClusterSpec, cut_cluster
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.pyscf_r2scan import PySCFSettings, SCFConvergenceError, r2scan_energy
+from omni_flows.db_schemas.identity import legacy_settings_id, settings_id
+from omni_flows.results import validation_targets
+from omni_flows.workflows.settings import MLIPSettings
 from omni_flows.workflows.validation import R2SCANValidationMaker
 from omni_flows.workflows.vasp_r2scan import (
     FrameworkR2SCANStaticMaker,
@@ -37,6 +40,7 @@ PT_NN = 2.77  # A, nearest-neighbour distance of the ASE Pt fcc(111) slab (a = 3
 # eV, CO dissociation energy De: D0 = 11.09 eV (Huber & Herzberg) + ZPE 0.134 eV (2170 cm-1 / 2)
 CO_DE_EXPERIMENT = 11.23
 CO_BOND = 1.128  # A, experimental r_e
+R2SCAN_CPU = MLIPSettings(model="7net-mf-0", task="R2SCAN", device="cpu")
 
 
 def co_on_pt111(with_co: bool = True) -> Structure:
@@ -67,6 +71,28 @@ def test_scf_that_does_not_converge_raises_instead_of_returning_an_energy():
         r2scan_energy(Molecule(["O", "O"], [[0, 0, 0], [0, 0, 1.21]]), settings)
     with pytest.raises(WorkflowInputError, match="2S must be even"):
         r2scan_energy(Molecule(["O"], [[0, 0, 0]]), PySCFSettings(spins=(1,)))
+
+
+def test_dft_settings_are_checked_when_made_and_frozen_after():
+    """Made once at the edge, passed whole: a bad value is refused before any job, and a
+    made object cannot change under a job that holds it."""
+    import dataclasses
+
+    from omni_flows.workflows.gpaw_runner import GPAWSettings
+
+    settings = PySCFSettings(spins=[0, 2])
+    assert settings.spins == (0, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.basis = "sto-3g"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        GPAWSettings().ecut = 300.0
+    assert GPAWSettings(kpts=[4, 4, 1]).kpts == (4, 4, 1)
+    for bad, message in [({"grid_level": 10}, "grid_level must be 0-9"),
+                         ({"basis": ""}, "basis ''"), ({"spins": (-2,)}, "2S values"),
+                         ({"conv_tol": 0.0}, "conv_tol must be > 0"),
+                         ({"smearing": -0.01}, "smearing must be >= 0")]:
+        with pytest.raises(WorkflowInputError, match=message):
+            PySCFSettings(**bad)
 
 
 def test_cluster_cut_around_an_ontop_site_holds_site_neighbours_and_layer_below():
@@ -156,6 +182,11 @@ def test_validate_stores_mlip_r2scan_next_to_the_screens_pbe_value(pt_screen):
         refs = {"CO": terms.get("CO(g)"), "O": terms.get("H2O(g)", 0) - terms.get("H2(g)", 0)}
         assert doc["mlip_r2scan"] == pytest.approx(
             terms["slab+adsorbate"] - terms["slab"] - refs[name], abs=1e-9)
+        # its settings id names its own settings (db_schemas.identity), not a legacy id
+        assert doc["settings_id"] == settings_id(doc["provenance"]["settings"])
+        assert doc["settings_id"] != legacy_settings_id(doc)
+        assert doc["provenance"]["settings"]["mlip"]["task"] == "R2SCAN"
+        assert doc["provenance"]["settings"]["screen_settings_id"] == best["settings_id"]
         # the r2SCAN task is another functional: its CO(g) differs from the PBE task's
         if name == "CO":
             assert abs(terms["CO(g)"] - gas["CO(g)"]) > 0.1
@@ -173,11 +204,9 @@ def test_validate_reports_bad_input(pt_screen):
 
 
 def test_vasp_validation_flow_has_a_static_per_term(pt_screen):
-    from omni_flows.cli.validate import find_targets
-
     settings, _ = pt_screen
-    targets = find_targets(connect_database(settings), 1, ["CO"], "7net-mf-0")
-    flow = R2SCANValidationMaker(dft="vasp", device="cpu").make(targets)
+    targets = validation_targets(connect_database(settings), 1, ["CO"], "7net-mf-0")
+    flow = R2SCANValidationMaker(dft="vasp", mlip=R2SCAN_CPU).make(targets)
     names = sorted(j.name for j, _ in flow.iterflow())
     assert sum(n.startswith("VASP r2SCAN") for n in names) == 3  # slab+CO, slab, CO(g)
     makers = {type(j.maker).__name__ for j, _ in flow.iterflow() if j.maker is not None}
@@ -185,9 +214,9 @@ def test_vasp_validation_flow_has_a_static_per_term(pt_screen):
     # a flow built again has the same job identities (a re-run reuses stored VASP results);
     # another INCAR gives the VASP jobs and the documents new ones
     uuids = {j.name: j.uuid for j, _ in flow.iterflow()}
-    again = R2SCANValidationMaker(dft="vasp", device="cpu").make(targets)
+    again = R2SCANValidationMaker(dft="vasp", mlip=R2SCAN_CPU).make(targets)
     assert {j.name: j.uuid for j, _ in again.iterflow()} == uuids
-    maker = R2SCANValidationMaker(dft="vasp", device="cpu")
+    maker = R2SCANValidationMaker(dft="vasp", mlip=R2SCAN_CPU)
     maker.slab_maker.input_set_generator.user_incar_settings = {"ENCUT": 700}
     changed = {j.name for j, _ in maker.make(targets).iterflow() if j.uuid != uuids[j.name]}
     assert changed == {n for n in uuids if "slab" in n or n.startswith(("VASP r2SCAN Pt",
@@ -200,16 +229,15 @@ def test_pyscf_r2scan_of_co_and_o_on_a_pt3_cluster_end_to_end(pt_screen):
     conv_tol 1e-6 Ha, spin states 2S in (0, 2) only. E_ads of O is checked against
     1/2 O2, the usual experimental reference, from the stored water and H2 terms.
     Measured: about 275 s of CPU on one core, the longest test of the suite."""
-    from omni_flows.cli.validate import find_targets
     from omni_flows.engines.local import run_local
 
     settings, _ = pt_screen
     db = connect_database(settings)
-    targets = find_targets(db, 2, ["CO", "O"], "7net-mf-0")
+    targets = validation_targets(db, 2, ["CO", "O"], "7net-mf-0")
     pyscf = PySCFSettings(basis={"Pt": "lanl2dz", "default": "def2-svp"}, grid_level=2,
                           conv_tol=1e-6, spins=(0, 2),
                           extra={"reduced": "test settings: Pt3, LANL2DZ on Pt, grid 2"})
-    maker = R2SCANValidationMaker(dft="pyscf", device="cpu", pyscf=pyscf,
+    maker = R2SCANValidationMaker(dft="pyscf", mlip=R2SCAN_CPU, pyscf=pyscf,
                                   cluster=ClusterSpec(radius=5.0, max_atoms=3))
     flow = maker.make(targets)
     run_local(flow, settings=settings)

@@ -16,6 +16,7 @@ frozen), so that E(cluster) and E(slab) describe the same relaxed surface.
 from dataclasses import dataclass
 
 import numpy as np
+from monty.json import MSONable
 from pymatgen.core import Molecule, Structure
 
 from .errors import WorkflowInputError
@@ -24,12 +25,18 @@ from .errors import WorkflowInputError
 DEFAULT_CLUSTER_RADIUS = 5.0
 
 
-@dataclass
-class ClusterSpec:
+@dataclass(frozen=True)
+class ClusterSpec(MSONable):
     """Where to cut: ``radius`` (A) around the binding atom, at most ``max_atoms`` slab atoms."""
 
     radius: float = DEFAULT_CLUSTER_RADIUS
     max_atoms: int | None = None
+
+    def __post_init__(self):
+        if not self.radius > 0:
+            raise WorkflowInputError(f"cluster radius must be > 0 A, not {self.radius}")
+        if self.max_atoms is not None and self.max_atoms < 1:
+            raise WorkflowInputError(f"cluster max_atoms must be at least 1, not {self.max_atoms}")
 
     def label(self) -> str:
         cap = f", nearest {self.max_atoms}" if self.max_atoms else ""

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from monty.json import MSONable
 from ase.data import atomic_numbers, ground_state_magnetic_moments
 from pymatgen.core import Molecule, Structure
 
@@ -86,9 +87,11 @@ def require_gpaw() -> dict[str, str]:
     return gpaw_versions()
 
 
-@dataclass
-class GPAWSettings:
-    """Everything that decides a GPAW number (``threads`` and ``timeout`` do not)."""
+@dataclass(frozen=True)
+class GPAWSettings(MSONable):
+    """Everything that decides a GPAW number (``threads`` and ``timeout`` do not).
+
+    Checked when made and frozen after: made once at the edge, passed whole."""
 
     xc: str = "PBE"
     ecut: float = 450.0  # eV, plane-wave cutoff
@@ -115,7 +118,7 @@ class GPAWSettings:
             kpts = tuple(int(k) for k in self.kpts)
             if len(kpts) != 3 or min(kpts) < 1:
                 raise WorkflowInputError(f"kpts {self.kpts!r}: three positive integers, e.g. 4x4x1")
-            self.kpts = kpts
+            object.__setattr__(self, "kpts", kpts)
 
     def key(self) -> dict:
         """The identity of a number made with these settings: every setting that changes it,

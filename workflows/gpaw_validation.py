@@ -20,7 +20,7 @@ point that fails (SCF not converged) stops its target: run again once the
 settings are fixed, the finished terms are reused.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from jobflow import Flow, Maker, job
 from monty.json import MSONable
@@ -33,6 +33,7 @@ from omni_flows.db_schemas import (
     adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import content_hash, structure_fingerprint
+from omni_flows.db_schemas.provenance import dft_provenance
 from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from omni_flows.db_schemas.gpaw_validation import (
     DFTCalculationDoc,
@@ -138,17 +139,13 @@ class GPAWValidationTarget(MSONable):
 
 
 @job
-def gpaw_single_point(structure: Structure | Molecule, kind: str, settings: dict,
+def gpaw_single_point(structure: Structure | Molecule, kind: str, gpaw: GPAWSettings,
                       label: str) -> DFTCalculationDoc:
     """One GPAW single point (in its own process) as a stored document."""
-    gpaw = GPAWSettings(**settings)
     result = run_gpaw(structure, kind, gpaw)
     identity = single_point_identity(structure, kind, gpaw.key())
     return DFTCalculationDoc(
-        provenance=Provenance(model_name="GPAW", task=gpaw.xc,
-                              checkpoint_hash=identity.settings_id,
-                              package_versions={**result["versions"]},
-                              settings=identity.settings),
+        provenance=dft_provenance("GPAW", gpaw.xc, identity.settings, result["versions"]),
         settings_id=identity.settings_id,
         label=label, kind=kind, formula_pretty=structure.composition.reduced_formula,
         structure=structure, structure_hash=structure_fingerprint(structure),
@@ -166,9 +163,9 @@ def _energy(doc: DFTCalculationDoc | dict) -> float:
 
 @job
 def gpaw_validation_document(target: GPAWValidationTarget, placement_calcs: list,
-                             slab_calc, gas_calcs: dict, settings: dict) -> GPAWValidationDoc:
+                             slab_calc, gas_calcs: dict,
+                             gpaw: GPAWSettings) -> GPAWValidationDoc:
     """The DFT E_ads of each validated placement beside the MLIP's, and AdsorbML's criterion."""
-    gpaw = GPAWSettings(**settings)
     key = gpaw.key()
     identity = target.identity(key)
     gas = {name: _energy(doc) for name, doc in gas_calcs.items()}
@@ -217,18 +214,19 @@ class GPAWValidationMaker(Maker):
     """GPAW single points of screen results and their AdsorbML success (see module doc).
 
     ``make(targets)`` takes :class:`GPAWValidationTarget` s and returns a Flow
-    whose output is the list of :class:`GPAWValidationDoc`.
+    whose output is the list of :class:`GPAWValidationDoc`. ``gpaw``: every DFT
+    setting, the same for every term.
     """
 
     name: str = "GPAW validation"
-    settings: GPAWSettings = field(default_factory=GPAWSettings)
+    gpaw: GPAWSettings = field(default_factory=GPAWSettings)
 
     def make(self, targets: list[GPAWValidationTarget]) -> Flow:
         if not targets:
             raise WorkflowInputError("no results to validate: choose at least one")
         require_gpaw()  # before any job exists: the install steps, not a failed flow
-        settings = asdict(self.settings)
-        key = self.settings.key()
+        settings = self.gpaw
+        key = settings.key()
         jobs, outputs, shared = [], [], {}
 
         def single_point(structure, kind, label):

@@ -19,6 +19,7 @@ raised: an unconverged energy is never returned.
 
 from dataclasses import asdict, dataclass, field
 
+from monty.json import MSONable
 from pymatgen.core import Molecule
 
 from .errors import CalculationError, WorkflowInputError
@@ -38,20 +39,20 @@ class PySCFMissingError(WorkflowInputError, ImportError):
     """PySCF is not installed."""
 
 
-@dataclass
-class PySCFSettings:
+@dataclass(frozen=True)
+class PySCFSettings(MSONable):
     """Functional, basis, ECP and SCF controls, the same for every term of an E_ads.
 
     ``basis`` names a PySCF basis (``def2-svp``: def2 ECPs beyond Kr; ``lanl2dz``:
     the LANL2 ECPs on Na and beyond, Dunning D95V on first-row atoms), or maps
     elements to bases (``{"Pt": "lanl2dz", "default": "def2-svp"}``). ``ecp``
-    defaults to the heavy element's basis's own.
+    defaults to the heavy element's basis's own. Checked when made; frozen after.
     """
 
     xc: str = "r2scan"  # libxc MGGA_X_R2SCAN + MGGA_C_R2SCAN
     basis: str | dict[str, str] = "def2-svp"
     ecp: str | None = None
-    grid_level: int = 3  # PySCF's Treutler-Ahlrichs grids; meta-GGAs need >= 3
+    grid_level: int = 3  # PySCF's Treutler-Ahlrichs grids (0-9); meta-GGAs need >= 3
     conv_tol: float = 1e-8  # Hartree
     max_cycle: int = 100
     level_shift: float = 0.2  # Hartree, only in the retry of an SCF that did not converge
@@ -59,7 +60,28 @@ class PySCFSettings:
     spins: tuple[int, ...] | None = None  # 2S values to try; None: by electron count
     extra: dict = field(default_factory=dict)  # recorded as given (e.g. why a basis is reduced)
 
-    def as_dict(self) -> dict:
+    def __post_init__(self):
+        basis = self.basis
+        if not basis or not (isinstance(basis, str) or isinstance(basis, dict) and all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in basis.items())):
+            raise WorkflowInputError(f"basis {basis!r}: a PySCF basis name, or element -> basis")
+        if not self.xc:
+            raise WorkflowInputError("xc: name a functional, e.g. r2scan")
+        if not 0 <= self.grid_level <= 9:
+            raise WorkflowInputError(f"grid_level must be 0-9 (PySCF's grids), not "
+                                     f"{self.grid_level}")
+        if not self.conv_tol > 0 or self.max_cycle < 1 or self.level_shift < 0:
+            raise WorkflowInputError("conv_tol must be > 0, max_cycle >= 1, level_shift >= 0")
+        if self.smearing is not None and self.smearing < 0:
+            raise WorkflowInputError(f"smearing must be >= 0 Hartree or None, not {self.smearing}")
+        if self.spins is not None:
+            spins = tuple(int(s) for s in self.spins)
+            if not spins or min(spins) < 0:
+                raise WorkflowInputError(f"spins {self.spins!r}: 2S values, e.g. 0,2")
+            object.__setattr__(self, "spins", spins)
+
+    def key(self) -> dict:
+        """Every setting, with the code: what a number made with these settings depends on."""
         return {"code": "pyscf", **asdict(self)}
 
 

@@ -14,6 +14,13 @@ screen's reference scheme):
    each gas molecule in a box (:mod:`.vasp_r2scan`), for users with VASP.
 
 Each target ends in one :class:`R2SCANValidationDoc` with the three values side by side.
+
+The maker takes its settings whole: ``mlip`` (:class:`MLIPSettings`, the model's
+r2SCAN task) and ``pyscf`` (:class:`PySCFSettings`) or the VASP makers. Every job
+is keyed by :func:`result_identity` of what it computes and the settings that
+decide its number, so a re-run reuses stored terms (PySCF takes minutes per
+cluster) and other settings make other documents, each with the settings id of
+its own settings.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -31,6 +38,7 @@ from omni_flows.db_schemas import (
     adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
+from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from pymatgen.core import Molecule, Structure
 
 from .clusters import ClusterSpec, cut_cluster
@@ -45,6 +53,7 @@ from .settings import MLIPSettings
 from .vasp_r2scan import FrameworkR2SCANStaticMaker, SlabR2SCANStaticMaker, molecule_in_box
 
 DFT_CODES = ("none", "pyscf", "vasp")
+R2SCAN_TASK = "R2SCAN"  # the r2SCAN task of the multi-task models (7net-mf-0, omni-ads-0)
 SLAB_ADS, SLAB = "slab+adsorbate", "slab"
 CLUSTER_ADS, CLUSTER = "cluster+adsorbate", "cluster"
 
@@ -61,6 +70,7 @@ class ValidationTarget(MSONable):
     scheme: str  # ReferenceScheme value
     mlip_pbe: float | None = None  # eV, the screen's E_ads
     source_provenance: dict = field(default_factory=dict)
+    screen_settings_id: str = ""  # settings id of the screen's result
 
     @classmethod
     def from_documents(
@@ -104,6 +114,7 @@ class ValidationTarget(MSONable):
             scheme=scheme.value,
             mlip_pbe=result.adsorption_energy,
             source_provenance=result.provenance.model_dump(mode="json"),
+            screen_settings_id=result.settings_id,
         )
 
     def reference_energy(self, gas_energies: dict[str, float]) -> float:
@@ -124,6 +135,13 @@ class ValidationTarget(MSONable):
                 "slab": structure_fingerprint(self.slab),
                 "gas": {k: structure_fingerprint(m) for k, m in sorted(self.gas.items())}}
 
+    def identity(self, mlip: MLIPSettings, dft_code: str, dft: dict) -> ResultIdentity:
+        """Its validation document: these geometries, the r2SCAN-task model, the DFT code
+        and settings (``dft``), the screen's reference scheme and settings id."""
+        return result_identity("r2scan validation", self.key(), {
+            "mlip": mlip.identity(), "dft_code": dft_code, "dft": dft,
+            "reference": self.scheme, "screen_settings_id": self.screen_settings_id})
+
 
 def require_one_per_cell(result) -> None:
     """DFT checks of E_ads take one adsorbate per cell: refuse a coverage screen's result."""
@@ -135,9 +153,9 @@ def require_one_per_cell(result) -> None:
 
 
 @job
-def mlip_r2scan_terms(target: ValidationTarget, model: str, task: str, device: str) -> dict:
-    """Single points with the model's ``task`` at the screen's geometries, eV."""
-    calc = get_calculator(model, task, device)
+def mlip_r2scan_terms(target: ValidationTarget, mlip: MLIPSettings) -> dict:
+    """Single points with the model's task (``mlip.task``) at the screen's geometries, eV."""
+    calc = get_calculator(mlip)
 
     def energy(structure) -> float:
         atoms = to_atoms(structure, fixed=[])
@@ -151,16 +169,16 @@ def mlip_r2scan_terms(target: ValidationTarget, model: str, task: str, device: s
 
 
 @job
-def pyscf_gas_energy(molecule: Molecule, settings: dict) -> dict:
+def pyscf_gas_energy(molecule: Molecule, pyscf: PySCFSettings) -> dict:
     """r2SCAN energy (eV) and spin of one gas molecule."""
-    result = r2scan_energy(molecule, PySCFSettings(**settings))
+    result = r2scan_energy(molecule, pyscf)
     return {"energy": result.energy, "spin": result.spin}
 
 
 @job
-def pyscf_cluster_terms(target: ValidationTarget, cluster: dict, settings: dict) -> dict:
+def pyscf_cluster_terms(target: ValidationTarget, spec: ClusterSpec,
+                        pyscf: PySCFSettings) -> dict:
     """r2SCAN energies (eV) of the cluster with and without the adsorbate."""
-    spec, pyscf = ClusterSpec(**cluster), PySCFSettings(**settings)
     model = cut_cluster(target.structure, target.n_adsorbate, spec, clean_slab=target.slab)
     with_ads, bare = r2scan_energy(model.with_adsorbate, pyscf), r2scan_energy(model.bare, pyscf)
     return {
@@ -175,10 +193,8 @@ def pyscf_cluster_terms(target: ValidationTarget, cluster: dict, settings: dict)
 @job
 def validation_document(
     target: ValidationTarget,
-    mlip: dict,
-    model: str,
-    task: str,
-    device: str,
+    terms: dict,
+    mlip: MLIPSettings,
     dft_code: str = "none",
     dft_level: str = "",
     dft: dict | None = None,
@@ -186,9 +202,12 @@ def validation_document(
 ) -> R2SCANValidationDoc:
     """The three values of one target side by side.
 
-    ``dft``: ``{"with_adsorbate": (name, eV), "bare": (name, eV), "gas": {formula: eV}}``
-    and optionally the ``structure`` the DFT saw; anything else goes to ``dft_settings``.
+    ``terms``: the output of :func:`mlip_r2scan_terms`. ``dft``: ``{"with_adsorbate":
+    (name, eV), "bare": (name, eV), "gas": {formula: eV}}`` and optionally the
+    ``structure`` the DFT saw; anything else goes to the stored ``dft_settings``.
+    ``dft_settings``: every DFT setting (the document's identity holds them).
     """
+    identity = target.identity(mlip, dft_code, dft_settings or {})
     settings = dict(dft_settings or {})
     dft_value, dft_terms, dft_structure = None, {}, None
     if dft is not None:
@@ -200,19 +219,20 @@ def validation_document(
         dft_structure = dft.get("structure")
         rest = set(dft) - {"with_adsorbate", "bare", "gas", "structure"}
         settings.update({k: dft[k] for k in rest})
-    reference = energy_reference(mlip["gas"], ReferenceScheme(target.scheme),
-                                 f"screen's gas molecules, single points with {model}/{task}")
+    reference = energy_reference(terms["gas"], ReferenceScheme(target.scheme),
+                                 "screen's gas molecules, single points with "
+                                 f"{mlip.model}/{mlip.task}")
     source = target.source_provenance
     return R2SCANValidationDoc(
-        provenance=provenance_of(MLIPSettings(model=model, task=task, device=device),
-                                 energy_reference=reference),
+        provenance=provenance_of(mlip, settings=identity.settings, energy_reference=reference),
+        settings_id=identity.settings_id,
         system_id=target.system_id,
         adsorbate=target.adsorbate,
         structure=target.structure,
         source_provenance=Provenance.model_validate(source) if source else None,
         mlip_pbe=target.mlip_pbe,
-        mlip_r2scan=mlip["adsorption_energy"],
-        mlip_r2scan_terms={**mlip["terms"], **{f"{k}(g)": v for k, v in mlip["gas"].items()}},
+        mlip_r2scan=terms["adsorption_energy"],
+        mlip_r2scan_terms={**terms["terms"], **{f"{k}(g)": v for k, v in terms["gas"].items()}},
         dft_code=dft_code,
         dft_level=dft_level,
         dft_r2scan=dft_value,
@@ -229,13 +249,11 @@ class R2SCANValidationMaker(Maker):
     ``make(targets)`` takes :class:`ValidationTarget` s (see
     ``ValidationTarget.from_documents``) and returns a Flow whose output is the
     list of :class:`R2SCANValidationDoc`. PySCF gas molecules are computed once
-    per formula and shared by every target.
+    per formula and shared by every target. ``mlip``: the model and its r2SCAN task.
     """
 
     name: str = "r2SCAN validation"
-    model: str = "7net-mf-0"
-    task: str = "R2SCAN"
-    device: str = "auto"
+    mlip: MLIPSettings = field(default_factory=lambda: MLIPSettings(task=R2SCAN_TASK))
     dft: str = "none"
     pyscf: PySCFSettings = field(default_factory=PySCFSettings)
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
@@ -247,29 +265,20 @@ class R2SCANValidationMaker(Maker):
             raise WorkflowInputError(f"dft must be one of {', '.join(DFT_CODES)}, not {self.dft!r}")
         if not targets:
             raise WorkflowInputError("no results to validate: choose at least one")
-        # the model has this task; its hash read from the checkpoint header
-        mlip_settings = MLIPSettings(model=self.model, task=self.task, device=self.device)
-        # keyed jobs: a re-run reuses stored terms (PySCF takes minutes per cluster)
-        mlip_key = {"model": self.model, "task": self.task,
-                    "checkpoint": mlip_settings.checkpoint_hash}
         jobs, outputs, gas_jobs = [], [], {}
-        mlip_args = (self.model, self.task, self.device)
         for target in targets:
-            mlip = keyed(mlip_r2scan_terms(target, *mlip_args), "r2scan mlip", target.key(),
-                         mlip_key)
+            mlip = keyed(mlip_r2scan_terms(target, self.mlip), result_identity(
+                "r2scan mlip", target.key(), {"mlip": self.mlip.identity()}))
             mlip.name = f"r2SCAN-task {target.system_id}"
             jobs.append(mlip)
-            n_before = len(jobs)  # the DFT jobs of this target come next
             dft, level, settings = None, "", {}
             if self.dft == "pyscf":
                 dft, level, settings = self._pyscf(target, jobs, gas_jobs)
             elif self.dft == "vasp":
                 dft, level, settings = self._vasp(target, jobs, gas_jobs)
-            dft_jobs = {j.uuid for j in jobs[n_before:]} | {
-                gas_jobs[name].uuid for name in target.gas if name in gas_jobs}  # shared gas
-            doc = keyed(validation_document(target, mlip.output, *mlip_args, self.dft, level,
+            doc = keyed(validation_document(target, mlip.output, self.mlip, self.dft, level,
                                             dft, settings),
-                        "r2scan validation", mlip.uuid, self.dft, sorted(dft_jobs))
+                        target.identity(self.mlip, self.dft, settings))
             doc.name = f"r2SCAN validation {target.system_id}"
             jobs.append(doc)
             outputs.append(doc.output)
@@ -286,17 +295,18 @@ class R2SCANValidationMaker(Maker):
         return energies
 
     def _pyscf(self, target, jobs, gas_jobs):
-        settings = asdict(self.pyscf)
+        pyscf = self.pyscf
 
         def gas_job(name, molecule):
-            j = keyed(pyscf_gas_energy(molecule, settings), "pyscf gas",
-                      structure_fingerprint(molecule), settings)
+            j = keyed(pyscf_gas_energy(molecule, pyscf), result_identity(
+                "pyscf gas", structure_fingerprint(molecule), pyscf.key()))
             j.name = f"PySCF r2SCAN {name}(g)"
             return j
 
         gas = {k: ref["energy"] for k, ref in self._gas(target, jobs, gas_jobs, gas_job).items()}
-        cluster = keyed(pyscf_cluster_terms(target, asdict(self.cluster), settings),
-                        "pyscf cluster", target.key(), asdict(self.cluster), settings)
+        cluster = keyed(pyscf_cluster_terms(target, self.cluster, pyscf), result_identity(
+            "pyscf cluster", target.key(), {"pyscf": pyscf.key(),
+                                            "cluster": asdict(self.cluster)}))
         cluster.name = f"PySCF r2SCAN cluster {target.system_id}"
         jobs.append(cluster)
         terms = cluster.output["terms"]
@@ -309,18 +319,14 @@ class R2SCANValidationMaker(Maker):
         if isinstance(basis, dict):
             basis = ",".join(f"{el}:{b}" for el, b in sorted(basis.items()))
         level = f"{self.pyscf.xc}/{basis}/cluster r{self.cluster.radius:g}{cap}"
-        return dft, level, self.pyscf.as_dict()
+        # the cluster cut decides the number too: stored with the PySCF settings
+        return dft, level, {**self.pyscf.key(), "cluster_spec": asdict(self.cluster)}
 
     def _vasp(self, target, jobs, gas_jobs):
-        slab_incar = self.slab_maker.input_set_generator.user_incar_settings
-        molecule_incar = self.molecule_maker.input_set_generator.user_incar_settings
-
         def static(maker, structure):
             """The maker's static job, keyed by the structure and the user's VASP settings."""
-            gen = maker.input_set_generator
-            return keyed(maker.make(structure), "vasp r2scan", structure_fingerprint(structure),
-                         gen.user_incar_settings, gen.user_kpoints_settings,
-                         gen.user_potcar_settings, gen.user_potcar_functional)
+            return keyed(maker.make(structure), result_identity(
+                "vasp r2scan", structure_fingerprint(structure), vasp_settings(maker)))
 
         def gas_job(name, molecule):
             j = static(self.molecule_maker, molecule_in_box(molecule))
@@ -335,5 +341,15 @@ class R2SCANValidationMaker(Maker):
         jobs += [with_ads, bare]
         dft = {"with_adsorbate": (SLAB_ADS, with_ads.output.output.energy),
                "bare": (SLAB, bare.output.output.energy), "gas": gas}
-        settings = {"code": "vasp", "slab_incar": slab_incar, "molecule_incar": molecule_incar}
+        settings = {"code": "vasp", "slab": vasp_settings(self.slab_maker),
+                    "molecule": vasp_settings(self.molecule_maker)}
         return dft, "r2scan/PAW/periodic slab", settings
+
+
+def vasp_settings(maker: Maker) -> dict:
+    """What a VASP static's number depends on beyond its structure: the user's settings
+    of the maker's input set (the set's own defaults are its class, fixed per version)."""
+    gen = maker.input_set_generator
+    return {"input_set": type(gen).__name__, "incar": gen.user_incar_settings,
+            "kpoints": gen.user_kpoints_settings, "potcar": gen.user_potcar_settings,
+            "potcar_functional": gen.user_potcar_functional}

@@ -73,21 +73,13 @@ def query(
 
     from omni_flows.db_schemas.indexes import collection_spec
     from omni_flows.db_schemas.query import build_filter
-    from omni_flows.errors import UnknownCollectionError
+    from omni_flows.results import query as query_results
     from omni_flows.stores import connect_database
 
     criteria = build_filter(terms or [], filter_json)
-    db = connect_database()
     spec = collection_spec(collection)
-    if spec is None and collection not in db.list_collection_names():
-        known = sorted(set(db.list_collection_names()) | {"outputs"})
-        raise UnknownCollectionError(f"no collection {collection!r}; known: {', '.join(known)}")
-
     columns = [f.strip() for f in fields.split(",")] if fields else None
-    cursor = db[collection].find(criteria, {"_id": 0, **{c: 1 for c in columns or []}})
-    if sort:
-        cursor = cursor.sort(sort.lstrip("-"), -1 if sort.startswith("-") else 1)
-    docs = list(cursor.limit(limit))
+    docs = query_results(connect_database(), collection, criteria, columns, sort, limit)
     if columns is None:
         summary = spec.document.summary_fields if spec and spec.document else ()
         columns = list(summary) or list(dict.fromkeys(k for d in docs for k in d))

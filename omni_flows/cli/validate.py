@@ -20,51 +20,6 @@ class ValidateInputError(OmniFlowsError, ValueError):
     """Command-line input of a validation that cannot be run."""
 
 
-def _latest(collection, criteria: dict) -> dict | None:
-    found = list(collection.find(criteria, {"_id": 0}).sort("last_updated", -1).limit(1))
-    return found[0] if found else None
-
-
-# DFT validation compares one adsorbate per cell: results of --coverage N > 1 are left out
-# (documents from before coverage existed have no field: one per cell)
-ONE_PER_CELL = {"coverage": {"$in": [1, None]}}
-
-
-def find_targets(db, top: int, adsorbates: list[str] | None, model: str) -> list:
-    """The ``top`` valid best placements of lowest E_ads made with ``model``, as targets."""
-    from omni_flows.db_schemas import ReferenceScheme
-    from omni_flows.workflows.references import molecules_needed
-    from omni_flows.workflows.validation import ValidationTarget
-
-    criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
-    if adsorbates:
-        criteria["adsorbate"] = {"$in": list(adsorbates)}
-    best = list(db["adsorption_best"].find(criteria, {"_id": 0})
-                .sort("adsorption_energy", 1).limit(top))
-    if not best:
-        raise ValidateInputError(
-            f"no valid adsorption_best results of model {model}"
-            + (f" for {', '.join(adsorbates)}" if adsorbates else "")
-            + ": run `omni-flows screen surfaces ...` first, or give the screen's --model"
-        )
-    targets = []
-    for doc in best:
-        p = doc["provenance"]
-        same_model = {f"provenance.{k}": p[k] for k in ("model_name", "task", "checkpoint_hash")}
-        slab = _latest(db["slabs"], {"slab_id": doc["slab_id"], **same_model})
-        scheme = ReferenceScheme(p["energy_reference"]["scheme"])
-        gas = {}
-        for name in molecules_needed([doc["adsorbate"]], scheme):
-            found = _latest(db["calculations"], {"label": f"{name}(g)", **same_model})
-            if found is not None:
-                gas[name] = found
-        if slab is None:
-            raise ValidateInputError(f"the slab {doc['slab_id']} of a stored result is missing "
-                                     "from the database; run its screen again")
-        targets.append(ValidationTarget.from_documents(doc, slab, gas))
-    return targets
-
-
 def parse_basis(text: str) -> str | dict[str, str]:
     """'def2-svp' or 'Pt:lanl2dz,default:def2-svp' (element -> basis)."""
     if ":" not in text:
@@ -140,10 +95,12 @@ def validate(
                              kpts=kpts, kpt_density=kpt_density, smearing=smearing, box=box,
                              systems=systems, as_json=as_json)
     from omni_flows.engines.local import run_local
+    from omni_flows.results import documents_of_jobs, validation_targets
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.clusters import ClusterSpec
     from omni_flows.workflows.pyscf_r2scan import PySCFSettings
+    from omni_flows.workflows.settings import MLIPSettings
     from omni_flows.workflows.validation import DFT_CODES, R2SCANValidationMaker
 
     if top < 1:
@@ -152,23 +109,23 @@ def validate(
         raise ValidateInputError(f"--dft must be one of gpaw, {', '.join(DFT_CODES)}, "
                                  f"not {dft!r}")
     settings = load_settings()
-    model = model or settings.model
+    mlip = MLIPSettings(model=model or settings.model, task=task,
+                        device=device or settings.device)  # checked before the database
+    pyscf = PySCFSettings(basis=parse_basis(basis), spins=parse_spins(spins),
+                          grid_level=grid_level)
     db = connect_database(settings)
-    targets = find_targets(db, top, adsorbate, model)
+    targets = validation_targets(db, top, adsorbate, mlip.model)
     maker = R2SCANValidationMaker(
-        model=model, task=task, device=device or settings.device, dft=dft,
-        pyscf=PySCFSettings(basis=parse_basis(basis), spins=parse_spins(spins),
-                            grid_level=grid_level),
+        mlip=mlip, dft=dft, pyscf=pyscf,
         cluster=ClusterSpec(radius=cluster_radius, max_atoms=cluster_atoms),
     )
     flow = maker.make(targets)
     console = Console()
-    console.print(f"[bold]{flow.name}[/]: {len(targets)} results, {model}/{task}, dft {dft}")
+    console.print(f"[bold]{flow.name}[/]: {len(targets)} results, {mlip.model}/{mlip.task}, "
+                  f"dft {dft}")
     run_local(flow, settings=settings)
     uuids = [j.uuid for j, _ in flow.iterflow() if j.name.startswith("r2SCAN validation")]
-    docs = list(db["r2scan_validation"].find({"provenance.jobflow_uuid": {"$in": uuids}},
-                                             {"_id": 0}))
-    console.print(validation_table(docs))
+    console.print(validation_table(documents_of_jobs(db, "r2scan_validation", uuids)))
 
 
 def parse_kpts(text: str | None) -> tuple[int, int, int] | None:
@@ -182,75 +139,6 @@ def parse_kpts(text: str | None) -> tuple[int, int, int] | None:
     if len(grid) != 3 or min(grid) < 1:
         raise ValidateInputError(f"--kpts {text!r}: write three positive integers, e.g. 4x4x1")
     return grid
-
-
-def find_gpaw_targets(db, top: int, adsorbates: list[str] | None, model: str,
-                      systems: int | None) -> tuple[list, int]:
-    """The (slab, adsorbate) results of ``model`` as targets with their ``top`` lowest valid
-    placements, lowest best E_ads first; and how many results were asked for."""
-    from omni_flows.db_schemas import (
-        AdsorptionPlacementDoc,
-        BestAdsorptionDoc,
-        MLIPCalculationDoc,
-        ReferenceScheme,
-        SlabDoc,
-    )
-    from omni_flows.workflows.gpaw_validation import GPAWValidationTarget
-    from omni_flows.workflows.references import molecules_needed
-
-    criteria = {"provenance.model_name": model, **ONE_PER_CELL}
-    if adsorbates:
-        criteria["adsorbate"] = {"$in": list(adsorbates)}
-    found = db["adsorption_best"].find(criteria, {"_id": 0}).sort("adsorption_energy", 1)
-    best = [BestAdsorptionDoc.model_validate(d) for d in found]
-    if not best:
-        raise ValidateInputError(
-            f"no adsorption_best results of model {model}"
-            + (f" for {', '.join(adsorbates)}" if adsorbates else "")
-            + ": run `omni-flows screen surfaces ...` first, or give the screen's --model")
-    # one per (slab, adsorbate, screen settings, model): the newest
-    seen, chosen = set(), []
-    for doc in sorted(best, key=lambda d: d.last_updated, reverse=True):
-        p = doc.provenance
-        name = (doc.slab_id, doc.adsorbate, doc.settings_id, p.task, p.checkpoint_hash)
-        if name not in seen:
-            seen.add(name)
-            chosen.append(doc)
-    valid = sorted((d for d in chosen if d.valid), key=lambda d: d.adsorption_energy)
-    # with every result asked for, one without a valid placement counts as a failure
-    asked = len(chosen) if systems is None else min(systems, len(valid))
-    targets = []
-    for doc in valid[:asked]:
-        p = doc.provenance
-        same_model = {f"provenance.{k}": getattr(p, k)
-                      for k in ("model_name", "task", "checkpoint_hash")}
-        placements = [AdsorptionPlacementDoc.model_validate(d) for d in db[
-            "adsorption_placements"].find({"slab_id": doc.slab_id, "adsorbate": doc.adsorbate,
-                                           "settings_id": doc.settings_id, "valid": True,
-                                           **same_model}, {"_id": 0})]
-        if not placements:
-            raise ValidateInputError(f"the placements of {doc.slab_id} + {doc.adsorbate} are "
-                                     "missing from the database; run its screen again")
-        # the clean slab these E_ads were made with: same slab id, model and energy
-        slab = _latest(db["slabs"], {"slab_id": doc.slab_id, **same_model,
-                                     "energy": placements[0].slab_energy})
-        if slab is None:
-            raise ValidateInputError(f"the slab {doc.slab_id} of a stored result is missing "
-                                     "from the database; run its screen again")
-        scheme = ReferenceScheme(p.energy_reference.scheme)
-        energies = p.energy_reference.energies
-        gas = {}
-        for name in molecules_needed([doc.adsorbate], scheme):
-            found = list(db["calculations"].find({"label": f"{name}(g)", **same_model},
-                                                 {"_id": 0}).sort("last_updated", -1))
-            # the molecule of the screen's reference (its energy), else the newest
-            match = [d for d in found if name in energies and scheme.value == "gas_molecules"
-                     and abs(d["output"]["energy"] - energies[name]) < 1e-6]
-            if match or found:
-                gas[name] = MLIPCalculationDoc.model_validate((match or found)[0])
-        targets.append(GPAWValidationTarget.from_documents(
-            placements, SlabDoc.model_validate(slab), gas, top))
-    return targets, asked
 
 
 def gpaw_table(docs: list[dict], summary: dict) -> Table:
@@ -278,6 +166,7 @@ def validate_gpaw(top: int, adsorbates: list[str] | None, model: str | None, xc:
                   systems: int | None, as_json: bool) -> None:
     """``--dft gpaw``: GPAW single points of the K lowest placements per (slab, adsorbate)."""
     from omni_flows.engines.local import run_local
+    from omni_flows.results import documents_of_jobs, gpaw_validation_targets
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.adsorbml import campaign_summary
@@ -294,7 +183,7 @@ def validate_gpaw(top: int, adsorbates: list[str] | None, model: str | None, xc:
     settings = load_settings()
     model = model or settings.model
     db = connect_database(settings)
-    targets, asked = find_gpaw_targets(db, top, adsorbates, model, systems)
+    targets, asked = gpaw_validation_targets(db, top, adsorbates, model, systems)
     console = Console(stderr=as_json)
     console.print(f"[bold]GPAW validation[/]: {len(targets)} (slab, adsorbate) of {model}, "
                   f"K = {top}, {gpaw.level()}")
@@ -302,12 +191,10 @@ def validate_gpaw(top: int, adsorbates: list[str] | None, model: str | None, xc:
         console.print("[yellow]K = 1: the AdsorbML success is 1 by construction[/]")
     docs = []
     if targets:
-        flow = GPAWValidationMaker(settings=gpaw).make(targets)
+        flow = GPAWValidationMaker(gpaw=gpaw).make(targets)
         run_local(flow, settings=settings)
         uuids = [j.uuid for j, _ in flow.iterflow() if j.name.startswith(DOCUMENT_JOB)]
-        found = {d["provenance"]["jobflow_uuid"]: d for d in db["dft_validation"].find(
-            {"provenance.jobflow_uuid": {"$in": uuids}}, {"_id": 0})}
-        docs = [found[u] for u in uuids if u in found]
+        docs = documents_of_jobs(db, "dft_validation", uuids)
     summary = campaign_summary(docs, n_asked=asked)
     if as_json:
         out = {**summary, "model": model, "dft_level": gpaw.level(),

@@ -1,0 +1,213 @@
+"""Queries of stored results that follow the domain's rules, below the CLI.
+
+The CLI parses, calls these and renders; it holds no MongoDB call. Each
+function here states the rule it applies to the stored documents:
+
+- the newest document wins where a key was stored more than once (``latest``);
+- DFT validation compares one adsorbate per cell: results of a coverage screen
+  (``--coverage`` N > 1) are left out (``ONE_PER_CELL``);
+- a result's clean slab and gas molecules are those made with the same model,
+  task and checkpoint; for the GPAW check, the clean slab whose energy the
+  placements' E_ads were made with, and the gas molecule whose energy is the
+  screen's reference (matched by label and energy, else the newest).
+
+Every function takes the database (``omni_flows.stores.connect_database``).
+"""
+
+from collections.abc import Iterable
+
+from pymongo.database import Database
+
+from omni_flows.db_schemas import (
+    AdsorptionPlacementDoc,
+    BestAdsorptionDoc,
+    MLIPCalculationDoc,
+    ReferenceScheme,
+    SlabDoc,
+)
+from omni_flows.db_schemas.indexes import JOB_OUTPUTS, collection_spec
+from omni_flows.errors import UnknownCollectionError
+from omni_flows.model.errors import OmniFlowsError
+
+# documents from before coverage existed have no field: one adsorbate per cell
+ONE_PER_CELL = {"coverage": {"$in": [1, None]}}
+# what names the model of a stored result (its settings id hashes more)
+MODEL_FIELDS = ("model_name", "task", "checkpoint_hash")
+# eV: a stored gas molecule is the screen's reference when their energies agree this well
+SAME_ENERGY = 1e-6
+
+
+class ResultsNotFoundError(OmniFlowsError, LookupError):
+    """The stored results a command needs are not in the database."""
+
+    def __str__(self) -> str:  # LookupError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+def latest(db: Database, collection: str, criteria: dict) -> dict | None:
+    """The newest document of ``collection`` that matches, without its ``_id``."""
+    found = list(db[collection].find(criteria, {"_id": 0}).sort("last_updated", -1).limit(1))
+    return found[0] if found else None
+
+
+def _same_model(provenance) -> dict:
+    """The criteria that select documents made with the model of ``provenance``."""
+    if not isinstance(provenance, dict):
+        provenance = provenance.model_dump()
+    return {f"provenance.{k}": provenance[k] for k in MODEL_FIELDS}
+
+
+def _no_results(what: str, model: str, adsorbates: list[str] | None) -> ResultsNotFoundError:
+    return ResultsNotFoundError(
+        f"no {what} of model {model}" + (f" for {', '.join(adsorbates)}" if adsorbates else "")
+        + ": run `omni-flows screen surfaces ...` first, or give the screen's --model")
+
+
+def best(db: Database, settings_id: str, structures: bool = False) -> list[dict]:
+    """The stored best placements (adsorption_best) of one settings id; without their
+    final structures unless ``structures``."""
+    projection = {"_id": 0} if structures else {"_id": 0, "final_structure": 0}
+    return list(db[BestAdsorptionDoc.collection].find({"settings_id": settings_id}, projection))
+
+
+def best_matching(db: Database, criteria: dict) -> list[dict]:
+    """Every stored best placement that matches a MongoDB filter (``build_filter``)."""
+    return list(db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0}))
+
+
+def mof_results(db: Database, settings_id: str, frameworks: Iterable[str],
+                guests: Iterable[str]) -> list[dict]:
+    """The stored MOF placements of one settings id, of these frameworks and guests."""
+    return list(db["mof_adsorption"].find(
+        {"settings_id": settings_id, "framework_id": {"$in": list(frameworks)},
+         "guest": {"$in": list(guests)}}, {"_id": 0, "final_structure": 0}))
+
+
+def jobs_done(store, uuids: list[str]) -> int:
+    """How many outputs of these jobs a jobflow JobStore holds."""
+    return store.docs_store.count({"uuid": {"$in": uuids}})
+
+
+def documents_of_jobs(db: Database, collection: str, uuids: list[str]) -> list[dict]:
+    """The documents the jobs ``uuids`` made, in the order of ``uuids``."""
+    found = {d["provenance"]["jobflow_uuid"]: d for d in db[collection].find(
+        {"provenance.jobflow_uuid": {"$in": uuids}}, {"_id": 0})}
+    return [found[u] for u in uuids if u in found]
+
+
+def query(db: Database, collection: str, criteria: dict, columns: list[str] | None = None,
+          sort: str | None = None, limit: int = 0) -> list[dict]:
+    """Documents of any collection: ``columns`` (dotted paths) only if given, ``sort`` a
+    field ('-field' descending), at most ``limit`` (0: all). An unknown collection is
+    refused with the known ones."""
+    if collection_spec(collection) is None and collection not in db.list_collection_names():
+        known = sorted(set(db.list_collection_names()) | {JOB_OUTPUTS})
+        raise UnknownCollectionError(f"no collection {collection!r}; known: {', '.join(known)}")
+    cursor = db[collection].find(criteria, {"_id": 0, **{c: 1 for c in columns or []}})
+    if sort:
+        cursor = cursor.sort(sort.lstrip("-"), -1 if sort.startswith("-") else 1)
+    return list(cursor.limit(limit))
+
+
+def validation_targets(db: Database, top: int, adsorbates: list[str] | None,
+                       model: str) -> list:
+    """The ``top`` valid best placements of lowest E_ads made with ``model``, one adsorbate
+    per cell, as r2SCAN :class:`ValidationTarget` s (with their slab and gas molecules)."""
+    from omni_flows.workflows.references import molecules_needed
+    from omni_flows.workflows.validation import ValidationTarget
+
+    criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
+    if adsorbates:
+        criteria["adsorbate"] = {"$in": list(adsorbates)}
+    found = list(db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0})
+                 .sort("adsorption_energy", 1).limit(top))
+    if not found:
+        raise _no_results("valid adsorption_best results", model, adsorbates)
+    targets = []
+    for doc in found:
+        same_model = _same_model(doc["provenance"])
+        slab = latest(db, SlabDoc.collection, {"slab_id": doc["slab_id"], **same_model})
+        if slab is None:
+            raise ResultsNotFoundError(f"the slab {doc['slab_id']} of a stored result is "
+                                       "missing from the database; run its screen again")
+        scheme = ReferenceScheme(doc["provenance"]["energy_reference"]["scheme"])
+        gas = {}
+        for name in molecules_needed([doc["adsorbate"]], scheme):
+            molecule = latest(db, MLIPCalculationDoc.collection,
+                              {"label": f"{name}(g)", **same_model})
+            if molecule is not None:
+                gas[name] = molecule
+        targets.append(ValidationTarget.from_documents(doc, slab, gas))
+    return targets
+
+
+def newest_per_result(docs: Iterable[BestAdsorptionDoc]) -> list[BestAdsorptionDoc]:
+    """One per (slab, adsorbate, settings id, task, checkpoint): the newest."""
+    seen, chosen = set(), []
+    for doc in sorted(docs, key=lambda d: d.last_updated, reverse=True):
+        p = doc.provenance
+        name = (doc.slab_id, doc.adsorbate, doc.settings_id, p.task, p.checkpoint_hash)
+        if name not in seen:
+            seen.add(name)
+            chosen.append(doc)
+    return chosen
+
+
+def screen_gas_molecule(db: Database, name: str, provenance) -> MLIPCalculationDoc | None:
+    """The stored relaxed gas molecule ``name`` of a screen: the one whose energy is the
+    screen's gas reference, else the newest of the same model (None if there is none)."""
+    found = list(db[MLIPCalculationDoc.collection].find(
+        {"label": f"{name}(g)", **_same_model(provenance)}, {"_id": 0})
+        .sort("last_updated", -1))
+    reference = provenance.energy_reference
+    match = [d for d in found if reference.scheme == ReferenceScheme.GAS_MOLECULES
+             and name in reference.energies
+             and abs(d["output"]["energy"] - reference.energies[name]) < SAME_ENERGY]
+    return MLIPCalculationDoc.model_validate((match or found)[0]) if match or found else None
+
+
+def gpaw_validation_targets(db: Database, top: int, adsorbates: list[str] | None, model: str,
+                            systems: int | None) -> tuple[list, int]:
+    """The (slab, adsorbate) results of ``model`` as GPAW targets, each with its ``top``
+    lowest valid placements, lowest best E_ads first; and how many results were asked
+    for (every newest result when ``systems`` is None: one without a valid placement
+    then counts as a failure of the screen)."""
+    from omni_flows.workflows.gpaw_validation import GPAWValidationTarget
+    from omni_flows.workflows.references import molecules_needed
+
+    criteria = {"provenance.model_name": model, **ONE_PER_CELL}
+    if adsorbates:
+        criteria["adsorbate"] = {"$in": list(adsorbates)}
+    found = db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0}).sort(
+        "adsorption_energy", 1)
+    stored = [BestAdsorptionDoc.model_validate(d) for d in found]
+    if not stored:
+        raise _no_results("adsorption_best results", model, adsorbates)
+    chosen = newest_per_result(stored)
+    valid = sorted((d for d in chosen if d.valid), key=lambda d: d.adsorption_energy)
+    asked = len(chosen) if systems is None else min(systems, len(valid))
+    targets = []
+    for doc in valid[:asked]:
+        same_model = _same_model(doc.provenance)
+        placements = [AdsorptionPlacementDoc.model_validate(d) for d in db[
+            AdsorptionPlacementDoc.collection].find(
+                {"slab_id": doc.slab_id, "adsorbate": doc.adsorbate,
+                 "settings_id": doc.settings_id, "valid": True, **same_model}, {"_id": 0})]
+        if not placements:
+            raise ResultsNotFoundError(f"the placements of {doc.slab_id} + {doc.adsorbate} are "
+                                       "missing from the database; run its screen again")
+        # the clean slab these E_ads were made with: same slab id, model and energy
+        slab = latest(db, SlabDoc.collection, {"slab_id": doc.slab_id, **same_model,
+                                               "energy": placements[0].slab_energy})
+        if slab is None:
+            raise ResultsNotFoundError(f"the slab {doc.slab_id} of a stored result is missing "
+                                       "from the database; run its screen again")
+        scheme = ReferenceScheme(doc.provenance.energy_reference.scheme)
+        gas = {}
+        for name in molecules_needed([doc.adsorbate], scheme):
+            molecule = screen_gas_molecule(db, name, doc.provenance)
+            if molecule is not None:
+                gas[name] = molecule
+        targets.append(GPAWValidationTarget.from_documents(
+            placements, SlabDoc.model_validate(slab), gas, top))
+    return targets, asked
