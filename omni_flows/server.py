@@ -10,10 +10,19 @@ on the first start a user with a random password is created and its credential
 written to ``<home>/db/credentials.json`` (mode 0600, in a 0700 folder); every
 client of the platform takes it from ``Settings.uri`` or ``ServerInfo.uri``.
 SecantusDB has no localhost exception, so the user is created through a private
-start without authentication, on a free port of 127.0.0.1 for about a second,
-before the server opens its own port. A data folder written before this
-(no users) is upgraded in place the same way; a lost credential file gets the
-user a new password. Nothing stored is touched.
+start without password authentication (about a second, before the server opens
+its own port) that is still closed to everyone else: it speaks only TLS and
+requires a client certificate (SecantusDB's ``[tls] require_client_cert``), a
+throwaway self-signed one whose key lies in the 0700 folder. A plain
+``auth = false`` start on 127.0.0.1 was a way in: any local user could read the
+port from /proc/net/tcp and create a user of their own first (issue 28). A data
+folder written before this (no users) is upgraded in place the same way; a lost
+credential file gets the user a new password. Nothing stored is touched.
+
+Ctrl-C never leaves a server behind: a server is launched and recorded, or
+stopped, with SIGINT held back until the step is done (a server left holding
+``WiredTiger.lock`` made every later start fail). A stray server over the data
+folder is named by ``db start`` and stopped by ``db stop``.
 
 Files in ``<home>/db``: ``data/`` (WiredTiger), ``secantusd.toml`` (the
 server's config, written on every start), ``credentials.json``, ``server.log``,
@@ -28,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -103,14 +113,15 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
-    """True if a MongoDB-protocol server answers ``ping`` on host:port."""
+def _answers(host: str, port: int, timeout_s: float = 1.0, **tls) -> bool:
+    """True if a MongoDB-protocol server answers ``ping`` on host:port (``tls``: pymongo's)."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
     ms = int(timeout_s * 1000)
     client = MongoClient(
-        host, port, directConnection=True, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms
+        host, port, directConnection=True, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+        **tls,
     )
     try:
         client.admin.command("ping")
@@ -157,9 +168,22 @@ def _start_lock(settings: Settings):
 
 
 def _write_config(
-    path: Path, host: str, port: int, data_dir: Path, auth: bool = True
+    path: Path, host: str, port: int, data_dir: Path, client_cert: Path | None = None
 ) -> Path:
-    """The server's own config file, so that no stray secantusd.toml is picked up."""
+    """The server's own config file, so that no stray secantusd.toml is picked up.
+
+    Authentication is on, except with ``client_cert``: then the server speaks only
+    TLS and admits only clients that present that certificate (the provisioning start).
+    """
+    tls = (
+        "[tls]\n"
+        f"cert_file = {json.dumps(str(client_cert))}\n"
+        f"key_file = {json.dumps(str(client_cert))}\n"
+        f"ca_file = {json.dumps(str(client_cert))}\n"
+        "require_client_cert = true\n"
+        if client_cert
+        else ""
+    )
     path.write_text(
         "# written by omni-flows on every `omni-flows db start`; edits are overwritten\n"
         "[server]\n"
@@ -167,13 +191,14 @@ def _write_config(
         f"port = {port}\n"
         f"storage_path = {json.dumps(str(data_dir))}\n"
         'log_level = "WARNING"\n'
-        f"auth = {'true' if auth else 'false'}\n"
+        f"auth = {'false' if client_cert else 'true'}\n"
         # a plain single server: no oplog to write, no replica-set topology for clients
         "standalone = true\n"
         "[storage]\n"
         # fsync the journal on every commit: a write is acknowledged once durable,
         # whichever client made it (FireWorks' and jobflow-remote's own clients too)
         "sync_on_commit = true\n"
+        + tls
     )
     return path
 
@@ -195,6 +220,7 @@ def _start(settings: Settings, provisioned: bool = False) -> ServerInfo:
             f"a MongoDB URI is configured ({redact(settings.mongodb_uri)}); the local server "
             "is only for when none is. Unset OMNI_FLOWS_MONGODB_URI to use it."
         )
+    _refuse_strays(settings)  # before the port: a stray may hold that too
     host, port = settings.db_host, settings.db_port
     if not _port_free(host, port):
         raise DatabaseServerError(
@@ -207,18 +233,19 @@ def _start(settings: Settings, provisioned: bool = False) -> ServerInfo:
         _provision_user(settings, data_dir)
         provisioned = True
     config = _write_config(_config_file(settings), host, port, data_dir)
-    proc = _launch(settings, config)
-    info = ServerInfo(
-        pid=proc.pid,
-        host=host,
-        port=port,
-        data_dir=str(data_dir),
-        log_file=str(settings.db_dir / "server.log"),
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        auth=True,
-        credentials_file=str(settings.credentials_file),
-    )
-    _write_state(settings, info)
+    with _sigint_deferred():  # a server launched is a server recorded: `db stop` finds it
+        proc = _launch(settings, config)
+        info = ServerInfo(
+            pid=proc.pid,
+            host=host,
+            port=port,
+            data_dir=str(data_dir),
+            log_file=str(settings.db_dir / "server.log"),
+            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            auth=True,
+            credentials_file=str(settings.credentials_file),
+        )
+        _write_state(settings, info)
     _wait_until_answering(settings, proc, host, port)
     if not _credential_accepted(info.uri):
         stop_server(settings)
@@ -249,17 +276,27 @@ def _launch(settings: Settings, config: Path) -> subprocess.Popen:
         )
 
 
-def _wait_until_answering(settings: Settings, proc: subprocess.Popen, host: str, port: int):
+def _wait_until_answering(
+    settings: Settings,
+    proc: subprocess.Popen,
+    host: str,
+    port: int,
+    interrupted: threading.Event | None = None,
+    **tls,
+):
+    """Wait until the server ``proc`` answers; KeyboardInterrupt once ``interrupted`` is set."""
     log_file = settings.db_dir / "server.log"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
         if proc.poll() is not None:
             _state_file(settings).unlink(missing_ok=True)
             raise DatabaseServerError(
                 f"the database server exited at start (code {proc.returncode}); "
                 f"log {log_file}:\n{_log_tail(log_file)}"
             )
-        if _answers(host, port, timeout_s=POLL_S * 5):
+        if _answers(host, port, timeout_s=POLL_S * 5, **tls):
             return
         time.sleep(POLL_S)
     _terminate(proc.pid, host, port)
@@ -288,8 +325,10 @@ def _credential_accepted(uri: str) -> bool:
 def _provision_user(settings: Settings, data_dir: Path) -> None:
     """Create the platform's user (or give it a new password), then write the credential.
 
-    The server runs without authentication for this, on a free port of 127.0.0.1
-    nobody is told about, and stops again; the data folder is only ours (0700).
+    The server runs without password authentication for this, on a free port of
+    127.0.0.1, but admits only TLS clients with a certificate made for this start,
+    readable only by this user (0600 in the 0700 folder), and stops again. Ctrl-C is
+    held back from launch to stop, and ends the wait early: never a server left behind.
     """
     from pymongo import MongoClient
 
@@ -297,26 +336,97 @@ def _provision_user(settings: Settings, data_dir: Path) -> None:
     with socket.socket() as sock:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
-    config = _write_config(settings.db_dir / "provision.toml", host, port, data_dir, auth=False)
-    proc = _launch(settings, config)
-    try:
-        _wait_until_answering(settings, proc, host, port)
-        password = secrets.token_urlsafe(24)
-        client = MongoClient(host, port, directConnection=True, serverSelectionTimeoutMS=5000)
+    cert = _write_client_certificate(settings.db_dir / "provision.pem", host)
+    config = _write_config(settings.db_dir / "provision.toml", host, port, data_dir, cert)
+    tls = {"tls": True, "tlsCAFile": str(cert), "tlsCertificateKeyFile": str(cert)}
+    with _sigint_deferred() as interrupted:
+        proc = _launch(settings, config)
         try:
-            admin = client[AUTH_SOURCE]
-            roles = [{"role": "root", "db": AUTH_SOURCE}]
-            if admin.command("usersInfo", USERNAME)["users"]:
-                admin.command("updateUser", USERNAME, pwd=password, roles=roles)
-            else:
-                admin.command("createUser", USERNAME, pwd=password, roles=roles,
-                              mechanisms=["SCRAM-SHA-256"])
+            _wait_until_answering(settings, proc, host, port, interrupted, **tls)
+            password = secrets.token_urlsafe(24)
+            client = MongoClient(
+                host, port, directConnection=True, serverSelectionTimeoutMS=5000, **tls
+            )
+            try:
+                admin = client[AUTH_SOURCE]
+                roles = [{"role": "root", "db": AUTH_SOURCE}]
+                if admin.command("usersInfo", USERNAME)["users"]:
+                    admin.command("updateUser", USERNAME, pwd=password, roles=roles)
+                else:
+                    admin.command("createUser", USERNAME, pwd=password, roles=roles,
+                                  mechanisms=["SCRAM-SHA-256"])
+            finally:
+                client.close()
+            _write_credentials(settings.credentials_file, password)
         finally:
-            client.close()
-        _write_credentials(settings.credentials_file, password)
+            _terminate(proc.pid, host, port)
+            config.unlink(missing_ok=True)
+            cert.unlink(missing_ok=True)
+
+
+def _write_client_certificate(path: Path, host: str) -> Path:
+    """A key and a self-signed certificate for ``host`` in one PEM file (0600), valid an hour.
+
+    The provisioning start uses it as its own certificate, as its only trusted CA and as
+    the one client certificate it admits: whoever cannot read this file cannot connect.
+    """
+    import ipaddress
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "omni-flows provisioning")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        # its own CA: it verifies itself, on both ends of the connection
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return path
+
+
+@contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C back for the block; yields an Event that is set if one came.
+
+    The KeyboardInterrupt is raised when the block ends (or earlier by the block
+    itself, through the Event). Only the main thread receives signals; elsewhere
+    the block runs as it is.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        yield interrupted
     finally:
-        _terminate(proc.pid, host, port)
-        config.unlink(missing_ok=True)
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
 
 
 def _write_credentials(path: Path, password: str) -> None:
@@ -339,27 +449,91 @@ def _listening(host: str, port: int) -> bool:
 
 
 def stop_server(settings: Settings) -> ServerInfo | None:
-    """Stop the local server cleanly (SIGTERM: it checkpoints), SIGKILL if it hangs."""
+    """Stop the local server cleanly (SIGTERM: it checkpoints), SIGKILL if it hangs.
+
+    Stray servers over the same data folder (see :func:`stray_servers`) are stopped too.
+    """
     info = server_status(settings)
-    if info is None:
-        return None
-    _terminate(info.pid, info.host, info.port)
-    _state_file(settings).unlink(missing_ok=True)
+    with _sigint_deferred():  # a stop is finished, or the SIGKILL escalation never comes
+        if info is not None:
+            _terminate(info.pid, info.host, info.port)
+            _state_file(settings).unlink(missing_ok=True)
+        for pid, _ in stray_servers(settings):
+            _terminate(pid)
     return info
 
 
-def _terminate(pid: int, host: str, port: int) -> None:
-    """SIGTERM the server ``pid`` and wait until it is gone; SIGKILL if it hangs."""
-    os.kill(pid, signal.SIGTERM)
+def stray_servers(settings: Settings) -> list[tuple[int, str]]:
+    """(pid, command line) of SecantusDB servers with a config in ``<home>/db`` that
+    ``server.json`` does not name: left behind by a start that was killed, they hold
+    ``WiredTiger.lock`` and so block every start over the data folder."""
+    running = server_status(settings)
+    marker = f"--config {settings.db_dir}{os.sep}"
+    strays = []
+    for pid, command in _processes():
+        if "-m secantus" in command and marker in command and pid != os.getpid():
+            if running is None or pid != running.pid:
+                strays.append((pid, command.strip()))
+    return strays
+
+
+def _processes() -> list[tuple[int, str]]:
+    """(pid, command line) of every process this user can see."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        found = []
+        for d in proc.iterdir():
+            try:
+                if d.name.isdigit():
+                    command = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    found.append((int(d.name), command))
+            except OSError:  # it ended meanwhile
+                pass
+        return found
+    done = subprocess.run(["ps", "-ax", "-o", "pid=,command="], capture_output=True, text=True)
+    rows = (line.strip().split(" ", 1) for line in done.stdout.splitlines())
+    return [(int(row[0]), row[1]) for row in rows if len(row) == 2 and row[0].isdigit()]
+
+
+def _refuse_strays(settings: Settings) -> None:
+    """A clear error, naming the process, instead of WiredTiger's 'resource busy'."""
+    strays = stray_servers(settings)
+    if strays:
+        pid, command = strays[0]
+        raise DatabaseServerError(
+            f"process {pid} ({command}) holds the data folder {settings.db_dir / 'data'}; "
+            "stop it with `omni-flows db stop`"
+        )
+
+
+def _exited(pid: int) -> bool:
+    """True if ``pid`` has exited but its parent (not us) has not reaped it yet (a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone, or no /proc
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _terminate(pid: int, host: str | None = None, port: int | None = None) -> None:
+    """SIGTERM the server ``pid`` and wait until it is gone; SIGKILL if it hangs.
+
+    ``host:port``, if known, is where it listens: still open after a SIGTERM means the
+    signal needs sending again (below).
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     deadline = time.monotonic() + STOP_TIMEOUT_S
     nudge_at = time.monotonic() + 1.0
-    while pid_alive(pid):
+    while pid_alive(pid) and not _exited(pid):
         now = time.monotonic()
         if now > deadline:
             # the journal is on disk: the next start recovers every acknowledged write
             os.kill(pid, signal.SIGKILL)
             deadline = now + STOP_TIMEOUT_S
-        elif now > nudge_at and _listening(host, port):
+        elif now > nudge_at and port is not None and _listening(host, port):
             # its first act on SIGTERM is to close the port; still open means the signal
             # landed on a thread other than the (blocked) main one, which then never
             # wakes to handle it (a CPython limit): send it again

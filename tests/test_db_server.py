@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -290,3 +291,172 @@ def test_a_data_folder_without_users_is_upgraded_without_loss(
         assert MongoClient(info.uri)[settings.database].slabs.count_documents({}) == 5
     finally:
         stop_server(settings)
+
+
+# -- issue 28: no unauthenticated window at the first start, no server left behind by Ctrl-C
+
+
+def _cli(settings, *args: str, **popen) -> subprocess.Popen:
+    """``omni-flows *args`` as its own process, on ``settings``' home and port."""
+    env = dict(os.environ, OMNI_FLOWS_HOME=str(settings.home),
+               OMNI_FLOWS_DB_PORT=str(settings.db_port))
+    env.pop("OMNI_FLOWS_MONGODB_URI", None)
+    env.pop("OMNI_FLOWS_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from omni_flows.cli import main; main()", *args], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen,
+    )
+
+
+def _secantus_pids(home: Path) -> set[int]:
+    """SecantusDB processes whose command line names ``home`` (what a local user can see)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if entry.name.isdigit() and "-m secantus" in command and str(home) in command:
+            pids.add(int(entry.name))
+    return pids
+
+
+def _listening_ports(pids: set[int]) -> set[int]:
+    """TCP ports in LISTEN state (/proc/net/tcp state 0A) whose socket belongs to ``pids``."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:["):-1])
+        except OSError:
+            continue
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:
+            ports.add(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def _create_intruder(port: int) -> str:
+    """What a local attacker tries: createUser over plain TCP, then over TLS without a
+    certificate. 'ACCEPTED' if either works, else the refusals."""
+    outcomes = []
+    for tls in ({}, {"tls": True, "tlsAllowInvalidCertificates": True}):
+        client = MongoClient("127.0.0.1", port, directConnection=True,
+                             serverSelectionTimeoutMS=400, **tls)
+        try:
+            client.admin.command("createUser", "intruder", pwd="x",
+                                 roles=[{"role": "root", "db": "admin"}])
+            return "ACCEPTED"
+        except PyMongoError as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            client.close()
+    return " ".join(outcomes)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+def test_a_watcher_racing_the_first_start_cannot_create_a_user(tmp_path, new_local_settings):
+    """Reference: issue 28's attack. A local process watches for every port the server
+    processes open and sends createUser there at once; the old provisioning start
+    (``auth = false`` on 127.0.0.1) accepted it. Every try must be refused, and the
+    server must hold no user but the platform's."""
+    import threading
+
+    settings = new_local_settings(tmp_path)
+    tries: dict[int, str] = {}  # port -> outcome
+    open_when_tried: set[int] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for port in _listening_ports(_secantus_pids(tmp_path)) - set(tries):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    open_when_tried.add(port)
+                except OSError:
+                    pass
+                tries[port] = _create_intruder(port)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    time.sleep(0.2)  # the watcher runs before the start, as an attacker's would
+    start = _cli(settings, "db", "start")
+    try:
+        assert start.wait(timeout=120) == 0, start.stderr.read()
+        deadline = time.monotonic() + 5  # the watcher tries the final port too
+        while settings.db_port not in tries and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+    try:
+        # it raced both: the private provisioning port (open when tried) and the server's own
+        assert settings.db_port in tries and len(open_when_tried - {settings.db_port}) >= 1
+        assert "ACCEPTED" not in tries.values(), tries
+        users = MongoClient(settings.uri).admin.command("usersInfo")["users"]
+        assert [u["user"] for u in users] == ["omni-flows"]
+        assert not list(settings.db_dir.glob("provision*"))  # its key does not outlive it
+    finally:
+        stop_server(settings)
+
+
+def _wait_for(condition, timeout_s: float = 60.0, what: str = ""):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_ctrl_c_during_the_first_start_leaves_no_server(tmp_path, new_local_settings):
+    """Reference: the operating system's process table. Ctrl-C while the private
+    provisioning server runs ends the command (exit 130, the shell's 128 + SIGINT) and
+    leaves no process over the data folder; a second start then works."""
+    settings = new_local_settings(tmp_path)
+    start = _cli(settings, "db", "start")
+    _wait_for(lambda: _secantus_pids(tmp_path), what="the provisioning server")
+    provisioning = _secantus_pids(tmp_path)
+    start.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert start.wait(timeout=60) == 130, start.stderr.read()
+    assert not any(pid_alive(pid) for pid in provisioning)
+    assert _secantus_pids(tmp_path) == set() and not list(settings.db_dir.glob("provision*"))
+    info = start_server(settings)
+    try:
+        assert MongoClient(info.uri).admin.command("usersInfo")["users"]
+    finally:
+        stop_server(settings)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_db_start_names_a_stray_server_and_db_stop_stops_it(tmp_path, new_local_settings):
+    """Reference: issue 28's orphan, a SecantusDB over the data folder that server.json
+    does not name (it holds WiredTiger.lock). ``db start`` exits 2 naming its pid,
+    ``db stop`` ends it, and then ``db start`` works. The stray runs without
+    authentication, so it is also the control of the watcher above: its createUser
+    probe does get through where nothing stops it."""
+    settings = new_local_settings(tmp_path)
+    stray = _start_as_before_authentication(settings)
+    (settings.db_dir / "server.json").unlink()  # as a killed start leaves it
+    try:
+        assert _create_intruder(settings.db_port) == "ACCEPTED"  # the probe works
+        started = _cli(settings, "db", "start")
+        out, err = started.communicate(timeout=120)
+        assert started.returncode == 2 and "Traceback" not in err, err
+        assert err.count("\n") == 1 and f"process {stray.pid} " in err
+        assert "omni-flows db stop" in err
+        stopped = _cli(settings, "db", "stop")
+        out, err = stopped.communicate(timeout=120)
+        assert stopped.returncode == 0, err
+        assert f"{stray.pid}" in out and stray.wait(timeout=5) is not None
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+    started = _cli(settings, "db", "start")
+    assert started.wait(timeout=120) == 0, started.stderr.read()
+    stop_server(settings)

@@ -32,12 +32,17 @@ def start() -> None:
 
 @app.command("stop")
 def stop() -> None:
-    """Stop the local database server cleanly."""
-    from omni_flows.server import stop_server
+    """Stop the local database server cleanly, and any stray server over its data folder."""
+    from omni_flows.server import stop_server, stray_servers
     from omni_flows.settings import load_settings
 
-    info = stop_server(load_settings())
-    Console().print("database server stopped" if info else "no database server was running")
+    settings = load_settings()
+    strays = stray_servers(settings)
+    info = stop_server(settings)
+    for pid, command in strays:
+        print(f"stopped stray database process {pid}: {command}")  # plain: a path, unwrapped
+    if info or not strays:
+        Console().print("database server stopped" if info else "no database server was running")
 
 
 @app.command("status")
