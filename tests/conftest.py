@@ -1,5 +1,19 @@
-"""Database fixtures: a real SecantusDB server in a temporary folder, one database per test."""
+"""Database fixtures (a real SecantusDB server in a temporary folder, one database per
+test), the session's shared screens, and how the suite runs in parallel.
 
+``python -m pytest -q`` runs on 2 pytest-xdist workers (pyproject's addopts), each with
+its own server and home, files whole to one worker (module fixtures run once):
+
+- the workers share the cores: each process (and what it starts) gets
+  ``cores // workers`` threads, so 2 workers never oversubscribe 2 cores;
+- end-to-end files (marker ``e2e``: a real screen, validation or engine run against the
+  database) are handed out first, longest first, so no long file starts last;
+- files that read the same session fixture go to one worker (:data:`SAME_WORKER`).
+
+``-n 0`` runs everything in this process, in file order.
+"""
+
+import os
 import re
 import socket
 import uuid
@@ -57,3 +71,66 @@ def cli_database(db_server: Settings, prefix: str, **extra) -> tuple[Settings, d
            "OMNI_FLOWS_DATABASE": database, "OMNI_FLOWS_MONGODB_URI": None,
            "OMNI_FLOWS_CONFIG": None, **extra}
     return db_server.model_copy(update={"database": database}), env
+
+
+# --- the session's shared screens: built once, read by several files --------------------
+
+@pytest.fixture(scope="session")
+def gpaw_screen(db_server, tmp_path_factory):
+    """The tiny Cu(111) + H screen and its GPAW validation (tests/test_gpaw_validation.py),
+    read by that file and by tests/test_train_dft.py: (settings, CLI env, validation JSON)."""
+    from test_gpaw_validation import screen_and_validate_with_gpaw
+
+    return screen_and_validate_with_gpaw(db_server, tmp_path_factory)
+
+
+# --- parallel runs (pytest-xdist) -------------------------------------------------------
+
+# files that share a session fixture, run by the worker of the file they name
+SAME_WORKER = {"tests/test_train_dft.py": "tests/test_gpaw_validation.py"}  # gpaw_screen
+
+# end-to-end files, longest first (seconds alone, OMP_NUM_THREADS=1, measured 2026-12-07
+# on the shared 2-core machine): handed out first, so that no long file starts last
+END_TO_END = [
+]
+# tests of other files that are end to end too (name contains one of these)
+END_TO_END_TESTS = ("end_to_end",)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pytest_configure(config):
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers > 1 and not os.environ.get("PYTEST_XDIST_WORKER"):
+        # the controller, before it starts the workers: they and their children inherit it
+        # (a thread count set in a worker after torch or numpy loaded would not reach all)
+        threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for variable in _THREAD_VARIABLES:
+            os.environ.setdefault(variable, threads)
+
+
+def _file(item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: k for k, path in enumerate(END_TO_END)}
+    for item in items:
+        if _file(item) in rank or any(name in item.name for name in END_TO_END_TESTS):
+            item.add_marker(pytest.mark.e2e)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker orders alike: longest first
+        order = {path: k for k, path in enumerate(dict.fromkeys(_file(i) for i in items))}
+        items.sort(key=lambda item: (rank.get(_file(item), len(rank)), order[_file(item)]))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with the files of :data:`SAME_WORKER` on one worker."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SAME_WORKER.get(path, path)
+
+    return SharedFixtureScheduling(config, log)

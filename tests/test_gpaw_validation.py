@@ -207,8 +207,9 @@ DIRECT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def gpaw_screen(db_server, tmp_path_factory):
+def screen_and_validate_with_gpaw(db_server, tmp_path_factory):
+    """The screen and its GPAW validation (conftest's session fixture ``gpaw_screen``, which
+    tests/test_train_dft.py reads too): (settings, CLI env, validation JSON)."""
     if not GPAW_INSTALLED:
         pytest.skip("GPAW is not installed: apt-get install -y libxc-dev libopenblas-dev "
                     "&& CC=g++ pip install gpaw")

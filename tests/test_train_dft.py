@@ -3,7 +3,7 @@
 and a few fine-tuning steps of a real pretrained model (7net-mf-0) on them.
 
 The documents come from the project's own GPAW path: the tiny Cu(111) + H screen and
-validation of tests/test_gpaw_validation.py (its fixture, run again in this module).
+validation of tests/test_gpaw_validation.py (conftest's session fixture ``gpaw_screen``).
 References: the stored documents themselves, read back with pymongo (energies, forces,
 cells), the validation document's DFT energies (E(slab+H) and E(slab) of each
 placement), Newton's third law on the DFT forces, and the model's energies and forces
@@ -15,7 +15,6 @@ import pytest
 import yaml
 from ase.io import read
 from pymatgen.core import Molecule, Structure
-from test_gpaw_validation import gpaw_screen  # noqa: F401  (the fixture: screen + GPAW)
 from typer.testing import CliRunner
 
 from omni_flows.cli import app
@@ -32,7 +31,7 @@ def dft_spec(settings_id: str, **kw) -> DatasetConfig:
 
 
 @pytest.fixture(scope="module")
-def dft(gpaw_screen):  # noqa: F811
+def dft(gpaw_screen):
     settings, env, out = gpaw_screen
     db = connect_database(settings)
     docs = list(db["dft_calculations"].find({}, {"_id": 0}).sort("_id", 1))
