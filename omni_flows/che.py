@@ -16,6 +16,13 @@ with U: an uphill one is reported as a thermochemical barrier, not as the PDS.
 Adsorption free energies: the screen's ``adsorption_free_energy`` (MLIP vibrations,
 ``--free-energy``) when stored; otherwise E_ads plus the textbook dZPE - TdS
 corrections below, and the output says which was used for every number.
+
+Solvation (:class:`Solvation`): a screen is in vacuum. Works that compare with
+experiment shift the adsorbates that hydrogen-bond to water (OH*, OOH*) by a constant;
+which shifts a number carries is its convention, printed, written and stored with it,
+and two numbers are compared only under one convention (and one coverage, one
+functional). Measured on Pt(111) (issue 29): OH* -0.50, OOH* -0.25 eV move 7net-mf-0's
+U_L from 0.42 to ~0.69 V and vacuum GPAW RPBE's from 0.16 to ~0.66 V.
 """
 
 from dataclasses import dataclass, field
@@ -40,6 +47,84 @@ UNIVERSAL_OXYGEN_SCALING = {"OOH": (1.0, DEFAULT_OOH_OH_OFFSET), "O": (2.0, 0.0)
 MLIP = "MLIP vibrations"
 TEXTBOOK = "textbook correction"
 
+# eV added to an adsorbate's free energy for the water around it: name -> (shifts, source).
+# Explicit-water DFT puts OH* about 0.5 eV and OOH* about 0.25 eV lower than in vacuum
+# (hydrogen bonds to the water layer); O* is not shifted.
+SOLVATION_PRESETS: dict[str, tuple[dict[str, float], str]] = {
+    "none": ({}, "vacuum, no solvation"),
+    "viswanathan2012": (
+        {"OH": -0.50, "OOH": -0.25},
+        "water stabilisation of OH* and OOH* as used by Viswanathan, Hansen, Rossmeisl, "
+        "Nørskov, J. Phys. Chem. Lett. 3, 2948 (2012)"),
+}
+
+
+@dataclass(frozen=True)
+class Solvation:
+    """A solvation convention: eV added to the free energy of each named intermediate
+    (names without '*'); ``name`` is a preset's or 'custom'."""
+
+    name: str = "none"
+    shifts: dict[str, float] = field(default_factory=dict)
+    source: str = SOLVATION_PRESETS["none"][1]
+
+    @classmethod
+    def parse(cls, text: str, network: ReactionNetwork) -> "Solvation":
+        """'none', a preset (:data:`SOLVATION_PRESETS`) or 'OH=-0.5,OOH=-0.25' (eV per
+        intermediate of ``network``); anything else is refused, naming what is wrong."""
+        text = text.strip()
+        if text in SOLVATION_PRESETS:
+            shifts, source = SOLVATION_PRESETS[text]
+            return cls(text, dict(shifts), source)
+        if "=" not in text:
+            raise WorkflowInputError(
+                f"--solvation {text!r}: use none, a preset ({', '.join(SOLVATION_PRESETS)}) or "
+                "shifts in eV per intermediate, e.g. OH=-0.5,OOH=-0.25")
+        shifts = {}
+        for item in text.split(","):
+            name, _, value = item.partition("=")
+            name = adsorbate_key(name.strip())
+            if name not in network.intermediates:
+                raise WorkflowInputError(
+                    f"--solvation: {name or item!r} is not an intermediate of "
+                    f"{network.name.upper()}; use {', '.join(network.intermediates)}")
+            if name in shifts:
+                raise WorkflowInputError(f"--solvation: {name} is given twice")
+            try:
+                shift = float(value)
+            except ValueError:
+                shift = float("nan")
+            if not np.isfinite(shift):
+                raise WorkflowInputError(
+                    f"--solvation: {name}={value.strip()!r} is not a number of eV, e.g. "
+                    f"{name}=-0.5")
+            shifts[name] = shift
+        return cls("custom", shifts, "given with --solvation")
+
+    def shift(self, name: str) -> float:
+        return self.shifts.get(name, 0.0)
+
+    @property
+    def label(self) -> str:
+        """One line: the name, every shift and the source."""
+        if not self.shifts:
+            return f"solvation {self.name}: {self.source}"
+        values = ", ".join(f"{n}* {v:+.2f}" for n, v in self.shifts.items())
+        return f"solvation {self.name}: {values} eV ({self.source})"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shifts": {f"{n}*": v for n, v in self.shifts.items()},
+                "source": self.source}
+
+    @property
+    def tag(self) -> str:
+        """For file names: '' in vacuum, the preset's name, or the shifts."""
+        if self.name == "none":
+            return ""
+        if self.name != "custom":
+            return self.name
+        return "_".join(f"{n}{v:+.2f}" for n, v in self.shifts.items())
+
 
 def adsorbate_key(name: str) -> str:
     """'*OH', 'OH*', 'OH' -> 'OH' (OC20 names mark the binding atom with '*')."""
@@ -48,17 +133,34 @@ def adsorbate_key(name: str) -> str:
 
 @dataclass
 class SurfaceFreeEnergies:
-    """Adsorption free energies (eV, on the basis scale of ``reactions``) of one surface."""
+    """Adsorption free energies (eV, on the basis scale of ``reactions``, solvation shifts
+    included) of one surface and settings; the coverage (ML) each was screened at."""
 
     surface: str
     values: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    coverages: dict[str, float | None] = field(default_factory=dict)
+    slab_id: str = ""
+    settings_id: str = ""
+
+    def coverage_label(self) -> str:
+        """'0.25' when every intermediate has one coverage, else 'OH 0.25, O 0.50'."""
+        values = set(self.coverages.values())
+        if len(values) == 1:
+            return _fmt_ml(values.pop())
+        return ", ".join(f"{n} {_fmt_ml(c)}" for n, c in self.coverages.items())
+
+
+def _fmt_ml(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3g}"
 
 
 def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
+                                 solvation: Solvation = Solvation(),
                                  ) -> tuple[list[SurfaceFreeEnergies], dict[str, list[str]]]:
     """One entry per surface and settings that has every intermediate of ``network`` with a
-    valid placement, and the intermediates each other surface lacks.
+    valid placement, and the intermediates each other surface lacks; each free energy
+    shifted by ``solvation``.
 
     ``docs``: ``adsorption_best`` documents (adsorbate, slab_id, settings_id, bulk_formula,
     miller_index, adsorption_energy and, when the screen ran with --free-energy,
@@ -94,8 +196,11 @@ def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
         if set(found) != wanted:
             incomplete[surface] = [n for n in network.intermediates if n not in found]
             continue
-        entry = SurfaceFreeEnergies(surface)
-        for name, doc in found.items():
+        first = next(iter(found.values()))
+        entry = SurfaceFreeEnergies(surface, slab_id=first.get("slab_id", ""),
+                                    settings_id=first.get("settings_id") or "")
+        for name in network.intermediates:
+            doc = found[name]
             if doc.get("adsorption_free_energy") is not None:
                 value, source = doc["adsorption_free_energy"], MLIP
             elif name in TEXTBOOK_CORRECTIONS:
@@ -104,10 +209,48 @@ def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
                 raise WorkflowInputError(
                     f"{name}* on {surface} has no adsorption free energy and there is no textbook "
                     "correction for it: screen it with --free-energy")
-            entry.values[name] = value + adsorbate_offset(name)
+            entry.values[name] = value + adsorbate_offset(name) + solvation.shift(name)
             entry.sources[name] = source
+            entry.coverages[name] = doc.get("coverage_ml")
         out.append(entry)
     return out, incomplete
+
+
+def dft_checked(entry: SurfaceFreeEnergies, validations: list[dict]) -> list[str]:
+    """Intermediates of ``entry`` ('O*', ...) with a stored GPAW validation
+    (``dft_validation``) of the same slab and the same screen settings."""
+    names = {adsorbate_key(v["adsorbate"]) for v in validations
+             if v.get("slab_id") == entry.slab_id and v.get("dft_code", "gpaw") == "gpaw"
+             and v.get("screen_settings_id") == entry.settings_id}
+    return [f"{n}*" for n in entry.values if n in names]
+
+
+def report_object(network: ReactionNetwork, solvation: Solvation, results: list,
+                  entries: list[SurfaceFreeEnergies], validations: list[dict],
+                  skipped: dict[str, list[str]]) -> dict:
+    """The report as one JSON-ready object (``report che --json``): per surface dG of every
+    intermediate at U = 0 (eV, solvation included), its coverage (ML), the limiting
+    potential (V vs RHE), the potential-determining step and the DFT-checked ones."""
+    surfaces = []
+    for r, e in zip(results, entries):
+        pds = r.potential_determining_step
+        surfaces.append({
+            "surface": r.surface, "slab_id": e.slab_id, "settings_id": e.settings_id,
+            "delta_g": {f"{n}*": e.values[n] for n in network.intermediates},
+            "coverage_ml": {f"{n}*": e.coverages.get(n) for n in network.intermediates},
+            "free_energy_source": {f"{n}*": e.sources[n] for n in network.intermediates},
+            "steps": [{"step": s.label, "delta_g": g}
+                      for s, g in zip(network.steps, r.step_free_energies)],
+            "limiting_potential": r.limiting_potential,
+            "potential_determining_step": None if pds is None else {
+                "index": pds + 1, "step": network.steps[pds].label},
+            "overpotential": r.overpotential,
+            "dft_checked": dft_checked(e, validations),
+        })
+    return {"reaction": network.name, "title": network.title, "source": network.source,
+            "solvation": solvation.as_dict(), "potential": "U = 0 V vs RHE, pH 0",
+            "surfaces": surfaces,
+            "skipped": {s: [f"{n}*" for n in missing] for s, missing in skipped.items()}}
 
 
 def surface_label(doc: dict) -> str:
@@ -225,9 +368,19 @@ def volcano_line(network: ReactionNetwork, fits: dict[str, LinearFit],
     return np.array(out, dtype=float)
 
 
-def free_energy_diagram(results: list[CHEResult], potential: float = 0.0):
+def _caption(fig, caption: str) -> None:
+    """The convention under the axes (solvation, coverage): every figure says its own."""
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
+
+
+def free_energy_diagram(results: list[CHEResult], potential: float = 0.0, caption: str = ""):
     """Step-line free-energy diagram of each surface at ``potential`` (V vs RHE); also at U0
-    in a second panel. A matplotlib Figure (object API: no global backend is set)."""
+    in a second panel, ``caption`` below. A matplotlib Figure (object API: no global
+    backend is set)."""
     from matplotlib.figure import Figure
 
     network = results[0].network
@@ -247,12 +400,12 @@ def free_energy_diagram(results: list[CHEResult], potential: float = 0.0):
         ax.set_ylabel("G (eV)")
         ax.set_title(f"{network.name.upper()} at U = {u:.2f} V vs RHE")
     fig.axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    _caption(fig, caption)
     return fig
 
 
 def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
-                 fits: dict[str, LinearFit]):
+                 fits: dict[str, LinearFit], caption: str = ""):
     """Limiting potential of each surface against the descriptor, with the scaling-relation
     volcano line and U0. A matplotlib Figure (object API)."""
     from matplotlib.figure import Figure
@@ -282,12 +435,12 @@ def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
     ax.set_ylabel("limiting potential U_L (V vs RHE)")
     ax.set_title(f"{network.name.upper()} volcano")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    _caption(fig, caption)
     return fig
 
 
 def scaling_plot(entries: list[SurfaceFreeEnergies], fits: dict[str, LinearFit],
-                 network: ReactionNetwork):
+                 network: ReactionNetwork, caption: str = ""):
     """Each intermediate against the descriptor with its fitted line."""
     from matplotlib.figure import Figure
 
@@ -302,7 +455,7 @@ def scaling_plot(entries: list[SurfaceFreeEnergies], fits: dict[str, LinearFit],
     ax.set_xlabel(f"ΔG({network.descriptor}*) (eV)")
     ax.set_ylabel("ΔG (eV)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    _caption(fig, caption)
     return fig
 
 

@@ -11,9 +11,10 @@ One line per entry, at the end of this file::
     Bad("train {tmp}/c.yaml", "optim.lr", files={"c.yaml": "..."}, env={...}),
 
 ``args`` are split like a shell line. ``{tmp}`` is the entry's own folder (also its
-working directory), ``{data}`` the shared DFT data folder; both are filled in args,
-env and file texts. ``files`` maps names to a text, or to a function that writes the
-file at the path it is given. ``absent`` are fragments that must not appear (default:
+working directory), ``{data}`` the shared DFT data folder, ``{uri}`` the session
+database server's URI (with its credential); all are filled in args, env and file
+texts. ``files`` maps names to a text, or to a function that writes the file at the
+path it is given. ``absent`` are fragments that must not appear (default:
 ``Traceback``). ``when`` is False to skip an entry on this machine (say why in ``why``).
 
 The entries run in one helper process that imports the CLI and torch once and forks
@@ -115,12 +116,12 @@ print(json.dumps([run(entry, timeout_s) for entry in entries]))
 """
 
 
-def _fill(text: str, tmp: Path) -> str:
-    return text.replace("{tmp}", str(tmp)).replace("{data}", str(DATA))
+def _fill(text: str, tmp: Path, uri: str = "") -> str:
+    return text.replace("{tmp}", str(tmp)).replace("{data}", str(DATA)).replace("{uri}", uri)
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[str, dict]:
+def outcomes(tmp_path_factory, db_server) -> dict[str, dict]:
     """Every runnable entry, run once: {entry id: {code, out, err}}."""
     root = tmp_path_factory.mktemp("bad-input")
     base_env = {
@@ -140,9 +141,10 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
             if callable(content):
                 content(tmp / name)
             else:
-                (tmp / name).write_text(_fill(content, tmp))
-        env = {**base_env, **{k: None if v is None else _fill(v, tmp) for k, v in bad.env.items()}}
-        argv = [_fill(arg, tmp) for arg in shlex.split(bad.args)]
+                (tmp / name).write_text(_fill(content, tmp, db_server.uri))
+        env = {**base_env, **{k: None if v is None else _fill(v, tmp, db_server.uri)
+                              for k, v in bad.env.items()}}
+        argv = [_fill(arg, tmp, db_server.uri) for arg in shlex.split(bad.args)]
         entries.append({"argv": argv, "env": env, "cwd": str(tmp)})
     done = subprocess.run(
         [sys.executable, "-c", _RUNNER],
@@ -320,5 +322,24 @@ CATALOGUE = [
     Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --engine cloud",
         "--engine must be one of local, fireworks, jobflow-remote, not 'cloud'"),
     Bad("query adsorption_best adsorption_energy<<abc", "< needs a number",
+        env=UNREACHABLE),
+    # where results are written: checked before any work (issue 28)
+    Bad("query adsorption_best --format csv -o {tmp}/missing/x.csv",
+        "/missing does not exist; create it", env=UNREACHABLE),
+    Bad("db schema --out {tmp}/a-file/schemas", "a-file/schemas: cannot write there",
+        files={"a-file": "not a folder"}),
+    Bad(f"{SCREEN} --out {{tmp}}/a-file/results", "a-file/results: cannot write there",
+        files={"a-file": "not a folder"}),
+    Bad("query adsorption_best --limit -1", "--limit must be 0 (all documents) or more, not -1",
+        env=UNREACHABLE),
+    Bad("query adsorption_best 'adsorbate~('", "Regular expression is invalid",
+        env={"OMNI_FLOWS_MONGODB_URI": "{uri}"}),
+    Bad("report che --reaction orr --solvation wet", "--solvation 'wet': use none, a preset",
+        env=UNREACHABLE),
+    Bad("report che --reaction orr --solvation CO=-0.1", "'CO' is not an intermediate of ORR",
+        env=UNREACHABLE),
+    Bad("report che --reaction orr --solvation OH=abc", "OH='abc' is not a number of eV",
+        env=UNREACHABLE),
+    Bad("report che --reaction orr --solvation OH=nan", "OH='nan' is not a number of eV",
         env=UNREACHABLE),
 ]

@@ -108,10 +108,10 @@ def _entries(oh_by_surface):
 
 
 def _doc(bulk_formula, adsorbate, e_ads, g_ads=None, slab="s1", settings="a1b2c3d4e5",
-         adsorbate_id=None):
+         adsorbate_id=None, coverage_ml=0.25):
     doc = {"bulk_formula": bulk_formula, "miller_index": [1, 1, 1], "slab_id": slab,
            "adsorbate": adsorbate, "adsorbate_id": adsorbate_id or adsorbate,
-           "settings_id": settings, "adsorption_energy": e_ads}
+           "settings_id": settings, "adsorption_energy": e_ads, "coverage_ml": coverage_ml}
     if g_ads is not None:
         doc["adsorption_free_energy"] = g_ads
     return doc
@@ -307,3 +307,121 @@ def test_report_che_unknown_reaction_fails_before_the_database(tmp_path):
     result = CliRunner().invoke(app, ["report", "che", "--reaction", "hor"], env=env)
     assert isinstance(result.exception, WorkflowInputError)
     assert "unknown reaction 'hor'" in str(result.exception)
+
+
+# --- solvation conventions, coverage and the JSON report (issue 29) --------------------
+
+
+def test_solvation_presets_explicit_shifts_and_refusals():
+    """'none' shifts nothing; the preset is OH* -0.50, OOH* -0.25 eV with its source;
+    explicit shifts are read per intermediate ('OH*' or 'OH'); bad values are refused."""
+    from omni_flows.che import Solvation
+
+    orr = get_reaction("orr")
+    assert Solvation.parse("none", orr).shifts == {}
+    preset = Solvation.parse("viswanathan2012", orr)
+    assert preset.shifts == {"OH": -0.50, "OOH": -0.25}
+    assert "J. Phys. Chem. Lett. 3, 2948 (2012)" in preset.label
+    given = Solvation.parse("OH*=-0.3, OOH=-0.3", orr)
+    assert given.shifts == {"OH": -0.3, "OOH": -0.3} and given.tag == "OH-0.30_OOH-0.30"
+    for bad, message in (("wet", "use none, a preset"), ("CO=-0.1", "'CO' is not an "
+                         "intermediate of ORR"), ("OH=abc", "'abc' is not a number"),
+                         ("OH=nan", "'nan' is not a number"), ("OH=-0.5,OH=-0.4", "twice")):
+        with pytest.raises(WorkflowInputError, match=message):
+            Solvation.parse(bad, orr)
+
+
+def _pt_orr_docs():
+    """Pt(111) O, OH, OOH at 1/9 ML (a 3x3 cell) with MLIP free energies, and a GPAW
+    validation of O* at the screen's settings (one of OH* at other settings does not count)."""
+    g = {"OOH": 4.50, "O": 1.95, "OH": 1.20}
+    best = [_doc("Pt", n, g[n.strip("*")] - 0.3, g[n.strip("*")], slab="Pt-111",
+                 coverage_ml=1 / 9) for n in ("*OOH", "O", "OH")]
+    validations = [{"slab_id": "Pt-111", "adsorbate": "O", "screen_settings_id": "a1b2c3d4e5",
+                    "dft_code": "gpaw"},
+                   {"slab_id": "Pt-111", "adsorbate": "OH", "screen_settings_id": "0000000000",
+                    "dft_code": "gpaw"}]
+    return g, best, validations
+
+
+def test_report_che_json_with_and_without_solvation_differs_by_exactly_the_shifts(
+        settings, tmp_path):
+    """`report che --reaction orr --json`, then with `--solvation OH=-0.5,OOH=-0.25`: each
+    dG differs by its shift, each step by the difference of its two intermediates' shifts
+    (O2 -> OOH*: -0.25, OOH* -> O*: +0.25, O* -> OH*: -0.50, OH* -> H2O: +0.50; written out
+    by hand here), U_L is the analysis of the shifted values, and the coverage (1/9 ML),
+    settings id and DFT-checked O* come with every surface."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from omni_flows.cli import app
+    from omni_flows.stores import connect_database
+
+    g, best, validations = _pt_orr_docs()
+    db = connect_database(settings)
+    db["adsorption_best"].insert_many(best)
+    db["dft_validation"].insert_many(validations)
+    args = ["report", "che", "--reaction", "orr", "--json", "--out", str(tmp_path)]
+    runner = CliRunner()
+    reports = []
+    for extra in ([], ["--solvation", "OH=-0.5,OOH=-0.25"]):
+        result = runner.invoke(app, args + extra, env=_cli_env(settings))
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout))
+    vacuum, solvated = reports
+    assert vacuum["reaction"] == "orr" and vacuum["solvation"]["shifts"] == {}
+    assert solvated["solvation"] == {"name": "custom", "shifts": {"OH*": -0.5, "OOH*": -0.25},
+                                     "source": "given with --solvation"}
+    (v,), (w,) = vacuum["surfaces"], solvated["surfaces"]
+    assert v["surface"] == "Pt(111)" and v["settings_id"] == "a1b2c3d4e5"
+    assert v["delta_g"] == pytest.approx({"OOH*": g["OOH"], "O*": g["O"], "OH*": g["OH"]})
+    shifts = {"OOH*": -0.25, "O*": 0.0, "OH*": -0.5}
+    for name, shift in shifts.items():
+        assert w["delta_g"][name] - v["delta_g"][name] == pytest.approx(shift, abs=1e-12)
+    step_shifts = [-0.25, 0.25, -0.5, 0.5]
+    for a, b, shift in zip(v["steps"], w["steps"], step_shifts):
+        assert b["delta_g"] - a["delta_g"] == pytest.approx(shift, abs=1e-12)
+    # vacuum: steps 4.92 - 4.50 = -0.42 (O2 -> OOH*), ..., U_L 0.42 V at OOH* formation
+    assert v["limiting_potential"] == pytest.approx(0.42)
+    assert v["potential_determining_step"]["index"] == 1
+    expected = analyse(get_reaction("orr"), {"OOH": 4.25, "O": 1.95, "OH": 0.70})
+    assert w["limiting_potential"] == pytest.approx(expected.limiting_potential)
+    assert w["limiting_potential"] == pytest.approx(0.67)  # 4.92 - 4.25
+    for s in (v, w):
+        assert s["coverage_ml"] == pytest.approx({n: 1 / 9 for n in shifts})
+        assert s["dft_checked"] == ["O*"]
+
+
+def test_report_che_says_its_convention_and_coverage_everywhere(settings, tmp_path):
+    """The table prints the convention and θ; the CSV has a solvation and coverage column;
+    a solvated report's files carry the convention in their names (the vacuum report's
+    stay), and its JSON is saved beside them."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from omni_flows.cli import app
+    from omni_flows.stores import connect_database
+
+    _, best, _ = _pt_orr_docs()
+    connect_database(settings)["adsorption_best"].insert_many(best)
+    args = ["report", "che", "--reaction", "orr", "--out", str(tmp_path), "--campaign", "c"]
+    runner = CliRunner()
+    plain = runner.invoke(app, args, env=_cli_env(settings))
+    assert plain.exit_code == 0, plain.output
+    assert "solvation none: vacuum, no solvation" in plain.output
+    assert "0.111" in plain.output and "θ (ML)" in plain.output
+    wet = runner.invoke(app, args + ["--solvation", "viswanathan2012"], env=_cli_env(settings))
+    assert wet.exit_code == 0, wet.output
+    assert "solvation viswanathan2012: OH* -0.50, OOH* -0.25 eV" in wet.output
+    folder = tmp_path / "c" / "orr"
+    assert (folder / "che_orr.csv").is_file() and (folder / "che_orr_volcano.png").is_file()
+    (row,) = csv.DictReader(open(folder / "che_orr_viswanathan2012.csv"))
+    assert row["solvation"].startswith("solvation viswanathan2012: OH* -0.50, OOH* -0.25 eV")
+    assert float(row["coverage_ml_O"]) == pytest.approx(1 / 9)
+    assert float(row["dG_OH"]) == pytest.approx(1.20 - 0.50)
+    saved = json.loads((folder / "che_orr_viswanathan2012.json").read_text())
+    assert saved["solvation"]["name"] == "viswanathan2012"
+    assert (folder / "che_orr_viswanathan2012_diagram.png").read_bytes()[:4] == b"\x89PNG"
