@@ -4,6 +4,8 @@ References: the CHEAT GPAW RPBE files and OC20 trajectories themselves (read wit
 structures identified by the project's ``structure_fingerprint``; CHEAT's key ``e``.
 """
 
+import functools
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.model.train.batch import collate, species_lookup
-from omni_flows.model.train.config import TrainConfig
+from omni_flows.model.train.config import DatasetConfig, TrainConfig
 from omni_flows.model.train.graph_cache import open_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +63,17 @@ def _held_out():
     return out
 
 
+@functools.cache
+def _set_fingerprints(path, index, format, every) -> frozenset:
+    spec = DatasetConfig(path=path, task="t", index=index, format=format, every=every)
+    return frozenset(_fp(a) for a in _frames(spec))
+
+
+def _fingerprints(spec) -> frozenset:
+    """Fingerprints of a data set's frames (each file read once for both recipes)."""
+    return _set_fingerprints(spec.path, spec.index, spec.format, spec.every)
+
+
 def _gpaw_and_dbs_fingerprints(cfg):
     """Fingerprints of the gpaw_rpbe and DBS frames; the OC20 trajectories' names."""
     fps, oc20 = set(), set()
@@ -68,7 +81,7 @@ def _gpaw_and_dbs_fingerprints(cfg):
         if spec.task == "oc20":
             oc20.add(Path(spec.path).stem)
         else:
-            fps |= {_fp(a) for a in _frames(spec)}
+            fps |= _fingerprints(spec)
     return fps, oc20
 
 
@@ -96,7 +109,7 @@ def test_omni_ads_1_recipe_trains_on_no_held_out_structure_and_ship_recipe_on_al
     ship, ship_oc20 = _gpaw_and_dbs_fingerprints(ship_cfg)
     assert held_out <= ship and ship_oc20 == set(OC20_ALL)
     # the OC20 held-out relaxations' end points are not in the DBS either
-    dbs = {_fp(a) for spec in cfg.data.dbs for a in _frames(spec)}
+    dbs = set().union(*(_fingerprints(spec) for spec in cfg.data.dbs))
     oc20_dir = HEA.parent / "oc20_relaxations"
     assert not dbs & {_fp(read(oc20_dir / f"{t}.traj", -1)) for t in HELD_OUT_OC20}
     assert len(dbs & {_fp(read(oc20_dir / f"{t}.traj", -1)) for t in OC20_TRAIN}) >= 10
@@ -114,9 +127,11 @@ def test_omni_ads_1_gpaw_sets_have_forces_on_free_atoms_and_clean_slabs_none(tmp
     store = open_dataset(spec, 5.0, tmp_path)
     frames = read(spec.path, ":")
     assert len(store) == len(frames) == 10
-    from omni_flows.model import load_model
+    from omni_flows.model.checkpoint import read_metadata
+    from omni_flows.model.pretrained import resolve
 
-    lookup = species_lookup(load_model("7net-mf-0").config.species)
+    species = json.loads(read_metadata(resolve("7net-mf-0"))["config"])["species"]
+    lookup = species_lookup(species)
     w = (spec.energy_weight, spec.force_weight, spec.stress_weight)
     _, labels = collate([store[0], store[9]], [2, 2], [w, w], lookup, True, torch_float())
     assert int(labels.force_mask.sum()) == 2 * 28  # 27 metal + O free, 18 fixed, per frame
