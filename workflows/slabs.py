@@ -50,9 +50,12 @@ class SlabSpec(MSONable):
     n_layers: int | None = 4  # keep the top n layers; None keeps what SlabGenerator made
     n_fixed_layers: int = 2  # bottom layers held at bulk positions
     min_lateral: float = MIN_LATERAL  # A, tile a and b at least to this
-    supercell: tuple[int, int] | None = None  # explicit (na, nb) instead of min_lateral
+    # explicit (na, nb) instead of min_lateral; text 'NxM' (the command line's) reads too
+    supercell: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.supercell, str):
+            object.__setattr__(self, "supercell", _supercell(self.supercell))
         if self.supercell is not None:
             object.__setattr__(self, "supercell", tuple(int(i) for i in self.supercell))
             if len(self.supercell) != 2 or min(self.supercell) < 1:
@@ -71,6 +74,14 @@ class SlabSpec(MSONable):
         for name in ("min_slab_size", "min_vacuum_size", "min_lateral"):
             if not getattr(self, name) > 0:
                 raise WorkflowInputError(f"{name} must be > 0 A, not {getattr(self, name)}")
+
+
+def _supercell(text: str) -> tuple[int, ...]:
+    """'2x2' -> (2, 2)."""
+    try:
+        return tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise WorkflowInputError(f"--supercell {text!r}: write NxM, e.g. 2x2") from None
 
 
 # A: atoms closer than this are a broken structure file, not a crystal (H2 bonds are 0.74 A)

@@ -369,7 +369,11 @@ class SurfaceAdsorptionMaker(Maker):
             raise WorkflowInputError(
                 f"--batch-atoms must be 0 (one job per slab and adsorbate) or a number of "
                 f"atoms per relaxation job, not {self.batch_atoms}")
-        self.reference = ReferenceScheme(self.reference)
+        try:
+            self.reference = ReferenceScheme(self.reference)
+        except ValueError:
+            raise WorkflowInputError(f"--reference must be gas_molecules or oc20_elemental, "
+                                     f"not {self.reference!r}") from None
         if self.bulk_maker is None:
             self.bulk_maker = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True)
 

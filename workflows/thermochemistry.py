@@ -28,6 +28,7 @@ from ase import Atoms, units
 from ase.thermochemistry import IdealGasThermo, QuasiHarmonicThermo
 from monty.json import MSONable
 
+from .errors import WorkflowInputError
 from .references import gas_coefficients
 from .vibrations import DEFAULT_DISPLACEMENT, VibrationResult, vibrate
 
@@ -69,9 +70,11 @@ class FreeEnergySettings(MSONable):
 
     def __post_init__(self):
         if self.temperature <= 0 or self.pressure <= 0 or self.water_pressure <= 0:
-            raise ValueError("temperature and pressures must be positive")
+            raise WorkflowInputError(
+                f"--temperature ({self.temperature} K) and --pressure ({self.pressure / 1e5:g} "
+                f"bar, water {self.water_pressure / 1e5:g} bar) must be positive")
         if self.displacement <= 0:
-            raise ValueError("the finite-difference displacement must be positive")
+            raise WorkflowInputError("the finite-difference displacement must be positive")
 
     def pressure_of(self, gas: str) -> float:
         return self.water_pressure if gas == "H2O" else self.pressure

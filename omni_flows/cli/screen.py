@@ -97,11 +97,13 @@ MODEL = typer.Option(None, help="MLIP name or checkpoint (default: settings, 7ne
 TASK = typer.Option(None, help="task / functional of a multi-task model (default: settings' "
                     "task, PBE; none for a single-task model such as 7net-0)")
 DEVICE = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: settings)")
-BACKEND = typer.Option("e3nn", help="kernels: e3nn, compile, cueq (same numbers)")
-OPTIMIZER = typer.Option("BFGS", help="relaxation optimizer: BFGS or FIRE")
-FMAX = typer.Option(0.05, help="eV/A: largest force on a free atom at the end (> 0)")
-STEPS = typer.Option(300, help="optimizer step limit of every relaxation (>= 1)")
-SEED = typer.Option(0, help="seed of the random placements")
+BACKEND = typer.Option(None, help="kernels: e3nn, compile, cueq (same numbers) [default: e3nn]")
+OPTIMIZER = typer.Option(None, help="relaxation optimizer: BFGS or FIRE [default: BFGS]")
+FMAX = typer.Option(None, help="eV/A: largest force on a free atom at the end (> 0) "
+                    "[default: 0.05]")
+STEPS = typer.Option(None, help="optimizer step limit of every relaxation (>= 1) "
+                     "[default: 300]")
+SEED = typer.Option(None, help="seed of the random placements [default: 0]")
 OUT = typer.Option(Path("screen-results"), help="folder of the table and heatmap; files are "
                    "named after the campaign's settings id")
 ENGINE = typer.Option("local", help="local: run here; fireworks or jobflow-remote: queue the "
@@ -138,7 +140,40 @@ def mlip_from_options(model, task, device, backend, optimizer, fmax, steps):
     if task is None:  # the configured task applies to multi-task models only
         task = settings.task if checkpoint_header(model).tasks else None
     return MLIPSettings(model=model, task=task, device=device or settings.device,
-                        backend=backend, optimizer=optimizer, fmax=fmax, steps=steps)
+                        **given(backend=backend, optimizer=optimizer, fmax=fmax, steps=steps))
+
+
+def given(**options) -> dict:
+    """The options the user gave: left out, the object's own default decides."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def model_label(mlip) -> str:
+    return f"{mlip.model}{'/' + mlip.task if mlip.task else ''}"
+
+
+def run_or_submit(flow, settings_id: str, what: str, engine, settings, console: Console,
+                  command: str) -> bool:
+    """Say what the screen is, then queue it on ``engine`` (False: nothing to show here)
+    or run it here with a progress bar (True)."""
+    n_jobs = sum(1 for _ in flow.iterflow())
+    console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {settings_id} ({what}), "
+                  f"database {settings.database}")
+    if engine.value != "local":
+        submit_campaign(flow, engine, settings, console, command)
+        return False
+    run_campaign(flow, settings, console, settings_id, f"omni-flows {command} "
+                 + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
+    return True
+
+
+def write_table(rows, plot, out: Path, stem: str, title: str, console: Console,
+                start: float) -> None:
+    """The table as CSV and its heatmap (``plot``), named ``stem`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = write_csv(rows, out / f"{stem}.csv")
+    png = plot(rows, out / f"{stem}.png", title=title)
+    console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
 
 
 def _file_stem(kind: str, settings_id: str, systems: list[str]) -> str:
@@ -205,41 +240,44 @@ def surfaces(
     ),
     n_random: int | None = typer.Option(
         None, help="random placements per adsorbate and slab, after the distinct "
-        "ontop/bridge/hollow sites [default: the Maker's, 2]"),
+        "ontop/bridge/hollow sites [default: 2]"),
     max_placements: int | None = typer.Option(None, help="cap on placements per adsorbate "
                                               "and slab (>= 1)"),
-    coverage: int = typer.Option(
-        1, help="adsorbates per cell, placed as far apart as the cell allows; energies are "
-        "per adsorbate and the documents give the coverage in ML too"),
+    coverage: int | None = typer.Option(
+        None, help="adsorbates per cell, placed as far apart as the cell allows; energies are "
+        "per adsorbate and the documents give the coverage in ML too [default: 1]"),
     tilt: float | None = typer.Option(
         None, help="degrees: tip each molecule's axis at random within this cone of the "
         "surface normal; 0: upright [default: 20, AdsorbML's]"),
-    layers: int = typer.Option(4, help="slab layers"),
-    fixed_layers: int = typer.Option(2, help="bottom layers held fixed (< --layers)"),
+    layers: int | None = typer.Option(None, help="slab layers [default: 4]"),
+    fixed_layers: int | None = typer.Option(None, help="bottom layers held fixed (< --layers) "
+                                            "[default: 2]"),
     supercell: str | None = typer.Option(None, help="lateral cell, e.g. 2x2 (default: >= 8 A)"),
     terminations: str = typer.Option(
         "first", help="first: one termination per facet (pymatgen's first); all: every "
         "distinct termination (alloys, intermetallics, oxides)"),
-    reference: str = typer.Option(
-        "gas_molecules", help="gas_molecules: relaxed gas molecules (the adsorbate's own when "
+    reference: str | None = typer.Option(
+        None, help="gas_molecules (default): relaxed gas molecules (the adsorbate's own when "
         "it is a stable gas or a file, else H2, H2O, N2, CO combinations such as O = H2O - H2); "
         "oc20_elemental (formerly 'atomic'): OC20's per-element energies from H2, H2O, N2, CO, "
-        "not isolated atoms"),
+        "not isolated atoms. Another reference relaxes nothing again"),
     model: str | None = MODEL,
     task: str | None = TASK,
     device: str | None = DEVICE,
-    backend: str = BACKEND,
-    optimizer: str = OPTIMIZER,
-    fmax: float = FMAX,
-    steps: int = STEPS,
-    seed: int = SEED,
+    backend: str | None = BACKEND,
+    optimizer: str | None = OPTIMIZER,
+    fmax: float | None = FMAX,
+    steps: int | None = STEPS,
+    seed: int | None = SEED,
     out: Path = OUT,
     free_energy: bool = typer.Option(
         False, "--free-energy", help="vibrate each best placement's adsorbate and its gas "
         "references with the MLIP: store zpe, free_energy_correction, adsorption_free_energy"),
-    temperature: float = typer.Option(298.15, help="K, of --free-energy (> 0)"),
-    pressure: float = typer.Option(1.0, help="bar, gas references of --free-energy (> 0; "
-                                   "water at 0.035 bar, the CHE convention)"),
+    temperature: float | None = typer.Option(None, help="K, of --free-energy (> 0) "
+                                             "[default: 298.15]"),
+    pressure: float | None = typer.Option(None, help="bar, gas references of --free-energy "
+                                          "(> 0; water at 0.035 bar, the CHE convention) "
+                                          "[default: 1]"),
     batch_atoms: int | None = typer.Option(
         None, help="atoms of placements per relaxation job, the placements of several slabs "
         "and adsorbates relaxed together (default 1024; 0: one job per slab and adsorbate; "
@@ -248,78 +286,46 @@ def surfaces(
 ) -> None:
     """Screen adsorbates on surfaces: build one Flow, run it locally (or queue it on
     --engine), store, rank, plot."""
-    from omni_flows.db_schemas import ReferenceScheme
     from omni_flows.workflows.campaign import SurfaceCampaign
     from omni_flows.workflows.placements import PlacementSettings
     from omni_flows.workflows.slabs import SlabSpec
+    from omni_flows.workflows.thermochemistry import FreeEnergySettings
 
-    console = Console()
-    engine = check_engine(engine)
+    console, start, engine = Console(), time.perf_counter(), check_engine(engine)
     found = split_lists(lists or [])
     if not found["bulks"] or not found["adsorbates"]:
         raise ScreenInputError("give at least one --bulk and one --adsorbates")
-    try:
-        scheme = ReferenceScheme(reference)
-    except ValueError:
-        raise ScreenInputError(f"--reference must be gas_molecules or oc20_elemental, not "
-                               f"{reference!r}") from None
-    cell = None
-    if supercell:
-        try:
-            cell = tuple(int(x) for x in supercell.lower().split("x"))
-            assert len(cell) == 2 and min(cell) > 0
-        except (ValueError, AssertionError):
-            raise ScreenInputError(f"--supercell {supercell!r}: write NxM, e.g. 2x2") from None
-    if temperature <= 0 or pressure <= 0:
-        raise ScreenInputError(f"--temperature ({temperature} K) and --pressure ({pressure} "
-                               "bar) must be positive")
     if terminations not in ("first", "all"):
         raise ScreenInputError(f"--terminations must be first or all, not {terminations!r}")
-    from omni_flows.workflows.thermochemistry import FreeEnergySettings
-
-    thermo = FreeEnergySettings(temperature=temperature, pressure=pressure * 1e5) \
-        if free_energy else None
-    # every input checked here and in make(): nothing runs before
-    campaign = SurfaceCampaign(
-        bulks=found["bulks"], facets=found["facets"] or ["111"], adsorbates=found["adsorbates"],
+    bar = None if pressure is None else pressure * 1e5  # Pa
+    campaign = SurfaceCampaign(  # every input checked by the objects, before anything runs
+        bulks=found["bulks"], facets=found["facets"] or None, adsorbates=found["adsorbates"],
         mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
-        slab_spec=SlabSpec(n_layers=layers, n_fixed_layers=fixed_layers, supercell=cell),
-        placements=PlacementSettings(
-            max_placements=max_placements, seed=seed, coverage=coverage,
-            **({} if n_random is None else {"n_random": n_random}),
-            **({} if tilt is None else {"tilt": tilt})),
-        reference=scheme, free_energy=thermo, all_terminations=terminations == "all",
-        **({} if batch_atoms is None else {"batch_atoms": batch_atoms}),
-    )
-    settings = load_settings()
-    start = time.perf_counter()
+        slab_spec=SlabSpec(**given(n_layers=layers, n_fixed_layers=fixed_layers,
+                                   supercell=supercell)),
+        placements=PlacementSettings(**given(n_random=n_random, max_placements=max_placements,
+                                             seed=seed, coverage=coverage, tilt=tilt)),
+        free_energy=FreeEnergySettings(**given(temperature=temperature, pressure=bar))
+        if free_energy else None,
+        all_terminations=terminations == "all",
+        **given(reference=reference, batch_atoms=batch_atoms))
+    settings, sid, mlip = load_settings(), campaign.settings_id, campaign.mlip
     with quiet_third_parties():
-        flow = campaign.make()
-        sid = campaign.settings_id
-        n_jobs = sum(1 for _ in flow.iterflow())
-        mlip = campaign.mlip
-        console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
-                      f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, fmax {mlip.fmax}, "
-                      f"{scheme.value}), database {settings.database}")
-        if engine.value != "local":
-            submit_campaign(flow, engine, settings, console, "screen surfaces")
+        plan = campaign.plan()
+        what = f"model {model_label(mlip)}, fmax {mlip.fmax}, {campaign.reference.value}"
+        if not run_or_submit(campaign.make(plan), sid, what, engine, settings, console,
+                             "screen surfaces"):
             return
-        run_campaign(flow, settings, console, sid, "omni-flows screen surfaces "
-                     + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
-        docs = campaign.select(best_documents(settings, sid))
-    rows = ranked_rows(docs)
+        rows = ranked_rows(plan.select(best_documents(settings, sid), sid))
     if not rows:
         raise ScreenInputError(f"no results of settings {sid} in database {settings.database} "
                                "after the run; see `omni-flows query adsorption_best "
                                f"settings_id={sid}`")
     console.print(ranked_table(rows, title=f"best valid placements, settings {sid}"))
-    out.mkdir(parents=True, exist_ok=True)
     stem = _file_stem("surfaces", sid, [*found["bulks"], *(found["facets"] or ["111"]),
                                         *found["adsorbates"]])
-    csv_path = write_csv(rows, out / f"{stem}.csv")
-    png = heatmap(rows, out / f"{stem}.png", title=f"E_ads (eV), {mlip.model}"
-                  f"{'/' + mlip.task if mlip.task else ''}, settings {sid}")
-    console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
+    write_table(rows, heatmap, out, stem, f"E_ads (eV), {model_label(mlip)}, settings {sid}",
+                console, start)
 
 
 def best_documents(settings, settings_id: str) -> list[dict]:
@@ -354,11 +360,11 @@ def mofs(
     model: str | None = MODEL,
     task: str | None = TASK,
     device: str | None = DEVICE,
-    backend: str = BACKEND,
-    optimizer: str = OPTIMIZER,
-    fmax: float = FMAX,
-    steps: int = STEPS,
-    seed: int = SEED,
+    backend: str | None = BACKEND,
+    optimizer: str | None = OPTIMIZER,
+    fmax: float | None = FMAX,
+    steps: int | None = STEPS,
+    seed: int | None = SEED,
     out: Path = OUT,
     engine: str = ENGINE,
 ) -> None:
@@ -367,8 +373,7 @@ def mofs(
     from omni_flows.report import mof_heatmap, mof_ranked_rows, mof_ranked_table
     from omni_flows.workflows.mof_campaign import MOFCampaign
 
-    console = Console()
-    engine = check_engine(engine)
+    console, start, engine = Console(), time.perf_counter(), check_engine(engine)
     found = split_lists(lists or [], MOF_LIST_OPTIONS, "mofs")
     if not found["cifs"] or not found["guests"]:
         raise ScreenInputError("give at least one --cif and one --guests")
@@ -376,32 +381,21 @@ def mofs(
         raise ScreenInputError(f"--placements must be at least 1, not {placements}")
     campaign = MOFCampaign(
         cifs=found["cifs"], guests=found["guests"], n_placements=placements, dispersion=d3,
-        seed=seed, mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
+        mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
+        **given(seed=seed),
     )
     settings = load_settings()
-    start = time.perf_counter()
     with quiet_third_parties():
         flow = campaign.make()  # every input checked here: nothing has run yet
-        sid = campaign.maker().settings_id
-        n_jobs = sum(1 for _ in flow.iterflow())
-        mlip = campaign.mlip
-        console.print(f"[bold]{flow.name}[/]: {n_jobs} jobs, settings {sid} (model "
-                      f"{mlip.model}{'/' + mlip.task if mlip.task else ''}, D3 "
-                      f"{'on' if d3 else 'off'}), database {settings.database}")
-        if engine.value != "local":
-            submit_campaign(flow, engine, settings, console, "screen mofs")
+        sid, mlip = campaign.maker().settings_id, campaign.mlip
+        what = f"model {model_label(mlip)}, D3 {'on' if d3 else 'off'}"
+        if not run_or_submit(flow, sid, what, engine, settings, console, "screen mofs"):
             return
-        run_campaign(flow, settings, console, sid, "omni-flows screen mofs "
-                     + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
         names = [Path(c).stem for c in found["cifs"]]
-        guests = [g for g in found["guests"]]
+        guests = list(found["guests"])
         docs = mof_documents(settings, sid, names, guests)
     rows = mof_ranked_rows(docs)
     console.print(mof_ranked_table(rows, title=f"best valid placements, settings {sid}"))
-    out.mkdir(parents=True, exist_ok=True)
-    stem = _file_stem("mofs", sid, [*names, *guests])
-    csv_path = write_csv(rows, out / f"{stem}.csv")
-    png = mof_heatmap(rows, out / f"{stem}.png",
-                      title=f"E_ads (eV), {mlip.model}{'/' + mlip.task if mlip.task else ''}"
-                      + (" + D3" if d3 else "") + f", settings {sid}")
-    console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
+    write_table(rows, mof_heatmap, out, _file_stem("mofs", sid, [*names, *guests]),
+                f"E_ads (eV), {model_label(mlip)}" + (" + D3" if d3 else "")
+                + f", settings {sid}", console, start)
