@@ -44,8 +44,8 @@ def run_metal(metal: str, mlip: MLIPSettings, n_random: int) -> list[dict]:
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     run_locally(maker.make(metal), store=store, log=False, raise_immediately=True)
     rows = []
-    # one job per (slab, adsorbate) outputs the list of its placements
-    for doc in store.query({"name": {"$regex": "^placements "}}):
+    # one job per (slab, adsorbate) outputs its placement documents (E_ads under the reference)
+    for doc in store.query({"name": {"$regex": "^adsorption energies "}}):
         for out in doc["output"]:
             final = Structure.from_dict(out["final_structure"])
             rows.append({
