@@ -83,6 +83,14 @@ def mof_results(db: Database, settings_id: str, frameworks: Iterable[str],
          "guest": {"$in": list(guests)}}, {"_id": 0, "final_structure": 0}))
 
 
+def gpaw_validations_of(db: Database, slab_ids: Iterable[str]) -> list[dict]:
+    """Which (slab, adsorbate) of these slabs GPAW has validated: slab id, adsorbate, the
+    screen's settings id and the DFT code of each stored validation."""
+    return list(db["dft_validation"].find(
+        {"slab_id": {"$in": sorted(set(slab_ids))}},
+        {"_id": 0, "slab_id": 1, "adsorbate": 1, "screen_settings_id": 1, "dft_code": 1}))
+
+
 def jobs_done(store, uuids: list[str]) -> int:
     """How many outputs of these jobs a jobflow JobStore holds."""
     return store.docs_store.count({"uuid": {"$in": uuids}})
