@@ -20,6 +20,7 @@ from monty.json import MSONable
 from pymatgen.core import Molecule, Structure
 
 from .errors import WorkflowInputError
+from .geometry import lateral_shifts
 
 # A: the site, its in-plane neighbours and the layer below on fcc(111) metals (d_nn ~ 2.5-2.9)
 DEFAULT_CLUSTER_RADIUS = 5.0
@@ -55,11 +56,9 @@ class ClusterModel:
 
 def _image_positions(structure: Structure, indices: list[int], centre: np.ndarray):
     """Cartesian positions of ``indices`` at their periodic images in the 3x3 in-plane cells."""
-    lattice = structure.lattice.matrix
-    shifts = [i * lattice[0] + j * lattice[1] for i in (-1, 0, 1) for j in (-1, 0, 1)]
     rows = []
     for index in indices:
-        for shift in shifts:
+        for shift in lateral_shifts(structure.lattice):
             position = structure.cart_coords[index] + shift
             rows.append((float(np.linalg.norm(position - centre)), index, shift))
     return rows

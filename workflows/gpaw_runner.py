@@ -46,6 +46,7 @@ from ase.data import atomic_numbers, ground_state_magnetic_moments
 from pymatgen.core import Molecule, Structure
 
 from .errors import CalculationError, WorkflowInputError
+from .geometry import to_atoms
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
 INSTALL_STEPS = ("apt-get update && apt-get install -y libxc-dev libopenblas-dev && "
@@ -182,11 +183,10 @@ def prepare_atoms(structure: Structure | Molecule | Atoms, kind: str,
                   settings: GPAWSettings) -> Atoms:
     """ASE atoms as GPAW gets them: a slab centred along z (pbc (T, T, F) with the dipole
     layer), a molecule centred in its cubic box (periodic, Gamma only)."""
+    if kind not in (SLAB, MOLECULE):
+        raise WorkflowInputError(f"kind must be {SLAB!r} or {MOLECULE!r}, not {kind!r}")
+    atoms = to_atoms(structure, fixed=[])  # GPAW gets species, positions and cell only
     if kind == MOLECULE:
-        if isinstance(structure, Atoms):
-            atoms = Atoms(structure.numbers, structure.positions)
-        else:
-            atoms = Atoms([site.specie.symbol for site in structure], structure.cart_coords)
         extent = np.ptp(atoms.positions, axis=0).max() if len(atoms) > 1 else 0.0
         if extent + MIN_MOLECULE_VACUUM > settings.box:
             raise WorkflowInputError(
@@ -196,13 +196,6 @@ def prepare_atoms(structure: Structure | Molecule | Atoms, kind: str,
         atoms.center()
         atoms.pbc = True
         return atoms
-    if kind != SLAB:
-        raise WorkflowInputError(f"kind must be {SLAB!r} or {MOLECULE!r}, not {kind!r}")
-    if isinstance(structure, Atoms):
-        atoms = Atoms(structure.numbers, structure.positions, cell=structure.cell)
-    else:  # species, positions and cell only: no site properties, tags or constraints
-        atoms = Atoms([site.specie.symbol for site in structure], structure.cart_coords,
-                      cell=structure.lattice.matrix)
     cell = atoms.cell.array
     if abs(cell[2, 0]) > 1e-6 or abs(cell[2, 1]) > 1e-6 or abs(cell[0, 2]) > 1e-6 or abs(
             cell[1, 2]) > 1e-6:

@@ -65,6 +65,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .adsorbates import Adsorbate
 from .errors import WorkflowInputError
+from .geometry import lateral_images, lateral_shifts
 
 SITE_TYPES = ("hollow", "ontop", "bridge")  # round-robin order: the usual minima first
 # random placements after the heuristic sites (the Maker's and the CLI's default)
@@ -163,9 +164,7 @@ def _radius(symbol: str) -> float:
 
 def _images(structure: Structure) -> np.ndarray:
     """Cartesian positions of all atoms and their 8 lateral periodic images, (9N, 3)."""
-    a, b = structure.lattice.matrix[:2]
-    shifts = [i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)]
-    return np.concatenate([structure.cart_coords + s for s in shifts])
+    return lateral_images(structure.cart_coords, structure.lattice)
 
 
 def binding_height(structure: Structure, xy: np.ndarray, symbol: str) -> float:
@@ -345,15 +344,13 @@ def partner_directions(slab: Structure, point: np.ndarray, separation: float,
     """(kind, angle) of the sites around ``point`` whose lateral distance is closest to
     ``separation`` (within PARTNER_TOLERANCE of the best), by angle: where a multidentate
     adsorbate's second binding atom goes when its first sits over ``point``."""
-    a, b = slab.lattice.matrix[:2]
     found = []
     for kind, site in sites:
-        for i in (-1, 0, 1):
-            for j in (-1, 0, 1):
-                v = (site + i * a + j * b - point)[:2]
-                r = float(np.linalg.norm(v))
-                if r > MIN_PARTNER_DISTANCE:
-                    found.append((abs(r - separation), kind, float(np.arctan2(v[1], v[0]))))
+        for shift in lateral_shifts(slab.lattice):
+            v = (site + shift - point)[:2]
+            r = float(np.linalg.norm(v))
+            if r > MIN_PARTNER_DISTANCE:
+                found.append((abs(r - separation), kind, float(np.arctan2(v[1], v[0]))))
     if not found:
         return []
     best = min(f[0] for f in found)
@@ -437,8 +434,7 @@ def coverage_points(slab: Structure, point: np.ndarray, coverage: int,
     plane) from those already chosen."""
     images = [np.asarray(point, float) + t for t in translations]
     chosen = [images.pop(0)]
-    a, b = slab.lattice.matrix[:2]
-    shifts = np.array([i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)])[:, :2]
+    shifts = lateral_shifts(slab.lattice)[:, :2]
 
     def gap(p):
         return min(np.linalg.norm(p[:2] - c[:2] + shifts, axis=1).min() for c in chosen)

@@ -14,9 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 from threadpoolctl import threadpool_limits
 
+from .geometry import free_mask
 from .settings import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, MLIPSettings
 
 __all__ = ["DEFAULT_FMAX", "DEFAULT_OPTIMIZER", "DEFAULT_STEPS", "RelaxOutcome",
@@ -63,17 +63,9 @@ def get_calculator(settings: MLIPSettings | str, task: str | None = None,
     return _calculator(model, task or None, str(resolve_device(device)), backend, dtype)
 
 
-def fixed_indices(atoms: Atoms) -> list[int]:
-    """Indices held by FixAtoms constraints."""
-    return sorted(
-        int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.get_indices()
-    )
-
-
 def max_free_force(atoms: Atoms, forces: np.ndarray) -> float:
     """Largest force norm on an atom that is not fixed, eV/A."""
-    free = np.ones(len(atoms), bool)
-    free[fixed_indices(atoms)] = False
+    free = free_mask(atoms)
     return float(np.linalg.norm(forces[free], axis=1).max()) if free.any() else 0.0
 
 

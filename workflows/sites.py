@@ -22,6 +22,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from pymatgen.core import Structure
 
+from .geometry import lateral_shifts, to_atoms
 from .slabs import layers
 
 # a neighbour is at most 25% farther than the closest slab atom (fcc hollow: 3 equal bonds;
@@ -35,10 +36,7 @@ UNDER_LATERAL = 0.8
 
 
 def _atoms(structure: Structure | Atoms) -> Atoms:
-    if isinstance(structure, Atoms):
-        return structure
-    return Atoms([s.specie.symbol for s in structure], positions=structure.cart_coords,
-                 cell=structure.lattice.matrix, pbc=True)
+    return structure if isinstance(structure, Atoms) else to_atoms(structure, fixed=[])
 
 
 def site_neighbours(structure: Structure | Atoms, slab: list[int], atom: int) -> list[int]:
@@ -47,9 +45,7 @@ def site_neighbours(structure: Structure | Atoms, slab: list[int], atom: int) ->
     atoms = _atoms(structure)
     slab = list(slab)
     nearest = atoms.get_distances(atom, slab, mic=True, vector=True)
-    a, b = atoms.cell[0], atoms.cell[1]
-    images = [i * a + j * b for i in (-1, 0, 1) for j in (-1, 0, 1)]
-    d = np.linalg.norm(nearest[None, :, :] + np.array(images)[:, None, :], axis=2)
+    d = np.linalg.norm(nearest[None, :, :] + lateral_shifts(atoms.cell)[:, None, :], axis=2)
     radius = covalent_radii[atomic_numbers[atoms[atom].symbol]]
     bonded = np.array([covalent_radii[atoms[j].number] for j in slab]) + radius
     near = (d <= NEIGHBOUR_MULT * d.min()) & (d <= COVALENT_MULT * bonded[None, :])
@@ -102,11 +98,6 @@ def adsorbate_site(structure: Structure | Atoms, slab: list[int],
 def _lateral_distances(atoms: Atoms, atom: int, others: list[int]) -> np.ndarray:
     """In-plane distances from ``atom`` to ``others``, minimum image in a and b."""
     vectors = atoms.positions[others] - atoms.positions[atom]
-    vectors[:, 2] = 0.0
-    a, b = atoms.cell[0].copy(), atoms.cell[1].copy()
-    a[2] = b[2] = 0.0
-    best = np.full(len(others), np.inf)
-    for i in (-1, 0, 1):
-        for j in (-1, 0, 1):
-            best = np.minimum(best, np.linalg.norm(vectors + i * a + j * b, axis=1))
-    return best
+    shifts = lateral_shifts(atoms.cell)
+    vectors[:, 2] = shifts[:, 2] = 0.0
+    return np.linalg.norm(vectors[None, :, :] + shifts[:, None, :], axis=2).min(axis=0)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms, units
-from ase.constraints import FixAtoms
+
+from .geometry import free_mask
 
 # A: ASE's Vibrations default; forces of a 0.05 eV/A relaxed structure stay well above
 # float32 noise at this step (checked against ase.vibrations in tests/test_thermochemistry.py)
@@ -54,13 +55,6 @@ class VibrationResult:
         """Zero-point energy of the real modes, eV."""
         e = self.energies
         return float(0.5 * e.real[np.abs(e.imag) <= np.abs(e.real)].sum())
-
-
-def free_indices(atoms: Atoms) -> list[int]:
-    """Atoms not held by a FixAtoms constraint."""
-    fixed = {int(i) for c in atoms.constraints if isinstance(c, FixAtoms)
-             for i in c.get_indices()}
-    return [i for i in range(len(atoms)) if i not in fixed]
 
 
 def displaced_structures(atoms: Atoms, indices, delta: float) -> list[Atoms]:
@@ -105,7 +99,8 @@ def vibrate(atoms: Atoms, calculator, indices=None, delta: float = DEFAULT_DISPL
     """
     from omni_flows.model.inference import predict
 
-    indices = tuple(free_indices(atoms) if indices is None else (int(i) for i in indices))
+    indices = tuple(np.flatnonzero(free_mask(atoms)).tolist() if indices is None
+                    else (int(i) for i in indices))
     if not indices:
         raise ValueError("no atom to displace: every atom is fixed")
     structures = displaced_structures(atoms, indices, delta)

@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.io import read
 
 from omni_flows.db_schemas import BenchmarkEntry
+from omni_flows.workflows.geometry import free_mask
 
 from .results import BenchmarkInputError, data_folder
 
@@ -55,15 +56,6 @@ def load_trajectories(data_dir: Path | None, names: list[str] | None = None, str
             frames[i].info["frame"] = i  # its number in the trajectory, for the entries
         selected[path.stem] = [frames[i] for i in picked]
     return selected
-
-
-def free_mask(atoms: Atoms) -> np.ndarray:
-    """True for atoms that FixAtoms does not hold."""
-    free = np.ones(len(atoms), bool)
-    for constraint in atoms.constraints:
-        if hasattr(constraint, "get_indices") and type(constraint).__name__ == "FixAtoms":
-            free[constraint.get_indices()] = False
-    return free
 
 
 def run_oc20(
