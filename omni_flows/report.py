@@ -1,4 +1,10 @@
-"""Results of a screen as people compare them: a ranked table and an E_ads heatmap (PNG)."""
+"""Results of a screen as people compare them: a ranked table and an E_ads heatmap (PNG).
+
+A screen with ``--free-energy`` shows its adsorption free energies beside E_ads, where
+the user looks: a dG column in the table, ``adsorption_free_energy``, ``zpe`` and
+``free_energy_correction`` columns in the CSV, a dG panel beside the E_ads one in the
+heatmap (the numbers otherwise sat in the database, reachable only by a query).
+"""
 
 import csv
 from pathlib import Path
@@ -30,9 +36,19 @@ def _adsorbate(doc: dict) -> str:
     return name if coverage == 1 else f"{name} ({coverage}/cell)"
 
 
+# what a --free-energy screen adds to each row (eV), in the CSV's order
+FREE_ENERGY_FIELDS = ("adsorption_free_energy", "zpe", "free_energy_correction")
+
+
+def has_free_energies(rows: list[dict]) -> bool:
+    return any(r.get("adsorption_free_energy") is not None for r in rows)
+
+
 def ranked_rows(best_docs: list[dict]) -> list[dict]:
     """One row per (surface, adsorbate, settings), strongest binding first; no valid
-    placement last."""
+    placement last. With stored free energies (``--free-energy``) every row also has
+    :data:`FREE_ENERGY_FIELDS` (None where a row has none)."""
+    free = has_free_energies(best_docs)
     rows = [
         {
             "surface": _surface(d),
@@ -45,21 +61,31 @@ def ranked_rows(best_docs: list[dict]) -> list[dict]:
             "reference": d["provenance"]["energy_reference"]["scheme"],
             "settings_id": d.get("settings_id"),
             "slab_id": d["slab_id"],
+            **({name: d.get(name) for name in FREE_ENERGY_FIELDS} if free else {}),
         }
         for d in best_docs
     ]
     return strongest_first(rows)
 
 
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
-    """The ranked rows in 80 columns (the settings id goes in the title)."""
+    """The ranked rows in 80 columns (the settings id goes in the title); a dG/eV column
+    beside E_ads when the rows have free energies."""
+    free = has_free_energies(rows)
     table = Table(title=title)
-    for col in ("#", "surface", "adsorbate", "E_ads/eV", "site", "valid", "ref"):
-        table.add_column(col, justify="right" if col in ("#", "E_ads/eV") else "left",
-                         overflow="fold")
+    numbers = ("#", "E_ads/eV", "dG/eV")
+    columns = ("#", "surface", "adsorbate", "E_ads/eV", *(("dG/eV",) if free else ()), "site",
+               "valid", "ref")
+    for col in columns:
+        table.add_column(col, justify="right" if col in numbers else "left",
+                         overflow="fold", no_wrap=col in numbers)
     for i, r in enumerate(rows, 1):
-        e = r["adsorption_energy"]
-        table.add_row(str(i), r["surface"], r["adsorbate"], "-" if e is None else f"{e:.3f}",
+        g = (_fmt(r.get("adsorption_free_energy")),) if free else ()
+        table.add_row(str(i), r["surface"], r["adsorbate"], _fmt(r["adsorption_energy"]), *g,
                       r["site_type"] or "-", r["valid"],
                       SCHEME_SHORT.get(r["reference"], r["reference"]))
     return table
@@ -74,29 +100,40 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
-    """Surfaces x adsorbates, colour = E_ads; blank where no placement was valid."""
-    from matplotlib.figure import Figure  # no pyplot: the process's backend is left alone
+    """Surfaces x adsorbates, colour = E_ads; blank where no placement was valid; with free
+    energies a second panel, colour = dG (its title says so)."""
+    heatmap_figure(rows, title).savefig(path, dpi=120)
+    return path
+
+
+def heatmap_figure(rows: list[dict], title: str = "E_ads (eV)"):
+    """The heatmap's matplotlib Figure (no pyplot: the process's backend is left alone)."""
+    from matplotlib.figure import Figure
 
     surfaces = sorted({r["surface"] for r in rows})
     adsorbates = sorted({r["adsorbate"] for r in rows})
-    grid = np.full((len(surfaces), len(adsorbates)), np.nan)
-    for r in rows:
-        if r["adsorption_energy"] is not None:
-            grid[surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])] = \
-                r["adsorption_energy"]
-    fig = Figure(figsize=(1.2 * len(adsorbates) + 2.5, 0.6 * len(surfaces) + 1.8))
-    ax = fig.subplots()
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto")
-    ax.set_xticks(range(len(adsorbates)), adsorbates)
-    ax.set_yticks(range(len(surfaces)), surfaces)
-    for (i, j), value in np.ndenumerate(grid):
-        ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
-                color="white" if not np.isnan(value) else "black", fontsize=9)
-    fig.colorbar(image, ax=ax, label="E_ads (eV)")
-    ax.set_title(title)
+    panels = [("adsorption_energy", "E_ads (eV)")]
+    if has_free_energies(rows):
+        panels.append(("adsorption_free_energy", "ΔG (eV)"))
+    width = 1.2 * len(adsorbates) + 2.5
+    fig = Figure(figsize=(width * len(panels), 0.6 * len(surfaces) + 1.8))
+    for ax, (field, label) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        grid = np.full((len(surfaces), len(adsorbates)), np.nan)
+        for r in rows:
+            if r.get(field) is not None:
+                grid[surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])] = r[field]
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto")
+        ax.set_xticks(range(len(adsorbates)), adsorbates)
+        ax.set_yticks(range(len(surfaces)), surfaces)
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center",
+                    va="center", color="white" if not np.isnan(value) else "black", fontsize=9)
+        fig.colorbar(image, ax=ax, label=label)
+        ax.set_title(title if field == "adsorption_energy" else
+                     title.replace("E_ads (eV)", label) if "E_ads (eV)" in title else
+                     f"{label}: {title}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
 def mof_ranked_rows(placement_docs: list[dict]) -> list[dict]:

@@ -73,3 +73,30 @@ def test_report_che_her_reads_the_stored_free_energy(free_energy_screen):
     # both settings ids are reported: the MLIP free energy for one, the textbook for the other
     assert f"{-abs(h['adsorption_free_energy']):.2f}" in result.output
     assert "textbook" in result.output
+
+
+def test_the_screen_shows_free_energies_in_its_table_csv_and_heatmap(free_energy_screen):
+    """With --free-energy the printed table has a dG column with each stored
+    adsorption_free_energy, the CSV has adsorption_free_energy, zpe and
+    free_energy_correction equal to the stored ones, and the heatmap a dG panel; without
+    --free-energy none of them (issue 29)."""
+    import csv
+
+    from omni_flows.report import heatmap_figure, ranked_rows
+
+    db, _, out, (with_g, without_g) = free_energy_screen
+    docs = list(db["adsorption_best"].find({"adsorption_free_energy": {"$ne": None}},
+                                           {"_id": 0, "final_structure": 0}))
+    assert "dG/eV" in with_g and "dG/eV" not in without_g
+    for d in docs:
+        assert f"{d['adsorption_free_energy']:.3f}" in with_g
+    sid = docs[0]["settings_id"]
+    (path,) = out.glob(f"surfaces-{sid}-*.csv")
+    rows = {r["adsorbate"]: r for r in csv.DictReader(open(path))}
+    for d in docs:
+        for name in ("adsorption_free_energy", "zpe", "free_energy_correction"):
+            assert float(rows[d["adsorbate"]][name]) == pytest.approx(d[name], abs=1e-9)
+    other = [p for p in out.glob("surfaces-*.csv") if p != path]
+    assert other and "zpe" not in open(other[0]).readline()
+    titles = [ax.get_title() for ax in heatmap_figure(ranked_rows(docs), "E_ads (eV), x").axes]
+    assert "ΔG (eV), x" in titles and "E_ads (eV), x" in titles
