@@ -9,20 +9,15 @@ settings is another job whose documents sit beside the first ones.
 import uuid
 
 from jobflow import Job, OutputReference
-from omni_flows.db_schemas.fingerprint import content_hash
 from omni_flows.db_schemas.identity import ResultIdentity
 
 NAMESPACE = uuid.UUID("6f6d6e69-666c-6f77-732d-776f726b666c")  # "omniflows-workfl"
 
 
-def keyed(job: Job, *key) -> Job:
-    """Give ``job`` the uuid of its :class:`ResultIdentity` (or of a plain key tuple, as
-    validation jobs use); call before its output is passed to other jobs."""
-    if len(key) == 1 and isinstance(key[0], ResultIdentity):
-        digest = key[0].key
-    else:
-        digest = content_hash(list(key))
-    job_uuid = str(uuid.uuid5(NAMESPACE, digest))
+def keyed(job: Job, identity: ResultIdentity) -> Job:
+    """Give ``job`` the uuid of its :class:`ResultIdentity`; call before its output is
+    passed to other jobs."""
+    job_uuid = str(uuid.uuid5(NAMESPACE, identity.key))
     job.uuid = job_uuid
     job.output = OutputReference(job_uuid, output_schema=job.output.output_schema)
     return job
