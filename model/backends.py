@@ -17,7 +17,7 @@ Applying a backend changes the model in place; applying another switches back.
 import torch
 
 from .errors import OmniFlowsError
-from .header import BACKENDS  # the one list of names, readable without torch
+from .defaults import BACKENDS  # the one list of names, readable without torch
 from .network import OmniNet
 
 

@@ -35,6 +35,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 
+from .evaluation import evaluate
 from .graph import neighbor_list
 from .network import OmniNet
 
@@ -166,8 +167,6 @@ def fit_memory_model(model: OmniNet, probes: list[Atoms] | None = None,
     """Fit (and cache for this model, backend, dtype and device) the memory model from
     probe calls, once with the blocks kept and once recomputed. ``measure(fn, device)``
     defaults to :func:`peak_bytes`."""
-    from .inference import evaluate
-
     param = next(model.parameters())
     probes = probes or probe_structures(model, param.device)
     measure = measure or peak_bytes
@@ -281,8 +280,6 @@ def relaxation_batch_atoms(model: OmniNet, structures: list[Atoms], margin: floa
 def evaluate_or_split(model: OmniNet, structures: list[Atoms], task: str | None = None,
                       stress: bool = True, stats: dict | None = None, **kwargs) -> list[dict]:
     """``evaluate``, halving the batch on out-of-memory (counted in ``stats["oom_splits"]``)."""
-    from .inference import evaluate
-
     try:
         return evaluate(model, structures, task, stress, **kwargs)
     except torch.OutOfMemoryError:

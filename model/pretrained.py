@@ -113,7 +113,7 @@ def _file_digest(path: Path) -> str:
 
 def convert_sevenn_file(path: Path, name: str, cache_dir: Path | None = None) -> Path:
     """Convert a SevenNet ``.pth`` once; returns the cached native checkpoint."""
-    from .header import read_header
+    from .header_file import read_header
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     target = cache_dir / f"{name}-{_file_digest(path)}.safetensors"

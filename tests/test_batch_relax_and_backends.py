@@ -10,7 +10,7 @@ from ase.optimize import BFGS, FIRE
 
 from omni_flows.model import OmniCalculator, load_model
 from omni_flows.model.backends import BackendUnavailableError
-from omni_flows.model import batch_relax, header
+from omni_flows.model import batch_relax, defaults
 from omni_flows.model.batch_relax import relax_batch
 from omni_flows.model.inference import evaluate
 
@@ -135,4 +135,4 @@ def test_gpu_matches_cpu():
 
 def test_settings_offer_exactly_the_optimizers_the_engine_has():
     """The torch-free list that settings validate against names the engine's optimizers."""
-    assert sorted(header.OPTIMIZERS) == sorted(batch_relax.OPTIMIZERS)
+    assert sorted(defaults.OPTIMIZERS) == sorted(batch_relax.OPTIMIZERS)

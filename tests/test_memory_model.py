@@ -119,23 +119,21 @@ def test_fitted_model_on_cpu_sizes_batches_and_numbers_equal_one_by_one(monkeypa
 def test_out_of_memory_halves_the_batch(monkeypatch):
     model = load_model("7net-0")
     structures = [molecule(m) for m in ("H2O", "CO", "CH4", "NH3", "H2", "CO2")]
-    import omni_flows.model.inference as inference
-
-    real = inference.evaluate
+    real = mm.evaluate  # the one-graph call the batch planner makes (model/evaluation.py)
 
     def small_only(model, batch, *args, **kwargs):
         if len(batch) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(model, batch, *args, **kwargs)
 
-    monkeypatch.setattr(inference, "evaluate", small_only)
+    monkeypatch.setattr(mm, "evaluate", small_only)
     stats = {}
     got = mm.evaluate_or_split(model, structures, None, False, stats)
     assert stats["oom_splits"] == 3  # 6 -> 3 + 3 -> (1 + 2) + (1 + 2)
     ref = [real(model, [s], None, False)[0]["energy"] for s in structures]
     assert [g["energy"] for g in got] == pytest.approx(ref, abs=1e-4)
     with pytest.raises(torch.OutOfMemoryError):  # one structure that does not fit: reported
-        monkeypatch.setattr(inference, "evaluate", lambda *a, **k: (_ for _ in ()).throw(
+        monkeypatch.setattr(mm, "evaluate", lambda *a, **k: (_ for _ in ()).throw(
             torch.OutOfMemoryError("simulated")))
         mm.evaluate_or_split(model, structures[:1], None, False)
 

@@ -8,9 +8,10 @@ from omni_flows.workflows.errors import UnknownAdsorbateError
 oc = pytest.importorskip("fairchem.data.oc.databases.pkls",
                          reason="fairchem-data-oc (the OC20 adsorbate pickle) not installed")
 
+from omni_flows.workflows.adsorbates import get_adsorbate  # noqa: E402
 from omni_flows.workflows.oc20_adsorbates import (  # noqa: E402
     N_OC20,
-    get_oc20_adsorbate,
+    oc20_adsorbate,
     oc20_adsorbates,
 )
 
@@ -26,7 +27,7 @@ def test_82_oc20_adsorbates_and_the_later_additions():
 def test_oh_binds_through_oxygen():
     oh = oc20_adsorbates()["*OH"]
     assert oh.atoms[oh.binding_indices[0]].symbol == "O"
-    adsorbate = get_oc20_adsorbate("*OH")
+    adsorbate = get_adsorbate("*OH")
     assert adsorbate.name == "*OH"
     assert adsorbate.symbols[adsorbate.binding_index] == "O"
 
@@ -41,7 +42,7 @@ def test_bidentate_adsorbates_keep_both_binding_atoms(name, binders):
     # one '*' per binding atom in OC20's names
     assert name.count("*") == len(entry.binding_indices)
     # the screen's Adsorbate keeps them all and names them in its identity
-    adsorbate = get_oc20_adsorbate(name)
+    adsorbate = get_adsorbate(name)
     assert adsorbate.binders == entry.binding_indices and adsorbate.multidentate
     assert adsorbate.adsorbate_id == f"{name}:{','.join(map(str, entry.binding_indices))}"
 
@@ -63,13 +64,12 @@ def test_single_binding_atom_for_every_monodentate_name():
 
 def test_unknown_name_suggests_the_oc20_spelling():
     with pytest.raises(UnknownAdsorbateError, match=r"\*OH"):
-        get_oc20_adsorbate("OH")
+        oc20_adsorbate("OH")
 
 
 def test_screens_take_oc20_names_and_reference_them_by_formula():
     """``--adsorbates '*OOH'``: the OC20 entry, its E_ads referenced as OOH = 2 H2O - 3/2 H2."""
     from omni_flows.db_schemas import ReferenceScheme
-    from omni_flows.workflows.adsorbates import get_adsorbate
     from omni_flows.workflows.references import adsorbate_references
 
     ooh = get_adsorbate("*OOH")

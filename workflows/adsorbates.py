@@ -194,17 +194,28 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
     if spec in BUILTIN_ADSORBATES:
         return _builtin(spec)
     if "*" in spec:  # an OC20 name: *OH, *COOH, *N*NH (workflows/oc20_adsorbates.py)
-        from .oc20_adsorbates import get_oc20_adsorbate
+        from .oc20_adsorbates import oc20_adsorbate
 
-        return get_oc20_adsorbate(spec)
+        entry = oc20_adsorbate(spec)
+        # named as OC20 names it, with every binding atom (a multidentate one is placed on
+        # all of them: workflows/placements.py)
+        return Adsorbate(entry.name, tuple(entry.atoms.get_chemical_symbols()),
+                         tuple(map(tuple, entry.atoms.positions.round(6).tolist())),
+                         entry.binding_indices[0],
+                         binding_indices=entry.binding_indices if entry.multidentate else ())
     path, _, index = spec.rpartition(":") if ":" in spec else (spec, "", "0")
     if Path(path).is_file():
         from ase.io import read
 
         try:
             atoms = read(path)
-        except Exception as exc:  # any parser error: report the file
-            raise UnknownAdsorbateError(f"cannot read adsorbate file {path}: {exc}") from None
+        except Exception as exc:  # any parser error: it is the file, whatever the parser says
+            raise UnknownAdsorbateError(
+                f"cannot read adsorbate file {path}: it is not a valid "
+                f"{Path(path).suffix.lstrip('.').upper() or 'structure'} file (the reader "
+                f"stopped with {type(exc).__name__}: {exc}); check or re-export it, e.g. as "
+                ".xyz"
+            ) from None
         indices = index.split(",")
         if not all(i.isdigit() and int(i) < len(atoms) for i in indices) \
                 or len(set(indices)) != len(indices):
@@ -224,6 +235,27 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
         raise UnknownAdsorbateError(f"adsorbate file {path} not found (write FILE:INDEX with "
                                     "the index of the binding atom)")
     raise UnknownAdsorbateError(
-        f"unknown adsorbate {spec!r}: use one of {', '.join(BUILTIN_ADSORBATES)} "
+        f"unknown adsorbate {spec!r}{_oc20_hint(spec)}: use one of "
+        f"{', '.join(BUILTIN_ADSORBATES)}, an OC20 name with its star ({_oc20_examples()}), "
         "or a structure file as FILE:BINDING_ATOM_INDEX"
     )
+
+
+def _oc20_hint(spec: str) -> str:
+    """' (did you mean '*OOH'?)' where ``spec`` is an OC20 name without its stars."""
+    try:
+        from .oc20_adsorbates import oc20_adsorbates
+
+        close = [n for n in oc20_adsorbates() if n.replace("*", "") == spec.replace("*", "")]
+    except UnknownAdsorbateError:  # fairchem-data-oc missing: no OC20 names to offer
+        return ""
+    return f" (did you mean {', '.join(repr(n) for n in close)}?)" if close else ""
+
+
+def _oc20_examples() -> str:
+    try:
+        from .oc20_adsorbates import oc20_adsorbates
+
+        return f"{len(oc20_adsorbates())} of them, e.g. *OH, *OOH, *COOH, *N*NH"
+    except UnknownAdsorbateError:
+        return "e.g. *OOH; needs fairchem-data-oc"

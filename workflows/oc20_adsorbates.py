@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .adsorbates import Adsorbate
 from .errors import UnknownAdsorbateError
 
 N_OC20 = 82  # adsorbates of the OC20 data set: indices 0..81 of the pickle
@@ -48,14 +47,6 @@ class OC20Adsorbate:
     @property
     def multidentate(self) -> bool:
         return len(self.binding_indices) > 1
-
-    def to_adsorbate(self) -> Adsorbate:
-        """The project's Adsorbate, named as OC20 names it, with every binding atom (a
-        multidentate one is placed on all of them: workflows/placements.py)."""
-        return Adsorbate(self.name, tuple(self.atoms.get_chemical_symbols()),
-                         tuple(map(tuple, self.atoms.positions.round(6).tolist())),
-                         self.binding_indices[0],
-                         binding_indices=self.binding_indices if self.multidentate else ())
 
 
 def default_path() -> Path:
@@ -86,11 +77,12 @@ def oc20_adsorbates(path: str | None = None) -> dict[str, OC20Adsorbate]:
     return out
 
 
-def get_oc20_adsorbate(name: str, path: str | None = None) -> Adsorbate:
-    """The Adsorbate of an OC20 name, e.g. ``'*OH'``."""
+def oc20_adsorbate(name: str, path: str | None = None) -> OC20Adsorbate:
+    """The entry of an OC20 name, e.g. ``'*OH'`` (the screen's Adsorbate of it:
+    ``workflows.adsorbates.get_adsorbate``)."""
     table = oc20_adsorbates(path)
     if name not in table:
         close = [n for n in table if n.replace("*", "") == name.replace("*", "")]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UnknownAdsorbateError(f"{name!r} is not an OC20 adsorbate{hint}")
-    return table[name].to_adsorbate()
+    return table[name]

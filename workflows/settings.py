@@ -3,7 +3,7 @@
 ``MLIPSettings`` is made at the edge (CLI, a user's script) and validated there
 against the single registries: the model's tasks, elements and content hash
 from its checkpoint header (no weights read, no torch), the kernel backends and
-the optimizers of ``omni_flows.model.header``. Makers, jobs and documents then
+the optimizers of ``omni_flows.model.defaults``. Makers, jobs and documents then
 take it whole; nothing inside checks it again or takes it apart.
 
 ``identity()`` is the part that decides a number (model, task, checkpoint
@@ -13,10 +13,16 @@ and are recorded in the provenance only.
 
 from typing import Any, Literal
 
-from omni_flows.model.defaults import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS
+from omni_flows.model.defaults import (
+    BACKENDS,
+    DEFAULT_FMAX,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_STEPS,
+    OPTIMIZERS,
+)
 from omni_flows.model.errors import OmniFlowsError, UnknownTaskError
 from omni_flows.model.device import check_device
-from omni_flows.model.header import BACKENDS, OPTIMIZERS, checkpoint_header
+from omni_flows.model.header import checkpoint_header
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import WorkflowInputError
