@@ -58,6 +58,10 @@ class InvalidSettingsError(OmniFlowsError, ValueError):
     """A setting from the environment or the config file that does not validate."""
 
 
+class OutputPathError(OmniFlowsError, OSError):
+    """A place to write results (``--out``, ``-o``) that cannot be written, found before any work."""
+
+
 def _database_message(exc: BaseException) -> str | None:
     """What to tell a user whose MongoDB went away or refused them (None: not that case)."""
     if "pymongo" not in sys.modules:  # no client was ever made: not a database error

@@ -84,6 +84,7 @@ def schema(
     out: Path = typer.Option(None, "--out", "-o", help="write <collection>.schema.json here"),
 ) -> None:
     """JSON Schema of the stored documents, with natural keys and indexes."""
+    from omni_flows.cli.output import check_writable_dir
     from omni_flows.db_schemas.schema import json_schemas, write_json_schemas
     from omni_flows.errors import UnknownCollectionError
 
@@ -93,6 +94,7 @@ def schema(
             f"no result collection {collection!r}; known: {', '.join(schemas)}"
         )
     if out is not None:
+        check_writable_dir(out, "--out")
         paths = write_json_schemas(out, [collection] if collection else None)
         print("\n".join(str(p) for p in paths))  # plain: paths must not be wrapped
         return

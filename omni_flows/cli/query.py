@@ -44,6 +44,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# longest text that counts as an id or a name (kept whole) rather than prose (folded)
+WHOLE_TEXT = 40
+
+
+def _whole(value: Any) -> bool:
+    """A number, or one word of text (an id, a formula, a name): shown whole."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    return isinstance(value, str) and len(value) <= WHOLE_TEXT and not any(
+        c.isspace() for c in value)
+
+
 def _csv_value(value: Any) -> Any:
     """Numbers and strings as they are (full precision), dates in ISO 8601, anything else
     as JSON."""
@@ -70,16 +82,30 @@ def query(
 ) -> None:
     """Query stored results (terms and --filter combine with AND)."""
     from bson import json_util
+    from pymongo.errors import OperationFailure
 
+    from omni_flows.cli.output import check_output_file, print_table
     from omni_flows.db_schemas.indexes import collection_spec
-    from omni_flows.db_schemas.query import build_filter
+    from omni_flows.db_schemas.query import QueryError, build_filter
     from omni_flows.results import query as query_results
     from omni_flows.stores import connect_database
 
+    if limit < 0:
+        raise QueryError(f"--limit must be 0 (all documents) or more, not {limit}")
+    if output is not None:
+        check_output_file(output, "--output")
     criteria = build_filter(terms or [], filter_json)
     spec = collection_spec(collection)
     columns = [f.strip() for f in fields.split(",")] if fields else None
-    docs = query_results(connect_database(), collection, criteria, columns, sort, limit)
+    try:
+        docs = query_results(connect_database(), collection, criteria, columns, sort, limit)
+    except OperationFailure as exc:
+        if exc.code in (13, 18):  # no or wrong credential: the database's own message
+            raise
+        reason = (exc.details or {}).get("errmsg") or str(exc)
+        raise QueryError(
+            f"the database cannot run the filter {json.dumps(criteria)}: {reason}"
+        ) from None
     if columns is None:
         summary = spec.document.summary_fields if spec and spec.document else ()
         columns = list(summary) or list(dict.fromkeys(k for d in docs for k in d))
@@ -96,7 +122,11 @@ def query(
     else:
         table = Table(title=f"{collection}: {len(docs)} documents")
         for column in columns:
-            table.add_column(column, overflow="fold")  # narrow terminals wrap, never cut
+            values = [_get(doc, column) for doc in docs]
+            if all(_whole(v) for v in values):  # numbers and ids: never cut or split
+                table.add_column(column, no_wrap=True)
+            else:
+                table.add_column(column, overflow="fold")
         for doc in docs:
             table.add_row(*(_cell(_get(doc, c)) for c in columns))
         text = None
@@ -105,9 +135,9 @@ def query(
     if text is None:
         if output is not None:
             with output.open("w") as f:
-                Console(file=f, width=200).print(table)
+                print_table(Console(file=f, width=200), table)
         else:
-            console.print(table)
+            print_table(console, table)
     elif output is not None:
         output.write_text(text if text.endswith("\n") else text + "\n")
     else:

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from omni_flows.cli.output import check_writable_dir
 from omni_flows.engines.local import run_local
 from omni_flows.model.errors import OmniFlowsError
 from omni_flows.report import heatmap, ranked_rows, ranked_table, write_csv
@@ -292,6 +293,7 @@ def surfaces(
     from omni_flows.workflows.thermochemistry import FreeEnergySettings
 
     console, start, engine = Console(), time.perf_counter(), check_engine(engine)
+    check_writable_dir(out, "--out")  # before any compute, not after it
     found = split_lists(lists or [])
     if not found["bulks"] or not found["adsorbates"]:
         raise ScreenInputError("give at least one --bulk and one --adsorbates")
@@ -374,6 +376,7 @@ def mofs(
     from omni_flows.workflows.mof_campaign import MOFCampaign
 
     console, start, engine = Console(), time.perf_counter(), check_engine(engine)
+    check_writable_dir(out, "--out")  # before any compute, not after it
     found = split_lists(lists or [], MOF_LIST_OPTIONS, "mofs")
     if not found["cifs"] or not found["guests"]:
         raise ScreenInputError("give at least one --cif and one --guests")
