@@ -235,15 +235,35 @@ def test_mlip_ooh_oh_scaling_on_pt111(pt111_orr):
     assert dg["OOH"] - dg["OH"] == pytest.approx(3.2, abs=0.2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "7net-mf-0/PBE in vacuum gives U_L = 0.46 V on Pt(111) (2x2; 0.45 V in 3x3), limited by "
-    "OOH* formation (dG_OH* 1.19, dG_OOH* 4.46 eV); Nørskov et al. 2004 report 0.78 V "
-    "(PW91). No solvation is modelled. Passes (and so fails strict) once they agree."))
-def test_mlip_orr_limiting_potential_of_pt111_against_literature(pt111_orr):
-    """Nørskov et al., J. Phys. Chem. B 108, 17886 (2004): U_L(Pt(111)) = 0.78 V (PW91)."""
+# Nørskov et al. 2004 (J. Phys. Chem. B 108, 17886): U_L(Pt(111)) = 0.78 V, RPBE, O* at 1/2 ML,
+# OH* in a water layer. Compared only under that solvation convention (OH* -0.50, OOH* -0.25
+# eV, the preset viswanathan2012); the functional (the model's PBE task) and the coverage
+# (1/4 ML here) still differ, and the 0.15 V tolerance holds them.
+NORSKOV_2004_PT111 = 0.78
+
+
+def test_mlip_orr_pt111_in_vacuum_is_no_literature_comparison(pt111_orr):
+    """In vacuum (no solvation) the model's Pt(111) U_L is limited by OOH* formation and
+    lies 0.3 V below 0.78 V: a convention gap, not a number to compare (docs/che.md). The
+    vacuum step dGs add up to -4.92 eV (O2 at 4.92 eV, Nørskov et al. 2004)."""
     dg, _ = pt111_orr
     result = analyse(get_reaction("orr"), dg, "Pt(111)")
-    assert result.limiting_potential == pytest.approx(0.78, abs=0.15)
+    assert sum(result.step_free_energies) == pytest.approx(-4.92)
+    assert result.potential_determining_step == 0
+    assert NORSKOV_2004_PT111 - result.limiting_potential > 0.2
+
+
+def test_mlip_orr_pt111_under_the_literature_solvation_convention(pt111_orr):
+    """With OH* -0.50 and OOH* -0.25 eV (the convention of the 0.78 V) the model's Pt(111)
+    U_L is 0.78 V within 0.15 V."""
+    from omni_flows.che import Solvation
+
+    dg, _ = pt111_orr
+    orr = get_reaction("orr")
+    shifts = Solvation.parse("viswanathan2012", orr)
+    solvated = {name: value + shifts.shift(name) for name, value in dg.items()}
+    result = analyse(orr, solvated, "Pt(111)")
+    assert result.limiting_potential == pytest.approx(NORSKOV_2004_PT111, abs=0.15)
 
 
 # --- omni-flows report che on stored documents -----------------------------------------
