@@ -75,6 +75,20 @@ def test_batching_changes_neither_settings_id_nor_the_keys_of_per_pair_results()
     assert jobs_of(tiny_flow(26)) == a
 
 
+def test_free_energies_vibrate_each_gas_molecule_once_for_every_pair():
+    """Reference: the gas references of O (H2O - H2) and H (1/2 H2) are H2 and H2O; 4 pairs
+    (two bulks, O and H) read the same two vibration jobs."""
+    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+
+    campaign = tiny_campaign(0)
+    campaign.free_energy = FreeEnergySettings()
+    jobs = {job.uuid: (job.name, parents) for job, parents in campaign.make().iterflow()}
+    gas = {uuid for uuid, (name, _) in jobs.items() if name.startswith("gas free energy ")}
+    assert sorted(jobs[u][0] for u in gas) == ["gas free energy H2", "gas free energy H2O"]
+    best = [parents for name, parents in jobs.values() if name.startswith("best ")]
+    assert len(best) == 4 and all(gas & set(parents) for parents in best)
+
+
 def test_negative_batch_atoms_is_refused_before_any_job():
     with pytest.raises(WorkflowInputError, match="--batch-atoms must be 0"):
         tiny_campaign(-1).make()

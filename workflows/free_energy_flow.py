@@ -2,7 +2,8 @@
 
 It chooses the best valid placement as :func:`BestAdsorptionDoc.from_placements`
 does, vibrates the adsorbate's atoms of that relaxed structure (slab fixed) and the
-gas references of its E_ads (all in batched graphs, :mod:`.vibrations`), and stores
+gas references of its E_ads (all in batched graphs, :mod:`.vibrations`; each gas
+molecule once per screen, in a job of its own that every pair reads), and stores
 
     zpe, free_energy_correction = F(adsorbate) - sum_i n_i G(gas_i),
     adsorption_free_energy = adsorption_energy + free_energy_correction
@@ -13,8 +14,10 @@ that of the surface settings plus ``free_energy``, so a screen with and one
 without free energies (or at another T) are different documents, side by side.
 """
 
+from dataclasses import asdict
+
 from jobflow import job
-from omni_flows.db_schemas import BestAdsorptionDoc, ReferenceScheme
+from omni_flows.db_schemas import BestAdsorptionDoc, MLIPCalculationDoc, ReferenceScheme
 from omni_flows.db_schemas.identity import settings_id as make_settings_id
 from pymatgen.core import Composition
 
@@ -25,6 +28,7 @@ from .relax import get_calculator
 from .settings import MLIPSettings
 from .thermochemistry import (
     FreeEnergySettings,
+    Thermo,
     adsorbate_free_energy,
     free_energy_correction,
     gas_free_energy,
@@ -46,17 +50,29 @@ def gas_counts(adsorbate: Adsorbate, scheme: ReferenceScheme) -> dict[str, float
 
 
 @job
+def gas_thermochemistry(gas_doc: MLIPCalculationDoc, name: str, mlip: MLIPSettings,
+                        free_energy: FreeEnergySettings) -> dict:
+    """Vibrate one relaxed gas molecule (all atoms): its ideal-gas terms at the settings' T
+    and p, as the fields of a :class:`.thermochemistry.Thermo`. One job per molecule and
+    screen, read by the free energies of every (slab, adsorbate)."""
+    thermo = gas_free_energy(name, to_atoms(gas_doc.output.structure), get_calculator(mlip),
+                             free_energy)
+    return asdict(thermo)
+
+
+@job
 def best_placement_free_energy(
     placements: list,
     adsorbate: Adsorbate,
-    gas_docs: dict,
+    gas_thermo: dict,
     scheme: ReferenceScheme,
     mlip: MLIPSettings,
     free_energy: FreeEnergySettings,
     settings: dict,
 ) -> BestAdsorptionDoc:
     """The valid placement of lowest E_ads with zpe, free-energy correction and adsorption
-    free energy (all None when no placement is valid)."""
+    free energy (all None when no placement is valid); ``gas_thermo``: the outputs of
+    :func:`gas_thermochemistry` by molecule."""
     best = BestAdsorptionDoc.from_placements(placements)
     settings = free_energy_settings(settings, free_energy)
     update = {"settings_id": make_settings_id(settings),
@@ -71,8 +87,8 @@ def best_placement_free_energy(
         thermo = adsorbate_free_energy(atoms, range(len(atoms) - n, len(atoms)), calc,
                                        free_energy)
         counts = gas_counts(adsorbate, scheme)
-        gases = {name: gas_free_energy(name, to_atoms(gas_docs[name].output.structure), calc,
-                                       free_energy) for name in counts}
+        gases = {name: Thermo(**{**gas_thermo[name], "frequencies": tuple(
+            gas_thermo[name]["frequencies"])}) for name in counts}
         correction = free_energy_correction({k: copies * v for k, v in counts.items()},
                                             thermo, gases).per_adsorbate(copies)
         update.update(zpe=correction.zpe,

@@ -58,7 +58,12 @@ from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import detect_anomalies
 from .geometry import to_atoms, to_pymatgen
 from .errors import WorkflowInputError
-from .free_energy_flow import best_placement_free_energy, free_energy_settings
+from .free_energy_flow import (
+    best_placement_free_energy,
+    free_energy_settings,
+    gas_counts,
+    gas_thermochemistry,
+)
 from .identity import keyed
 from .placements import PlacementSettings, check_coverage, make_placements
 from .provenance import provenance_of
@@ -452,6 +457,8 @@ class SurfaceAdsorptionMaker(Maker):
         ads_id = settings_id(ads_set)
         gas_jobs, gas_docs = gas_reference_jobs(list(plan.adsorbates), scheme, mlip)
         jobs = list(gas_jobs)
+        gas_thermo = self._gas_thermo_jobs(plan, gas_docs)
+        jobs += gas_thermo.values()
         bulk_jobs = {}
         for bulk in plan.bulks:
             bulk_jobs[bulk.bulk_id] = self.bulk_maker.make(bulk.structure, label=bulk.bulk_id)
@@ -498,13 +505,30 @@ class SurfaceAdsorptionMaker(Maker):
                 if self.free_energy is None:
                     best = best_placement(energies.output)
                 else:
-                    best = best_placement_free_energy(energies.output, ads, gas, scheme, mlip,
+                    thermo = {name: gas_thermo[name].output for name in gas_counts(ads, scheme)}
+                    best = best_placement_free_energy(energies.output, ads, thermo, scheme, mlip,
                                                       self.free_energy, ads_set)
                 best.name = f"best {label}"
                 keyed(best, result_identity("best", system, best_set))
                 jobs += [energies, best]
                 outputs.append(best.output)
         return Flow(jobs, output=outputs, name=self.flow_name(plan))
+
+    def _gas_thermo_jobs(self, plan: SurfacePlan, gas_docs: dict) -> dict:
+        """With ``free_energy``: one vibration job per gas molecule that a free-energy
+        correction subtracts (once per molecule, for every slab and adsorbate)."""
+        if self.free_energy is None:
+            return {}
+        names = sorted({name for ads in plan.adsorbates
+                        for name in gas_counts(ads, self.reference)})
+        settings = {"mlip": self.mlip.identity(), "free_energy": self.free_energy.key()}
+        jobs = {}
+        for name in names:
+            j = gas_thermochemistry(gas_docs[name], name, self.mlip, self.free_energy)
+            j.name = f"gas free energy {name}"
+            jobs[name] = keyed(j, result_identity(
+                "gas free energy", {"gas": name, "calculation": gas_docs[name].uuid}, settings))
+        return jobs
 
     def flow_name(self, plan: SurfacePlan) -> str:
         """``screen Pt+Cu (111 100) O H``: what `omni-flows status` shows."""
