@@ -48,8 +48,22 @@ def _refusal(path: str, detail: str) -> str:
     )
 
 
+def _torch_file(path: str) -> bool:
+    """True if ``path`` starts as torch.save's output does: a zip archive (PK) or a pickle
+    (protocol 2+ opens with 0x80). A text or other file fails here, not in the unpickler,
+    whose refusal would read as an unsafe object."""
+    with open(path, "rb") as f:
+        start = f.read(4)
+    return start.startswith(b"PK") or start[:1] == b"\x80"
+
+
 def read_sevenn_checkpoint(path: str) -> dict:
     """Unpickle a SevenNet checkpoint with an allow-list (never executes its code)."""
+    if not _torch_file(path):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (torch.save writes a zip archive or a "
+            "pickle; this file is neither): give a SevenNet .pth file or a model name"
+        )
     try:
         with torch.serialization.safe_globals(_numpy_allow_list()):
             cp = torch.load(path, map_location="cpu", weights_only=True)

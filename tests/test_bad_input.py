@@ -228,6 +228,10 @@ def close_atoms_cif(path: Path) -> None:
     Structure(Lattice.cubic(3.92), ["Pt"] * 5, coords).to(filename=str(path))
 
 
+# a CIF cut off after its first loop header: ASE and pymatgen both fail inside their parsers
+TRUNCATED_CIF = "data_x\n_cell_length_a 3.92\nloop_\n_atom_site_label\n"
+
+
 # --- the catalogue -------------------------------------------------------------------
 
 CATALOGUE = [
@@ -323,6 +327,16 @@ CATALOGUE = [
         "--engine must be one of local, fireworks, jobflow-remote, not 'cloud'"),
     Bad("query adsorption_best adsorption_energy<<abc", "< needs a number",
         env=UNREACHABLE),
+    # messages that point at the user's file, not at a parser's insides (issue 28)
+    Bad("screen surfaces --bulk Pt --adsorbates {tmp}/corrupt.cif:9", "is not a valid CIF file",
+        files={"corrupt.cif": TRUNCATED_CIF}),
+    Bad("model info {tmp}/fake.pth", "is not a PyTorch checkpoint",
+        files={"fake.pth": "not a checkpoint\n"}, absent=("Traceback", "Python object")),
+    Bad("screen surfaces --bulk {tmp}/co.xyz --adsorbates O", "without a periodic cell",
+        files={"co.xyz": "2\n\nC 0 0 0\nO 0 0 1.13\n"}, absent=("Traceback", "extension")),
+    Bad("screen mofs --cif {tmp}/mof.cif --guests CO2", "mof.cif: not a readable CIF",
+        files={"mof.cif": TRUNCATED_CIF}, absent=("Traceback", "Warning")),
+    Bad("screen surfaces --bulk Pt --adsorbates OOH", "did you mean '*OOH'"),
     # where results are written: checked before any work (issue 28)
     Bad("query adsorption_best --format csv -o {tmp}/missing/x.csv",
         "/missing does not exist; create it", env=UNREACHABLE),

@@ -8,6 +8,7 @@ touches the pore wall: adsorption sites are on the walls, and a guest started in
 the middle of a wide pore feels almost no force, so its relaxation stops there.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,17 @@ def load_framework(path: str | Path) -> Structure:
     path = Path(path)
     if not path.is_file():
         raise FrameworkError(f"no CIF file {path}")
-    try:
-        structures = CifParser(path, occupancy_tolerance=1.0).parse_structures(primitive=False)
-    except Exception as exc:
-        raise FrameworkError(f"{path.name}: not a readable CIF ({exc})") from None
+    with warnings.catch_warnings(record=True) as notes:  # said in the error, if it fails
+        warnings.simplefilter("always")
+        try:
+            structures = CifParser(path, occupancy_tolerance=1.0).parse_structures(
+                primitive=False)
+        except Exception as exc:
+            lines = (line for n in notes for line in str(n.message).replace(
+                "Issues encountered while parsing CIF: ", "").splitlines())
+            said = "; ".join(dict.fromkeys(line.strip() for line in lines if line.strip()))
+            raise FrameworkError(f"{path.name}: not a readable CIF ({exc}"
+                                 f"{'; ' + said if said else ''})") from None
     if not structures:
         raise FrameworkError(f"{path.name}: the CIF holds no structure")
     structure = structures[0]

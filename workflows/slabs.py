@@ -101,7 +101,7 @@ def bulk_structure(spec: str | Structure) -> Structure:
                 warnings.simplefilter("ignore")
                 structure = Structure.from_file(spec)
         except Exception as exc:
-            raise WorkflowInputError(f"cannot read bulk structure {spec}: {exc}") from None
+            raise WorkflowInputError(_unreadable_bulk(spec, exc)) from None
         return _checked(structure, spec)
     if Path(spec).suffix or "/" in spec:
         raise WorkflowInputError(f"bulk file {spec} not found: give an existing structure file "
@@ -120,6 +120,22 @@ def bulk_structure(spec: str | Structure) -> Structure:
                 "in ASE (Pt, Cu, Fe, ...) or a structure file (CIF, POSCAR)"
             ) from None
     return AseAtomsAdaptor.get_structure(atoms)
+
+
+def _unreadable_bulk(path: str, exc: Exception) -> str:
+    """Why pymatgen cannot read ``path``: a molecule without a cell (an .xyz, say) is the
+    common case, and pymatgen calls it an unrecognized extension."""
+    try:
+        from ase.io import read
+
+        atoms = read(path)
+    except Exception:
+        return f"cannot read bulk structure {path}: {exc}"
+    if not atoms.pbc.any() or atoms.cell.volume < 1e-3:
+        return (f"bulk file {path} holds {len(atoms)} atoms without a periodic cell (a "
+                "molecule?): a bulk needs its crystal cell; give a CIF or POSCAR, or use it "
+                "as an adsorbate (--adsorbates FILE:INDEX)")
+    return f"cannot read bulk structure {path}: {exc}"
 
 
 def _checked(structure: Structure, what) -> Structure:
