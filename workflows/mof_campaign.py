@@ -44,4 +44,5 @@ class MOFCampaign:
         flows = [maker.make(structure, name, gas_docs) for name, structure, _ in checked]
         outputs = [ref for f in flows for ref in f.output]
         return Flow([*gas.values(), *flows], output=outputs,
-                    name=f"screen {'+'.join(names)} {' '.join(self.guests)}")
+                    name=f"screen {'+'.join(names)} {' '.join(self.guests)}",
+                    metadata={"settings_id": maker.settings_id})

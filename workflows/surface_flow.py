@@ -512,7 +512,9 @@ class SurfaceAdsorptionMaker(Maker):
                 keyed(best, result_identity("best", system, best_set))
                 jobs += [energies, best]
                 outputs.append(best.output)
-        return Flow(jobs, output=outputs, name=self.flow_name(plan))
+        # the settings id travels with the flow: `omni-flows status` tells campaigns apart
+        return Flow(jobs, output=outputs, name=self.flow_name(plan),
+                    metadata={"settings_id": self.settings_id})
 
     def _gas_thermo_jobs(self, plan: SurfacePlan, gas_docs: dict) -> dict:
         """With ``free_energy``: one vibration job per gas molecule that a free-energy

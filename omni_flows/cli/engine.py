@@ -76,6 +76,7 @@ def status(
     campaign: str = typer.Argument(..., help="the campaign's flow name or uuid"),
 ) -> None:
     """How many jobs of a campaign are done, running, failed and waiting, on any engine."""
+    from omni_flows.cli.output import print_table
     from omni_flows.engines.status import BUCKETS, campaign_status, find_campaigns
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
@@ -86,8 +87,12 @@ def status(
         found = [campaign_status(db, c, settings) for c in find_campaigns(db, campaign)]
     finally:
         db.client.close()
-    table = Table("campaign", "flow uuid", "engine", *BUCKETS, "jobs", title="campaign status")
+    table = Table(title="campaign status")
+    table.add_column("campaign", overflow="fold")
+    for header in ("settings", "flow uuid", "engine", *BUCKETS, "jobs"):  # copied: whole
+        table.add_column(header, no_wrap=True)
     for item in found:
         counts = [str(item.counts.get(bucket, 0)) for bucket in BUCKETS]
-        table.add_row(item.name, item.uuid, item.engine, *counts, str(item.total))
-    Console().print(table)
+        table.add_row(item.name, item.settings_id or "-", item.uuid, item.engine, *counts,
+                      str(item.total))
+    print_table(Console(), table)

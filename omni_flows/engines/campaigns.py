@@ -26,6 +26,8 @@ def record_campaign(db: Database, flow: Flow | Job | list[Job], engine: Engine, 
     flow = get_flow(flow)
     jobs = [{"uuid": job.uuid, "name": job.name, "parents": list(parents)}
             for job, parents in flow.iterflow()]
+    if flow.metadata.get("settings_id"):  # a screen's: status shows it beside the name
+        extra = {"settings_id": flow.metadata["settings_id"], **extra}
     db[CAMPAIGNS].update_one(
         {"uuid": flow.uuid},
         {"$set": {"name": flow.name, "engine": Engine(engine).value, "jobs": jobs, **extra},

@@ -11,6 +11,11 @@ its parents). The states then come from where each engine keeps them:
 - ``fireworks``: the Fireworks' states on the LaunchPad.
 - ``jobflow-remote``: the jobs' states in the project's queue.
 
+On every engine, a job whose output is stored counts as done, whoever computed it:
+a screen's job uuids follow from what decides its numbers, so the same campaign
+queued on two engines, or run here too, shares its jobs and its stored results
+(issue 28: both queues showed 0/6 done after a local run had stored all six).
+
 Jobs that a running job added (dynamic flows) count as soon as the engine holds them.
 """
 
@@ -52,6 +57,7 @@ class CampaignStatus:
     name: str
     engine: str
     counts: Counter = field(default_factory=Counter)
+    settings_id: str = ""  # a screen's settings id ('' for other flows)
 
     @property
     def total(self) -> int:
@@ -64,9 +70,14 @@ def _local_alive(run: dict | None) -> bool:
     return pid_alive(run["pid"])
 
 
+def _stored(db: Database, uuids: list[str]) -> set[str]:
+    """The jobs of ``uuids`` whose output is stored (by any engine's run)."""
+    return {d["uuid"] for d in db[JOB_OUTPUTS].find({"uuid": {"$in": uuids}}, {"uuid": 1})}
+
+
 def _local_buckets(db: Database, campaign: dict) -> dict[str, str]:
     uuids = [job["uuid"] for job in campaign["jobs"]]
-    done = {d["uuid"] for d in db[JOB_OUTPUTS].find({"uuid": {"$in": uuids}}, {"uuid": 1})}
+    done = _stored(db, uuids)
     ran = campaign.get("run") is not None
     alive = _local_alive(campaign.get("run"))
     children: dict[str, set[str]] = {}
@@ -139,5 +150,15 @@ def campaign_status(db: Database, campaign: dict, settings=None) -> CampaignStat
         buckets.update(_fireworks_buckets(settings, campaign["uuid"]))
     else:
         buckets.update(_jobflow_remote_buckets(campaign["project"], campaign["uuid"]))
+    buckets.update(dict.fromkeys(_stored(db, list(buckets)), "done"))
     return CampaignStatus(campaign["uuid"], campaign["name"], engine.value,
-                          Counter(buckets.values()))
+                          Counter(buckets.values()), campaign.get("settings_id", ""))
+
+
+def other_records(db: Database, flow_uuid: str, job_uuids: list[str]) -> list[dict]:
+    """Campaigns recorded under another flow uuid that share jobs with this one (the same
+    screen queued or run elsewhere): {uuid, name, engine}, newest first."""
+    return list(db[CAMPAIGNS].find(
+        {"uuid": {"$ne": flow_uuid}, "jobs.uuid": {"$in": job_uuids}},
+        {"_id": 0, "uuid": 1, "name": 1, "engine": 1},
+    ).sort("submitted_at", -1))

@@ -37,16 +37,35 @@ def submit_flow(
     engine = Engine(engine)
     settings = settings or load_settings()
     flow = get_flow(flow)
+    warning = _recorded_elsewhere(flow, settings)
     if engine is Engine.FIREWORKS:
         from omni_flows.engines.fireworks import submit_fireworks
 
         ids = submit_fireworks(flow, settings)
-        return (f"added {len(ids)} fireworks ({ids[0]}-{ids[-1]}) for {flow.name!r}; run them "
+        return warning + (f"added {len(ids)} fireworks ({ids[0]}-{ids[-1]}) for {flow.name!r}; run them "
                 f"with `omni-flows worker`, follow with `omni-flows status {flow.uuid}`")
     if engine is Engine.JOBFLOW_REMOTE:
         from omni_flows.engines.remote import submit_jobflow_remote
 
         ids = submit_jobflow_remote(flow, project=_remote_project(settings))
-        return (f"queued {len(ids)} jobs in jobflow-remote for {flow.name!r}; start its runner "
+        return warning + (f"queued {len(ids)} jobs in jobflow-remote for {flow.name!r}; start its runner "
                 f"with `jf runner start`, follow with `omni-flows status {flow.uuid}`")
     raise EngineError(f"engine {engine.value!r} runs flows here; submit_flow only queues them")
+
+
+def _recorded_elsewhere(flow: Flow, settings: Settings) -> str:
+    """A warning line if this flow's jobs are queued (or were run) as another campaign."""
+    from omni_flows.engines.status import other_records
+    from omni_flows.stores import connect_database
+
+    db = connect_database(settings)
+    try:
+        others = other_records(db, flow.uuid, [job.uuid for job, _ in flow.iterflow()])
+    finally:
+        db.client.close()
+    if not others:
+        return ""
+    where = ", ".join(f"{o['engine']} (flow {o['uuid']})" for o in others)
+    return (f"warning: the jobs of {flow.name!r} are also recorded as {where}; each engine's "
+            "worker computes its own queue, so remove the queue you do not want. "
+            "`omni-flows status` counts a job done once any of them stored it.\n")
