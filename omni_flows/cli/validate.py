@@ -111,14 +111,12 @@ def validate(
     settings = load_settings()
     mlip = MLIPSettings(model=model or settings.model, task=task,
                         device=device or settings.device)  # checked before the database
-    pyscf = PySCFSettings(basis=parse_basis(basis), spins=parse_spins(spins),
-                          grid_level=grid_level)
+    maker = R2SCANValidationMaker(
+        mlip=mlip, dft=dft, cluster=ClusterSpec(radius=cluster_radius, max_atoms=cluster_atoms),
+        pyscf=PySCFSettings(basis=parse_basis(basis), spins=parse_spins(spins),
+                            grid_level=grid_level))
     db = connect_database(settings)
     targets = validation_targets(db, top, adsorbate, mlip.model)
-    maker = R2SCANValidationMaker(
-        mlip=mlip, dft=dft, pyscf=pyscf,
-        cluster=ClusterSpec(radius=cluster_radius, max_atoms=cluster_atoms),
-    )
     flow = maker.make(targets)
     console = Console()
     console.print(f"[bold]{flow.name}[/]: {len(targets)} results, {mlip.model}/{mlip.task}, "
