@@ -14,18 +14,21 @@ from bson import json_util
 from omni_flows.db_schemas import BestAdsorptionDoc, ReferenceScheme
 from omni_flows.db_schemas.indexes import collection_spec
 from omni_flows.engines.local import run_local
+from omni_flows.engines.status import campaign_status, find_campaigns
 from omni_flows.stores import connect_database, job_store, mongo_client
-from omni_flows.workflows import PlacementSettings, SurfaceCampaign
+from omni_flows.workflows import MLIPSettings, PlacementSettings, SlabSpec, SurfaceCampaign
 
 LEGACY = Path(__file__).parent / "data" / "legacy_db"
+# a screen stored before relaxations were keyed without the reference (its README)
+BEFORE_REFERENCE_FREE = Path(__file__).parent / "data" / "db_0440d4b"
 
 
-def load_legacy(settings) -> dict[str, int]:
+def load_legacy(settings, folder: Path = LEGACY) -> dict[str, int]:
     """The exported collections, with their indexes, into the test's database."""
     client = mongo_client(settings.uri)
     db = client[settings.database]
     counts = {}
-    for path in sorted(LEGACY.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         name = path.name[: -len(".json")]
         data = json_util.loads(path.read_text())
         for index in data["indexes"]:
@@ -86,3 +89,35 @@ def test_a_new_screen_adds_beside_the_legacy_results(legacy, tmp_path, monkeypat
                    for d in db["adsorption_best"].find({}, {"_id": 0})}
     assert {ReferenceScheme(s) for s in legacy_refs} == {ReferenceScheme.GAS_MOLECULES}
     json.dumps(new[0], default=str)
+
+
+def test_a_screen_stored_before_reference_free_relaxations_is_found_and_relaxes_nothing(
+    settings, tmp_path, monkeypatch
+):
+    """tests/data/db_0440d4b: Pt(111) with H and O, batched, stored by the code that made
+    E_ads inside the relaxation job. The same screen today finds every job's result (the
+    adsorption-energy jobs have the old per-pair keys, the new relaxation is not needed):
+    nothing relaxes, every job counts as done, and no stored document changes."""
+    monkeypatch.chdir(tmp_path)
+    counts = load_legacy(settings, BEFORE_REFERENCE_FREE)
+    assert counts["adsorption_placements"] == 2 and counts["adsorption_best"] == 2
+
+    def no_relax(*args, **kwargs):
+        raise AssertionError("a screen stored before relaxed again")
+
+    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    db = connect_database(settings)
+    stored = ("adsorption_placements", "adsorption_best", "calculations", "slabs")
+    before = {name: list(db[name].find({}, {"_id": 0})) for name in stored}
+    campaign = SurfaceCampaign(bulks=["Pt"], facets=["111"], adsorbates=["H", "O"],
+                               mlip=MLIPSettings(device="cpu"),
+                               slab_spec=SlabSpec(n_layers=3, n_fixed_layers=1, supercell=(2, 2)),
+                               placements=PlacementSettings(n_random=0, max_placements=1))
+    flow = campaign.make()
+    assert run_local(flow, settings=settings, store=job_store(settings)) == {}
+    assert {name: list(db[name].find({}, {"_id": 0})) for name in stored} == before
+    assert campaign.select(before["adsorption_best"]) == before["adsorption_best"]
+    (mine,) = [c for c in find_campaigns(db, flow.name) if c["uuid"] == flow.uuid]
+    n_jobs = sum(1 for _ in flow.iterflow())
+    assert campaign_status(db, mine, settings).counts == {"done": n_jobs}

@@ -54,6 +54,10 @@ class SurfaceCampaign(SurfaceAdsorptionMaker):
     def make(self, bulks=None) -> Flow:
         return super().make(self.bulks if bulks is None else bulks)
 
+    def systems(self) -> dict:
+        """What the campaign's table holds (:meth:`SurfacePlan.systems`)."""
+        return self.plan().systems()
+
     def select(self, docs: list[dict], plan: SurfacePlan | None = None) -> list[dict]:
         """The campaign's documents among ``docs`` (of its settings id)."""
         return (plan or self.plan()).select(docs, self.settings_id)

@@ -173,14 +173,14 @@ class MOFAdsorptionMaker(Maker):
 
     def check(self, framework, framework_id: str | None = None) -> tuple[str, Structure, list]:
         """(name, framework, guests) once every input is checked; nothing runs here."""
+        if self.n_placements < 1:
+            raise WorkflowInputError(f"--placements must be at least 1, not {self.n_placements}")
         if isinstance(framework, Structure):
             check_framework(framework, framework_id or "framework")
             name = framework_id or framework.composition.reduced_formula
         else:
             name = framework_id or Path(framework).stem
             framework = load_framework(framework)
-        if self.n_placements < 1:
-            raise WorkflowInputError(f"--placements must be at least 1, not {self.n_placements}")
         guests = [get_adsorbate(g) for g in self.guests]
         for guest in guests:
             gas_molecule(guest.name)  # the isolated guest must be a known molecule

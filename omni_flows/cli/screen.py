@@ -380,8 +380,6 @@ def mofs(
     found = split_lists(lists or [], MOF_LIST_OPTIONS, "mofs")
     if not found["cifs"] or not found["guests"]:
         raise ScreenInputError("give at least one --cif and one --guests")
-    if placements < 1:
-        raise ScreenInputError(f"--placements must be at least 1, not {placements}")
     campaign = MOFCampaign(
         cifs=found["cifs"], guests=found["guests"], n_placements=placements, dispersion=d3,
         mlip=mlip_from_options(model, task, device, backend, optimizer, fmax, steps),
