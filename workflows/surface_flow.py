@@ -452,8 +452,9 @@ class SurfaceAdsorptionMaker(Maker):
         scheme, mlip = self.reference, self.mlip
         slab_set = slab_settings(mlip, self.slab_spec)
         relax_set = relaxation_settings(mlip, self.slab_spec, self.placements)
-        ads_set = {**relax_set, "reference": scheme.value}
-        best_set = self.settings
+        ads_set = {**relax_set, "reference": scheme.value}  # surface_settings, built once
+        best_set = ads_set if self.free_energy is None else \
+            free_energy_settings(ads_set, self.free_energy)
         ads_id = settings_id(ads_set)
         gas_jobs, gas_docs = gas_reference_jobs(list(plan.adsorbates), scheme, mlip)
         jobs = list(gas_jobs)
