@@ -142,6 +142,23 @@ def test_query_prints_table_csv_and_json(settings, tmp_path):
     assert isinstance(result.exception, UnknownCollectionError)
 
 
+def test_query_at_80_columns_keeps_ids_and_numbers_whole(settings):
+    """Reference: the stored values themselves. At 80 columns a settings id split over two
+    lines, or an energy cut to '-40.…', cannot be copied back (issue 28)."""
+    db = connect_database(settings)
+    docs = [slab((1, 1, 1), -40.5), slab((1, 0, 0), -38.25)]
+    db.slabs.insert_many(docs)
+    db.client.close()
+    result = runner.invoke(app, ["query", "slabs"], env={**cli_env(settings), "COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
+    for doc in docs:
+        for whole in (doc["slab_id"], doc["settings_id"], f"{doc['energy']:.4f}",
+                      ",".join(map(str, doc["miller_index"]))):
+            assert any(whole in line for line in lines), whole
+
+
 def test_user_error_is_one_line_and_exit_code_2():
     code = "import sys; from omni_flows.cli import main; sys.argv[0] = 'omni-flows'; main()"
     done = subprocess.run(

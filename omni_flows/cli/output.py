@@ -61,13 +61,23 @@ def check_output_file(path: str | Path, option: str) -> Path:
     return path
 
 
+# characters a folding text column keeps at least (rich would squeeze it to nothing)
+FOLD_MIN_WIDTH = 10
+
+
 def print_table(console: Console, table: Table) -> None:
-    """``table`` at the console's width, its ``no_wrap`` columns whole (see the module)."""
-    for column in table.columns:
+    """``table`` at the console's width, its ``no_wrap`` columns whole (see the module).
+
+    A table that does not fit so prints one record per row. (Folding the headers of
+    narrow number columns instead left letter-per-line headers: worse to read.)
+    """
+    widest = [max((_width(console, cell) for cell in column.cells), default=0)
+              for column in table.columns]
+    for column, width in zip(table.columns, widest):
         if column.no_wrap:
-            widest = max((_width(console, cell) for cell in column.cells), default=0)
-            column.min_width = max(column.min_width or 0, widest)
-            column.overflow = "ignore"  # a header wider than its numbers folds, never '…'
+            column.min_width = max(column.min_width or 0, width)
+        else:
+            column.min_width = max(column.min_width or 0, min(width, FOLD_MIN_WIDTH))
     if _rendered_width(console, table) <= console.width:
         console.print(table)
     else:

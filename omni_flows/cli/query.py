@@ -49,11 +49,9 @@ WHOLE_TEXT = 40
 
 
 def _whole(value: Any) -> bool:
-    """A number, or one word of text (an id, a formula, a name): shown whole."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return True
-    return isinstance(value, str) and len(value) <= WHOLE_TEXT and not any(
-        c.isspace() for c in value)
+    """A number, or one word (an id, a formula, a name, a Miller index): shown whole."""
+    text = _cell(value)
+    return len(text) <= WHOLE_TEXT and not any(c.isspace() for c in text)
 
 
 def _csv_value(value: Any) -> Any:
