@@ -1,4 +1,5 @@
-"""r2SCAN validation: the model's r2SCAN task, PySCF cluster DFT, VASP inputs, `omni-flows validate`.
+"""r2SCAN validation: the model's r2SCAN task, PySCF cluster DFT, VASP inputs, `omni-flows
+validate`, and the queries that choose what is validated (omni_flows.results).
 
 References: the experimental dissociation energy of CO (De = 11.23 eV: D0 11.09 eV
 plus the zero-point energy of 2170 cm-1, Huber & Herzberg); the fcc(111)
@@ -254,3 +255,104 @@ def test_pyscf_r2scan_of_co_and_o_on_a_pt3_cluster_end_to_end(pt_screen):
     o2 = r2scan_energy(Molecule(["O", "O"], [[0, 0, 0], [0, 0, 1.21]]), pyscf).energy
     o_vs_o2 = docs["O"]["dft_r2scan"] + terms["H2O(g)"] - terms["H2(g)"] - o2 / 2
     assert -2.0 < o_vs_o2 < -0.3
+
+
+# --- the queries below the CLI (omni_flows.results), on a copy of the screen's database ---
+
+
+@pytest.fixture
+def screen_copy(pt_screen):
+    """The screen's documents in a database of their own, for tests that add documents."""
+    settings, _ = pt_screen
+    source = connect_database(settings)
+    name = f"{settings.database}_{uuid.uuid4().hex[:4]}"
+    copy = connect_database(settings.model_copy(update={"database": name}))
+    for name in ("adsorption_best", "adsorption_placements", "slabs", "calculations"):
+        copy[name].insert_many(list(source[name].find({}, {"_id": 0})))
+    return copy
+
+
+def test_gpaw_targets_use_the_screens_own_gas_molecule_not_a_newer_one(screen_copy):
+    """The rule: the gas molecule whose energy is the screen's reference (label and energy
+    match), whatever was stored after it; the newest one only without such a match."""
+    from datetime import datetime, timezone
+
+    from omni_flows.db_schemas import BestAdsorptionDoc
+    from omni_flows.results import gpaw_validation_targets, latest, screen_gas_molecule
+
+    db = screen_copy
+    best = BestAdsorptionDoc.model_validate(db["adsorption_best"].find_one({"adsorbate": "O"},
+                                                                           {"_id": 0}))
+    reference = best.provenance.energy_reference.energies["H2O"]  # eV, as the screen used
+    stored = db["calculations"].find_one({"label": "H2O(g)"}, {"_id": 0})
+    assert stored["output"]["energy"] == reference
+    newer = {**stored, "settings_id": "0123456789", "input_hash": "another",
+             "last_updated": datetime(2100, 1, 1, tzinfo=timezone.utc),
+             "output": {**stored["output"], "energy": reference + 0.5}}
+    db["calculations"].insert_one(newer)
+    same_model = {f"provenance.{k}": getattr(best.provenance, k)
+                  for k in ("model_name", "task", "checkpoint_hash")}
+    assert latest(db, "calculations", {"label": "H2O(g)", **same_model})["output"][
+        "energy"] == reference + 0.5
+    assert screen_gas_molecule(db, "H2O", best.provenance).output.energy == reference
+    elemental = best.provenance.model_copy(update={"energy_reference": best.provenance
+                                                   .energy_reference.model_copy(
+                                                       update={"scheme": "oc20_elemental"})})
+    assert screen_gas_molecule(db, "H2O", elemental).output.energy == reference + 0.5
+    targets, asked = gpaw_validation_targets(db, 2, ["O"], "7net-mf-0", None)
+    assert asked == 1 and len(targets) == 1
+    gas = targets[0].gas["H2O"]
+    assert np.array_equal(gas.cart_coords,
+                          Molecule.from_dict(stored["output"]["structure"]).cart_coords)
+
+
+def test_validation_targets_leave_out_coverage_results_and_keep_the_newest(screen_copy):
+    """One adsorbate per cell (a coverage result is left out even where its E_ads is
+    lowest); of a result stored twice under one key, the newest is validated."""
+    from datetime import timedelta
+
+    from omni_flows.db_schemas import BestAdsorptionDoc
+    from omni_flows.results import (
+        ResultsNotFoundError,
+        gpaw_validation_targets,
+        newest_per_result,
+        validation_targets,
+    )
+
+    db = screen_copy
+    stored = db["adsorption_best"].find_one({"adsorbate": "CO"}, {"_id": 0})
+    db["adsorption_best"].insert_one({**stored, "coverage": 2, "settings_id": "c0ve4a9e00",
+                                      "adsorption_energy": stored["adsorption_energy"] - 5})
+    (target,) = validation_targets(db, 1, ["CO"], "7net-mf-0")
+    assert target.mlip_pbe == stored["adsorption_energy"]
+    assert target.screen_settings_id == stored["settings_id"]
+    targets, asked = gpaw_validation_targets(db, 1, ["CO"], "7net-mf-0", None)
+    assert asked == 1 and targets[0].screen_settings_id == stored["settings_id"]
+    with pytest.raises(ResultsNotFoundError, match="no valid adsorption_best results of "
+                       "model 7net-mf-0 for N: run `omni-flows screen surfaces"):
+        validation_targets(db, 1, ["N"], "7net-mf-0")
+    old = BestAdsorptionDoc.model_validate(stored)
+    new = old.model_copy(update={"adsorbate_id": "CO-user", "adsorption_energy": -9.0,
+                                 "last_updated": old.last_updated + timedelta(days=1)})
+    assert newest_per_result([old, new]) == [new]
+    other = old.model_copy(update={"settings_id": "another00"})  # another result
+    assert len(newest_per_result([old, new, other])) == 2
+
+
+def test_query_refuses_an_unknown_collection_and_returns_documents_in_job_order(screen_copy):
+    from omni_flows.errors import UnknownCollectionError
+    from omni_flows.results import documents_of_jobs, query
+
+    db = screen_copy
+    with pytest.raises(UnknownCollectionError,
+                       match="no collection 'nope'; known: adsorption_best, .*outputs"):
+        query(db, "nope", {})
+    rows = query(db, "adsorption_best", {}, ["adsorbate", "adsorption_energy"],
+                 sort="-adsorption_energy")
+    energies = [r["adsorption_energy"] for r in rows]
+    assert energies == sorted(energies, reverse=True) and set(rows[0]) == {
+        "adsorbate", "adsorption_energy"}
+    uuids = sorted(db["calculations"].distinct("provenance.jobflow_uuid"), reverse=True)
+    assert len(uuids) > 2
+    assert [d["provenance"]["jobflow_uuid"] for d in
+            documents_of_jobs(db, "calculations", uuids)] == uuids

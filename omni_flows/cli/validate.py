@@ -20,9 +20,9 @@ class ValidateInputError(OmniFlowsError, ValueError):
     """Command-line input of a validation that cannot be run."""
 
 
-def parse_basis(text: str) -> str | dict[str, str]:
+def parse_basis(text: str | None) -> str | dict[str, str] | None:
     """'def2-svp' or 'Pt:lanl2dz,default:def2-svp' (element -> basis)."""
-    if ":" not in text:
+    if text is None or ":" not in text:
         return text
     try:
         return dict(item.split(":") for item in text.split(","))
@@ -58,29 +58,39 @@ def validation_table(docs: list[dict]) -> Table:
     return table
 
 
+def given(**options) -> dict:
+    """The options the user gave: left out, the settings object's own default decides."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def validate(
     top: int = typer.Option(3, "--top", "-n", help="validate the N results of lowest E_ads"),
     adsorbate: list[str] = typer.Option(None, "--adsorbate", "-a", help="only these (repeat)"),
     dft: str = typer.Option("none", help="gpaw (periodic slabs, CPU; the surface check), "
                             "pyscf (molecules and cluster models), vasp (atomate2) or none"),
     model: str | None = typer.Option(None, help="the screen's model (default: settings)"),
-    task: str = typer.Option("R2SCAN", help="the model's r2SCAN task"),
+    task: str | None = typer.Option(None, help="the model's r2SCAN task [default: R2SCAN]"),
     device: str | None = typer.Option(None, help="cpu, cuda, auto (default: settings)"),
-    basis: str = typer.Option(
-        "def2-svp", help="PySCF basis (and its ECP) for every term; per element as "
-        "'Pt:lanl2dz,default:def2-svp'"),
+    basis: str | None = typer.Option(
+        None, help="PySCF basis (and its ECP) for every term; per element as "
+        "'Pt:lanl2dz,default:def2-svp' [default: def2-svp]"),
     spins: str | None = typer.Option(None, help="2S values to try, e.g. '0,2' (default: by "
                                      "electron count)"),
-    grid_level: int = typer.Option(3, help="PySCF integration grid level"),
-    cluster_radius: float = typer.Option(5.0, help="A: cluster cut around the binding atom"),
+    grid_level: int | None = typer.Option(None, help="PySCF integration grid level, 0-9 "
+                                          "[default: 3]"),
+    cluster_radius: float | None = typer.Option(None, help="A: cluster cut around the binding "
+                                                "atom [default: 5]"),
     cluster_atoms: int | None = typer.Option(None, help="keep only this many nearest atoms"),
-    xc: str = typer.Option("PBE", help="gpaw: PBE, RPBE or r2SCAN"),
-    ecut: float = typer.Option(450.0, help="gpaw: plane-wave cutoff, eV"),
+    xc: str | None = typer.Option(None, help="gpaw: PBE, RPBE or r2SCAN [default: PBE]"),
+    ecut: float | None = typer.Option(None, help="gpaw: plane-wave cutoff, eV [default: 450]"),
     kpts: str | None = typer.Option(None, help="gpaw: slab k-points AxBxC (default: from "
                                     "--kpt-density)"),
-    kpt_density: float = typer.Option(4.0, help="gpaw: k-points per A^-1 (2 pi included)"),
-    smearing: float = typer.Option(0.1, help="gpaw: Fermi-Dirac width, eV"),
-    box: float = typer.Option(12.0, help="gpaw: cubic box of the gas molecules, A"),
+    kpt_density: float | None = typer.Option(None, help="gpaw: k-points per A^-1 (2 pi "
+                                             "included) [default: 4]"),
+    smearing: float | None = typer.Option(None, help="gpaw: Fermi-Dirac width, eV "
+                                          "[default: 0.1]"),
+    box: float | None = typer.Option(None, help="gpaw: cubic box of the gas molecules, A "
+                                     "[default: 12]"),
     systems: int | None = typer.Option(None, help="gpaw: validate only the N (slab, adsorbate) "
                                        "of lowest E_ads (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (gpaw)"),
@@ -90,37 +100,47 @@ def validate(
 
     With --dft gpaw, --top is the number K of lowest placements validated per
     (slab, adsorbate)."""
-    if dft == "gpaw":
-        return validate_gpaw(top=top, adsorbates=adsorbate, model=model, xc=xc, ecut=ecut,
-                             kpts=kpts, kpt_density=kpt_density, smearing=smearing, box=box,
-                             systems=systems, as_json=as_json)
-    from omni_flows.engines.local import run_local
-    from omni_flows.results import documents_of_jobs, validation_targets
     from omni_flows.settings import load_settings
-    from omni_flows.stores import connect_database
-    from omni_flows.workflows.clusters import ClusterSpec
-    from omni_flows.workflows.pyscf_r2scan import PySCFSettings
-    from omni_flows.workflows.settings import MLIPSettings
-    from omni_flows.workflows.validation import DFT_CODES, R2SCANValidationMaker
+    from omni_flows.workflows.validation import DFT_CODES
 
     if top < 1:
         raise ValidateInputError(f"--top must be at least 1, not {top}")
+    if dft == "gpaw":
+        from omni_flows.workflows.gpaw_runner import GPAWSettings
+
+        gpaw = GPAWSettings(**given(xc=xc, ecut=ecut, kpts=parse_kpts(kpts), box=box,
+                                    kpt_density=kpt_density, smearing=smearing))
+        return validate_gpaw(gpaw, top, adsorbate, model, systems, as_json, load_settings())
     if dft not in DFT_CODES:  # before the database is reached
         raise ValidateInputError(f"--dft must be one of gpaw, {', '.join(DFT_CODES)}, "
                                  f"not {dft!r}")
+    from omni_flows.workflows.clusters import ClusterSpec
+    from omni_flows.workflows.pyscf_r2scan import PySCFSettings
+    from omni_flows.workflows.settings import MLIPSettings
+    from omni_flows.workflows.validation import R2SCAN_TASK, R2SCANValidationMaker
+
     settings = load_settings()
-    mlip = MLIPSettings(model=model or settings.model, task=task,
-                        device=device or settings.device)  # checked before the database
-    maker = R2SCANValidationMaker(
-        mlip=mlip, dft=dft, cluster=ClusterSpec(radius=cluster_radius, max_atoms=cluster_atoms),
-        pyscf=PySCFSettings(basis=parse_basis(basis), spins=parse_spins(spins),
-                            grid_level=grid_level))
+    maker = R2SCANValidationMaker(  # every setting checked here, before the database
+        mlip=MLIPSettings(model=model or settings.model, task=task or R2SCAN_TASK,
+                          device=device or settings.device),
+        dft=dft, cluster=ClusterSpec(**given(radius=cluster_radius, max_atoms=cluster_atoms)),
+        pyscf=PySCFSettings(**given(basis=parse_basis(basis), spins=parse_spins(spins),
+                                    grid_level=grid_level)))
+    validate_r2scan(maker, top, adsorbate, settings)
+
+
+def validate_r2scan(maker, top: int, adsorbates: list[str] | None, settings) -> None:
+    """The model's r2SCAN task (and PySCF or VASP r2SCAN) of the ``top`` best results."""
+    from omni_flows.engines.local import run_local
+    from omni_flows.results import documents_of_jobs, validation_targets
+    from omni_flows.stores import connect_database
+
     db = connect_database(settings)
-    targets = validation_targets(db, top, adsorbate, mlip.model)
+    targets = validation_targets(db, top, adsorbates, maker.mlip.model)
     flow = maker.make(targets)
     console = Console()
-    console.print(f"[bold]{flow.name}[/]: {len(targets)} results, {mlip.model}/{mlip.task}, "
-                  f"dft {dft}")
+    console.print(f"[bold]{flow.name}[/]: {len(targets)} results, {maker.mlip.model}/"
+                  f"{maker.mlip.task}, dft {maker.dft}")
     run_local(flow, settings=settings)
     uuids = [j.uuid for j, _ in flow.iterflow() if j.name.startswith("r2SCAN validation")]
     console.print(validation_table(documents_of_jobs(db, "r2scan_validation", uuids)))
@@ -159,26 +179,20 @@ def gpaw_table(docs: list[dict], summary: dict) -> Table:
     return table
 
 
-def validate_gpaw(top: int, adsorbates: list[str] | None, model: str | None, xc: str,
-                  ecut: float, kpts: str | None, kpt_density: float, smearing: float, box: float,
-                  systems: int | None, as_json: bool) -> None:
-    """``--dft gpaw``: GPAW single points of the K lowest placements per (slab, adsorbate)."""
+def validate_gpaw(gpaw, top: int, adsorbates: list[str] | None, model: str | None,
+                  systems: int | None, as_json: bool, settings) -> None:
+    """GPAW single points (``gpaw``: GPAWSettings) of the K = ``top`` lowest placements per
+    (slab, adsorbate)."""
     from omni_flows.engines.local import run_local
     from omni_flows.results import documents_of_jobs, gpaw_validation_targets
-    from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.adsorbml import campaign_summary
-    from omni_flows.workflows.gpaw_runner import GPAWSettings, require_gpaw
+    from omni_flows.workflows.gpaw_runner import require_gpaw
     from omni_flows.workflows.gpaw_validation import DOCUMENT_JOB, GPAWValidationMaker
 
-    if top < 1:
-        raise ValidateInputError(f"--top must be at least 1, not {top}")
     if systems is not None and systems < 1:
         raise ValidateInputError(f"--systems must be at least 1, not {systems}")
-    gpaw = GPAWSettings(xc=xc, ecut=ecut, kpts=parse_kpts(kpts), kpt_density=kpt_density,
-                        smearing=smearing, box=box)  # checks its values
     require_gpaw()  # before the database: the install steps
-    settings = load_settings()
     model = model or settings.model
     db = connect_database(settings)
     targets, asked = gpaw_validation_targets(db, top, adsorbates, model, systems)
