@@ -53,7 +53,7 @@ def che(
         volcano_plot,
     )
     from omni_flows.db_schemas.query import build_filter
-    from omni_flows.results import best_matching
+    from omni_flows.results import best_matching, gpaw_validations_of
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.errors import WorkflowInputError
@@ -76,9 +76,7 @@ def che(
             f"({', '.join(i + '*' for i in network.intermediates)}); screen them first")
     results = [analyse(network, e.values, e.surface) for e in entries]
     # GPAW validations of these slabs: which intermediates DFT has checked
-    validations = list(db["dft_validation"].find(
-        {"slab_id": {"$in": sorted({e.slab_id for e in entries})}},
-        {"_id": 0, "slab_id": 1, "adsorbate": 1, "screen_settings_id": 1, "dft_code": 1}))
+    validations = gpaw_validations_of(db, {e.slab_id for e in entries})
     report = report_object(network, convention, results, entries, validations, incomplete)
     if as_json:
         print(json.dumps(report, indent=1))
