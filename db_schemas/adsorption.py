@@ -107,6 +107,7 @@ class AdsorptionPlacementDoc(ResultDoc):
     bulk_id: str
     bulk_formula: str
     miller_index: tuple[int, int, int]
+    termination: str = Field("", description="SlabDoc.termination of the slab, e.g. 'NiPt'")
     adsorbate: str = Field(description="adsorbate formula as placed, e.g. 'CO', 'OH'")
     adsorbate_id: str | None = Field(
         None, description="the adsorbate's geometry and binding atom: its name for a built-in "
@@ -168,6 +169,7 @@ class BestAdsorptionDoc(ResultDoc):
     bulk_id: str
     bulk_formula: str
     miller_index: tuple[int, int, int]
+    termination: str = Field("", description="SlabDoc.termination of the slab, e.g. 'NiPt'")
     adsorbate: str
     adsorbate_id: str | None = None
     adsorption_energy: float | None = Field(None, description="eV per adsorbate; None: no "
@@ -211,6 +213,7 @@ class BestAdsorptionDoc(ResultDoc):
             bulk_id=first.bulk_id,
             bulk_formula=first.bulk_formula,
             miller_index=first.miller_index,
+            termination=first.termination,
             adsorbate=first.adsorbate,
             adsorbate_id=first.adsorbate_id,
             coverage=first.coverage,

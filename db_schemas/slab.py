@@ -35,6 +35,8 @@ class SlabDoc(ResultDoc):
     bulk_formula: str
     miller_index: tuple[int, int, int]
     shift: float = Field(description="SlabGenerator termination shift, fractional c")
+    termination: str = Field("", description="the top layer's reduced formula, e.g. 'NiPt': "
+                             "tells the terminations of one facet apart ('' before it existed)")
     slab_id: str = ""
     structure: Structure = Field(description="the relaxed slab")
     fixed_indices: list[int] = Field(default_factory=list, description="bottom atoms held fixed")

@@ -14,8 +14,12 @@ from rich.table import Table
 
 
 def _surface(doc: dict) -> str:
+    """'Pt(111)'; with the top layer where it is not the bulk's only element, so that the
+    terminations of one facet differ: 'NiPt3(100)-Pt', 'NiPt3(100)-NiPt'."""
     hkl = "".join(str(i) for i in doc["miller_index"])
-    return f"{doc['bulk_formula']}({hkl})"
+    termination = doc.get("termination") or doc["bulk_formula"]
+    top = "" if termination == doc["bulk_formula"] else f"-{termination}"
+    return f"{doc['bulk_formula']}({hkl}){top}"
 
 
 def strongest_first(rows: list[dict]) -> list[dict]:

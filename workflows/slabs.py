@@ -241,6 +241,15 @@ def top_face(structure: Structure) -> tuple:
                  for k, g in enumerate(groups[:FACE_DEPTH]))
 
 
+def termination_label(structure: Structure) -> str:
+    """The top layer's reduced formula, e.g. 'Pt' or 'NiPt': what tells the terminations
+    of one facet apart in tables, CSVs and plots (NiPt3(100)-Pt, NiPt3(100)-NiPt)."""
+    from pymatgen.core import Composition
+
+    return Composition("".join(structure[i].species_string for i in top_layer(structure))
+                       ).reduced_formula
+
+
 def make_slab(
     bulk: Structure, miller: tuple[int, int, int], shift: float, spec: SlabSpec
 ) -> tuple[Structure, list[int]]:

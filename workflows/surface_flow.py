@@ -72,7 +72,7 @@ from .relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
 from .settings import MLIPSettings
 from .sites import adsorbate_site
-from .slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, top_layer
+from .slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, termination_label, top_layer
 from .thermochemistry import FreeEnergySettings
 
 __all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "SurfacePlan",
@@ -146,6 +146,7 @@ def relax_slab(
         bulk_formula=bulk.composition.reduced_formula,
         miller_index=tuple(miller),
         shift=shift,
+        termination=termination_label(structure),
         slab_id=slab_name(bulk_id, miller, shift, spec),
         structure=to_pymatgen(out.atoms),
         fixed_indices=fixed,
@@ -224,7 +225,8 @@ def adsorption_energies(
         docs.append(AdsorptionPlacementDoc(
             provenance=provenance[r.device], settings_id=settings_id,
             bulk_id=slab.bulk_id, bulk_formula=slab.bulk_formula,
-            miller_index=slab.miller_index, adsorbate=adsorbate.formula,
+            miller_index=slab.miller_index, termination=slab.termination,
+            adsorbate=adsorbate.formula,
             slab_energy=slab.energy, reference_energy=e_ref,
             adsorption_energy=adsorption_energy(r.energy, slab.energy, e_ref, r.coverage),
             **{name: getattr(r, name) for name in PlacementRelaxation.model_fields
