@@ -4,8 +4,11 @@ A term is ``FIELD OP VALUE`` with OP one of ``= != < <= > >= ~`` (``~`` is a
 regular expression). VALUE is read as JSON when it parses (numbers, true,
 false, null, lists: a list with ``=`` means "any of"), as a string otherwise.
 Short names stand for provenance fields: ``model``, ``task``, ``checkpoint``,
-``uuid``, ``backend``, ``optimizer``, ``device``, and for settings: ``fmax``,
-``steps``, ``max_placements``, ``n_random``, ``seed``, ``reference``. Every
+``uuid``, ``backend``, ``optimizer``, ``device``, ``reference``, and every setting
+under ``provenance.settings`` goes by its own name (``fmax``, ``tilt``, ``n_layers``,
+``temperature``, ...; ``seed`` is the surface screen's or the MOF screen's). A setting
+left out of older results at the value it then always had (``tilt`` 0) matches them
+at that value: ``tilt=0`` finds the screens made before tilted starts existed. Every
 result has a ``settings_id``; ``settings_id=ab12cd34ef`` selects one screen's.
 """
 
@@ -33,13 +36,23 @@ FIELD_ALIASES = {
     "backend": "provenance.backend",
     "optimizer": "provenance.optimizer",
     "device": "provenance.device",
-    "fmax": "provenance.settings.mlip.fmax",
-    "steps": "provenance.settings.mlip.steps",
-    "max_placements": "provenance.settings.placements.max_placements",
-    "n_random": "provenance.settings.placements.n_random",
-    "seed": "provenance.settings.placements.seed",
     "reference": "provenance.energy_reference.scheme",
+    **{name: f"provenance.settings.mlip.{name}" for name in ("dtype", "fmax", "steps")},
+    **{name: f"provenance.settings.slab.{name}" for name in (
+        "min_slab_size", "min_vacuum_size", "n_layers", "n_fixed_layers", "min_lateral",
+        "supercell")},
+    **{name: f"provenance.settings.placements.{name}" for name in (
+        "n_random", "max_placements", "tilt", "orientations")},
+    **{name: f"provenance.settings.free_energy.{name}" for name in (
+        "temperature", "pressure", "water_pressure", "displacement", "low_frequency_cm",
+        "imaginary_tolerance_cm")},
+    **{name: f"provenance.settings.{name}" for name in ("relax_framework_cell", "dispersion")},
 }
+# a name that stands for a field in either screen's settings: a match in any counts
+FIELD_CHOICES = {"seed": ("provenance.settings.placements.seed", "provenance.settings.seed")}
+# settings left out of provenance.settings at the value they always had before they
+# existed, so that older results keep their settings id: a missing field is this value
+LEFT_OUT_AT = {"provenance.settings.placements.tilt": 0.0}
 # ordering operators compare numbers (or ISO dates given as strings that parse as such)
 _ORDERING = ("<", "<=", ">", ">=")
 
@@ -71,20 +84,50 @@ def parse_term(term: str) -> dict[str, Any]:
             f"cannot read query term {term!r}: write FIELD OP VALUE with OP one of "
             f"{' '.join(MONGO_OPERATORS)}, e.g. 'adsorption_energy<-0.5'"
         )
-    field = FIELD_ALIASES.get(match["field"], match["field"])
+    name = match["field"]
     op, raw = match["op"], match["value"].strip()
     if op == "~":
-        return {field: {"$regex": raw}}
+        return _any_of(name, {"$regex": raw})
     value = parse_value(raw)
     if op in _ORDERING and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise QueryError(
-            f"cannot compare {match['field']} {op} {raw!r}: {op} needs a number, e.g. "
-            f"'{match['field']}{op}-0.5'")
+            f"cannot compare {name} {op} {raw!r}: {op} needs a number, e.g. "
+            f"'{name}{op}-0.5'")
     if isinstance(value, list) and op in ("=", "!="):
-        return {field: {"$in" if op == "=" else "$nin": value}}
-    if op == "=":
-        return {field: value}
-    return {field: {MONGO_OPERATORS[op]: value}}
+        return _any_of(name, {"$in" if op == "=" else "$nin": value})
+    return _any_of(name, {MONGO_OPERATORS[op]: value})
+
+
+def _any_of(name: str, condition: dict[str, Any]) -> dict[str, Any]:
+    """``condition`` on the field ``name`` stands for: on any of its fields, and on a
+    missing field where the value it was left out at meets the condition."""
+    fields = FIELD_CHOICES.get(name) or (FIELD_ALIASES.get(name, name),)
+    clauses = []
+    for f in fields:
+        if f in LEFT_OUT_AT and _meets(LEFT_OUT_AT[f], condition):
+            clauses += [{f: condition}, {f: {"$exists": False}}]
+        elif f in LEFT_OUT_AT and set(condition) & {"$ne", "$nin"}:
+            # $ne and $nin match a missing field, whose value here is the one excluded
+            clauses.append({f: {**condition, "$exists": True}})
+        else:
+            clauses.append({f: condition})
+    if len(clauses) > 1:
+        return {"$or": clauses}
+    (field, cond), = clauses[0].items()
+    return {field: cond["$eq"]} if set(cond) == {"$eq"} else clauses[0]
+
+
+def _meets(value: Any, condition: dict[str, Any]) -> bool:
+    """Whether ``value`` meets a one-operator MongoDB condition (regex: never assumed)."""
+    (op, target), = condition.items()
+    tests = {"$eq": lambda: value == target, "$ne": lambda: value != target,
+             "$lt": lambda: value < target, "$lte": lambda: value <= target,
+             "$gt": lambda: value > target, "$gte": lambda: value >= target,
+             "$in": lambda: value in target, "$nin": lambda: value not in target}
+    try:
+        return op in tests and tests[op]()
+    except TypeError:  # a number against a string: not met
+        return False
 
 
 def parse_json_filter(text: str) -> dict[str, Any]:

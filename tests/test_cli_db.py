@@ -159,6 +159,80 @@ def test_query_at_80_columns_keeps_ids_and_numbers_whole(settings):
             assert any(whole in line for line in lines), whole
 
 
+def _leaves(settings: dict, prefix: str = "provenance.settings") -> dict[str, str]:
+    """{name: dotted path} of every leaf of a provenance.settings dict."""
+    found = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            found.update(_leaves(value, f"{prefix}.{key}"))
+        else:
+            found[key] = f"{prefix}.{key}"
+    return found
+
+
+def test_every_setting_of_a_screen_has_its_query_name():
+    """Reference: the settings the screens themselves store (surface with free energies,
+    MOF): each leaf is reachable by its own name (issue 28: tilt was not)."""
+    from omni_flows.db_schemas.query import FIELD_ALIASES, FIELD_CHOICES
+    from omni_flows.workflows.mof_flow import MOFAdsorptionMaker
+    from omni_flows.workflows.surface_flow import SurfaceAdsorptionMaker
+    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+
+    surface = SurfaceAdsorptionMaker(adsorbates=["O"])
+    stored = [surface.settings, {"mlip": surface.mlip.identity(),
+                                 "free_energy": FreeEnergySettings().key()},
+              MOFAdsorptionMaker().settings]
+    for settings in stored:
+        for name, path in _leaves(settings).items():
+            if name in ("model", "task", "checkpoint", "optimizer", "reference"):
+                continue  # top-level provenance fields of the same value
+            assert path in FIELD_CHOICES.get(name, (FIELD_ALIASES.get(name),)), (name, path)
+
+
+def test_tilt_0_finds_results_made_before_tilt_was_stored(settings):
+    """Reference: the documents inserted here. Results of upright starts keep the settings
+    id they had before tilts existed by leaving tilt out; `tilt=0` must still find them."""
+    db = connect_database(settings)
+    base = slab((1, 1, 1), -40.5)
+    old = {**base, "slab_id": "old", "provenance": {**base["provenance"], "settings": {
+        "placements": {"seed": 0}}}}
+    new = {**base, "slab_id": "tilted", "provenance": {**base["provenance"], "settings": {
+        "placements": {"seed": 0, "tilt": 20.0}}}}
+    mof = {**base, "slab_id": "mof", "provenance": {**base["provenance"], "settings": {
+        "seed": 3}}}
+    db.slabs.insert_many([old, new, mof])
+    db.client.close()
+
+    def ids(*terms):
+        out = invoke(["query", "slabs", *terms, "--fields", "slab_id", "--format", "json"],
+                     settings).stdout
+        return sorted(d["slab_id"] for d in json.loads(out))
+
+    assert ids("tilt=0") == ["mof", "old"]  # neither stored a tilt: both were upright
+    assert ids("tilt=20") == ["tilted"] and ids("tilt!=0") == ["tilted"]
+    assert ids("seed=3") == ["mof"] and ids("seed=0") == ["old", "tilted"]
+
+
+def test_benchmark_lists_are_written_as_the_screen_writes_them(monkeypatch):
+    """Reference: the screen's own list reader (split_lists) on the same words: values after
+    one option, commas, or the option repeated all give the same list (issue 28)."""
+    import omni_flows.cli.benchmark as benchmark
+    from omni_flows.cli.screen import split_lists
+
+    seen = {}
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda name, title, run, models, **kw:
+                        seen.update(kw["parameters"], models=[m.label for m in models]))
+    screen_style = split_lists(["--bulk", "Pt", "Cu", "--adsorbates", "O,N", "H"])
+    for words in (["--metals", "Pt", "Cu", "--adsorbates", "O,N", "H"],
+                  ["--metals", "Pt,Cu", "--adsorbates", "O", "--adsorbates", "N,H"]):
+        result = runner.invoke(app, ["benchmark", "xu-kitchin", *words, "--model", "7net-0",
+                                     "7net-mf-0:PBE", "--coverage", "0.25", "--no-store"])
+        assert result.exit_code == 0, result.output
+        assert seen["metals"] == screen_style["bulks"] == ["Pt", "Cu"]
+        assert seen["adsorbates"] == screen_style["adsorbates"] == ["O", "N", "H"]
+        assert seen["models"] == ["7net-0", "7net-mf-0/PBE"]
+
+
 def test_user_error_is_one_line_and_exit_code_2():
     code = "import sys; from omni_flows.cli import main; sys.argv[0] = 'omni-flows'; main()"
     done = subprocess.run(

@@ -2,8 +2,9 @@
 
 Models: ``--model NAME[:TASK]``, repeatable (``--model 7net-0 --model 7net-mf-0:PBE``). A
 multi-task model named without a task runs with ``--task`` (default: the settings' task,
-PBE); a single-task model takes none. Lists: repeat the option or separate values by
-commas (``--adsorbates O,N,C,H``); ``--guests CO2 H2O`` also works as the issue writes it.
+PBE); a single-task model takes none. Lists as the screen takes them: values after one
+option (``--metals Pt Cu``), separated by commas (``--adsorbates O,N,C,H``) or the option
+repeated (``--model 7net-0 --model 7net-mf-0:PBE``).
 
 Every run prints a table (metrics x models), writes a parity plot with one series per
 model to ``--out`` and stores one ``BenchmarkRunDoc`` per model in the database
@@ -17,6 +18,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from omni_flows.benchmarks.results import (
     BenchmarkInputError,
@@ -39,6 +41,23 @@ DEVICE_OPTION = typer.Option(None, help="cpu, cuda, auto (default: settings)")
 JSON_OPTION = typer.Option(False, "--json", help="print one JSON object of metrics per model")
 OUT_OPTION = typer.Option(Path("benchmark-results"), help="folder of the parity plot")
 STORE_OPTION = typer.Option(True, "--store/--no-store", help="store the runs in the database")
+
+
+class ListOptions(TyperCommand):
+    """A command whose list options also take several values after one flag, as the
+    screen's do: ``--metals Pt Cu`` is read as ``--metals Pt --metals Cu``."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        lists = {opt for param in self.params  # typer's own click: no isinstance(click.Option)
+                 if param.param_type_name == "option" and param.multiple for opt in param.opts}
+        spelled, option = [], None
+        for arg in args:
+            if arg.startswith("-"):  # the next option (or a negative number) ends a list
+                option = arg if arg in lists else None
+            elif option is not None and spelled[-1] != option:
+                spelled.append(option)
+            spelled.append(arg)
+        return super().parse_args(ctx, spelled)
 
 
 def split_values(values: list[str] | None) -> list[str]:
@@ -93,7 +112,7 @@ def run_benchmark(
     return results
 
 
-@app.command("xu-kitchin")
+@app.command("xu-kitchin", cls=ListOptions)
 def xu_kitchin(
     data: Path | None = typer.Option(None, help="the xu_kitchin_2014 folder "
                                      "(default: ../shared/data/xu_kitchin_2014)"),
@@ -138,7 +157,7 @@ def xu_kitchin(
     )
 
 
-@app.command("oc20")
+@app.command("oc20", cls=ListOptions)
 def oc20(
     data: Path | None = typer.Option(None, help="the oc20_relaxations folder "
                                      "(default: ../shared/data/oc20_relaxations)"),
@@ -179,7 +198,7 @@ def oc20(
     )
 
 
-@app.command("hea")
+@app.command("hea", cls=ListOptions)
 def hea(
     data: Path | None = typer.Option(None, help="folder of CHEAT-layout ASE databases, optional "
                                      "refs/ (default: ../shared/data/hea_gpaw_rpbe/hea_example)"),
@@ -221,9 +240,8 @@ def hea(
     )
 
 
-@app.command("odac", context_settings={"allow_extra_args": True})
+@app.command("odac", cls=ListOptions)
 def odac(
-    ctx: typer.Context,
     guests: list[str] | None = typer.Option(None, help="CO2, H2O (default: both)"),
     limit: int = typer.Option(10, help="number of MOFs"),
     dispersion: bool = typer.Option(True, "--dispersion/--no-dispersion", help="D3 on"),
@@ -240,8 +258,7 @@ def odac(
     The MOF flow's E_ads against DFT, and the share of MOFs whose sign and strong/weak
     class match.
     """
-    # values after --guests that click leaves over: `--guests CO2 H2O`
-    chosen = split_values((guests or []) + list(ctx.args)) or ["CO2", "H2O"]
+    chosen = split_values(guests) or ["CO2", "H2O"]
     try:
         from omni_flows.benchmarks.odac import run_odac
     except ImportError as exc:
