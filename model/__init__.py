@@ -15,6 +15,7 @@ _PUBLIC = {
     "load_checkpoint": "checkpoint",
     "OmniCalculator": "calculator",
     "predict": "inference",
+    "out_of_domain": "header",
     "AtomGraph": "graph",
     "OmniFlowsError": "errors",
 }

@@ -6,6 +6,7 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 
 from .checkpoint import model_hash
+from .committee import committee_energies
 from .inference import evaluate, resolve_device
 from .network import OmniNet
 from .pretrained import load_model
@@ -17,7 +18,8 @@ class OmniCalculator(Calculator):
     ``model`` is a pretrained name, a checkpoint path or an :class:`OmniNet`;
     ``backend`` picks the kernels (``"e3nn"``, ``"compile"``, ``"cueq"``; see ``backends``).
     A multi-task model needs a task (there is no silent default). Stress is
-    given for structures with a cell of non-zero volume.
+    given for structures with a cell of non-zero volume. ``committee=True`` adds
+    ``results["committee_energies"]``, the energies of the task's committee members (eV).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
@@ -29,6 +31,7 @@ class OmniCalculator(Calculator):
         device: str = "auto",
         dtype: torch.dtype = torch.float32,
         backend: str = "e3nn",
+        committee: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -38,6 +41,10 @@ class OmniCalculator(Calculator):
         self.model = load_model(model, device=self.device, dtype=dtype, backend=backend)
         self.model.task_index(task)  # unknown or missing task fails here, not mid-run
         self.task = task
+        self.committee = committee
+        if committee:  # K more energies per call, from one energy-only pass
+            self.model.committee(task)  # no committee: fails here
+            self.implemented_properties = [*self.implemented_properties, "committee_energies"]
         self.checkpoint_hash = getattr(self.model, "checkpoint_hash", None) or model_hash(self.model)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -49,3 +56,6 @@ class OmniCalculator(Calculator):
         for key in ("stress", "stresses"):
             if key in r:
                 self.results[key] = r[key]
+        if self.committee:
+            self.results["committee_energies"] = committee_energies(
+                self.model, [self.atoms], self.task)[0]

@@ -59,6 +59,13 @@ class ModelConfig:
     # interactions listed in adapter_layers (None: all). 0: none.
     adapter_rank: int = 0
     adapter_layers: list[int] | None = None
+    # Committees (model/committee.py): task -> {"members": [member task names], "scale": s},
+    # members being extra task rows "task~1".."task~K" copied from the task and trained
+    # on bootstrap resamples of its data; s calibrates their spread. Empty: none.
+    committees: dict[str, dict] = field(default_factory=dict)
+    # The elements each task's training data held (task -> sorted symbols), so that a screen
+    # can flag a result outside them (header.out_of_domain). Empty: not recorded.
+    task_elements: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.num_interactions
@@ -85,6 +92,7 @@ class ModelConfig:
         if len(set(self.species)) != len(self.species):
             raise CheckpointError("species must be unique")
         self.check_adapters(self.adapter_rank, self.adapter_layers)
+        self.check_committees()
         if self.tasks and self.task_norm_width == 0:
             self.task_norm_width = len(self.tasks)
         if not self.readout_hidden:
@@ -116,6 +124,23 @@ class ModelConfig:
                 f"adapter_layers {layers!r}: give distinct interaction indices 0..{n - 1}, or null for all"
             )
 
+    def check_committees(self) -> None:
+        for task, record in self.committees.items():
+            members = record.get("members") if isinstance(record, dict) else None
+            scale = record.get("scale") if isinstance(record, dict) else None
+            if (task not in self.tasks or not isinstance(members, list) or len(members) < 2
+                    or not set(members) <= set(self.tasks) or task in members
+                    or not isinstance(scale, (int, float)) or not scale > 0):
+                raise CheckpointError(
+                    f"committee of {task!r}: {record!r}; give members (at least 2 other tasks "
+                    "of the model) and a scale > 0"
+                )
+        for task, elements in self.task_elements.items():
+            if task not in self.tasks or not set(elements) <= set(self.species):
+                raise CheckpointError(
+                    f"task_elements of {task!r}: the task and its elements must be the model's"
+                )
+
     def has_adapters(self, interaction: int) -> bool:
         layers = self.adapter_layers
         return self.adapter_rank > 0 and (layers is None or interaction in layers)
@@ -128,6 +153,9 @@ class ModelConfig:
         data = dataclasses.asdict(self)
         if not self.adapter_rank:  # left out: a model without adapters keeps its content hash
             del data["adapter_rank"], data["adapter_layers"]
+        for key in ("committees", "task_elements"):  # left out when empty, likewise
+            if not data[key]:
+                del data[key]
         return data
 
     def to_json(self) -> str:

@@ -52,12 +52,25 @@ def predict(
     max_atoms_per_batch: int | None = None,
     device: str = "auto",
     stress: bool = True,
+    committee: bool = False,
 ) -> list[dict]:
     """Evaluate many structures in batched graphs sized by the device's memory
     (see :mod:`.memory_model`; on CPU up to 256 atoms), at most ``max_atoms_per_batch``
-    atoms each when given; the numbers equal one-by-one evaluation."""
+    atoms each when given; the numbers equal one-by-one evaluation.
+
+    ``committee=True`` adds ``committee_energies``, the K energies (eV) of ``task``'s
+    committee members (:mod:`.committee`), from one more energy-only pass; ``energy`` is
+    the same number as without it. A task without a committee raises UnknownTaskError."""
+    from .committee import committee_energies
     from .pretrained import load_model
 
     if not isinstance(model, OmniNet):
         model = load_model(model, device=resolve_device(device))
-    return evaluate_in_batches(model, structures, task, stress, max_atoms_per_batch)
+    if committee:
+        model.committee(task)  # no committee: fails before any compute
+    results = evaluate_in_batches(model, structures, task, stress, max_atoms_per_batch)
+    if committee:
+        members = committee_energies(model, structures, task, max_atoms_per_batch)
+        for r, energies in zip(results, members):
+            r["committee_energies"] = energies.tolist()
+    return results

@@ -19,6 +19,8 @@ from e3nn.o3 import Irreps
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .committee import (Committee, committees_of, find_committee, is_member, member_name,
+                        public_tasks)
 from .config import ModelConfig
 from .convolution import Convolution, NeighborSlots
 from .gate import Gate
@@ -130,10 +132,13 @@ class OmniNet(nn.Module):
             return 0
         if task is None:
             raise UnknownTaskError(
-                f"model {self.config.name} has several tasks {tasks}: choose one with task=..."
+                f"model {self.config.name} has several tasks {public_tasks(tasks)}: "
+                "choose one with task=..."
             )
         if task not in tasks:
-            raise UnknownTaskError(f"unknown task {task!r}; model {self.config.name} has tasks {tasks}")
+            raise UnknownTaskError(
+                f"unknown task {task!r}; model {self.config.name} has tasks {public_tasks(tasks)}"
+            )
         return tasks.index(task)
 
     def task_specific_parameters(self) -> dict[str, nn.Parameter]:
@@ -206,6 +211,49 @@ class OmniNet(nn.Module):
         if cfg.per_task_scale:
             self.energy_scale = nn.Parameter(self._grow(self.energy_scale, src, fill=1.0))
         cfg.tasks.append(name)
+
+    @torch.no_grad()
+    def add_committee(self, task: str, size: int = 4) -> list[str]:
+        """Append ``size`` members of ``task``'s committee (see :mod:`.committee`), copies of
+        it: until trained (:mod:`.train.committee`) each predicts exactly what ``task`` does.
+        Returns the members' task names."""
+        from .errors import CheckpointError
+
+        self.task_index(task)  # an unknown task fails here
+        if is_member(task) or task in self.config.committees:
+            raise CheckpointError(f"task {task!r} is a committee member or already has a committee")
+        if not isinstance(size, int) or size < 2:
+            raise CheckpointError(f"a committee needs at least 2 members, got {size!r}")
+        members = [member_name(task, k) for k in range(1, size + 1)]
+        for name in members:
+            self.append_task(name, copy_from=task)
+        self.config.committees[task] = {"members": members, "scale": 1.0}
+        return members
+
+    def set_committee_scale(self, task: str, scale: float) -> None:
+        """Store the calibration factor of ``task``'s committee (``committee.fit_scale``)."""
+        from .errors import CheckpointError
+
+        self.committee(task)
+        if not scale > 0:
+            raise CheckpointError(f"a committee scale must be > 0, got {scale!r}")
+        self.config.committees[task]["scale"] = float(scale)
+
+    def record_task_elements(self, task: str, elements) -> None:
+        """Add ``elements`` to those ``task`` was trained on (``config.task_elements``)."""
+        from .errors import UnknownElementError
+
+        self.task_index(task)
+        unknown = sorted(set(elements) - set(self.config.species))
+        if unknown:
+            raise UnknownElementError(f"elements {unknown} are not known to this model")
+        known = set(self.config.task_elements.get(task, ()))
+        self.config.task_elements[task] = sorted(known | set(elements))
+
+    def committee(self, task: str | None) -> Committee:
+        """The committee of ``task``; raises :class:`UnknownTaskError` naming the tasks that
+        have one."""
+        return find_committee(committees_of(self.config.committees), task, self.config.name)
 
     @staticmethod
     def _grow(rows: torch.Tensor, src: int | None, fill: float = 0.0) -> torch.Tensor:

@@ -27,6 +27,7 @@ def info(
 ) -> None:
     """Architecture, tasks, elements, parameter counts and checkpoint hash of a model."""
     from omni_flows.model.checkpoint import read_metadata
+    from omni_flows.model.committee import public_tasks
     from omni_flows.model.pretrained import available_models, load_model, model_card, resolve
 
     path = resolve(name)
@@ -41,7 +42,9 @@ def info(
         "architecture": cfg.name,
         "checkpoint": str(path),
         "checkpoint_hash": read_metadata(path)["content_hash"],
-        "tasks": cfg.tasks,
+        "tasks": public_tasks(cfg.tasks),  # committee members are rows of their task
+        "committees": cfg.committees,  # task -> members and calibration scale (docs/uncertainty.md)
+        "task_elements": cfg.task_elements,  # task -> the elements of its training data
         "elements": cfg.species,
         "cutoff": cfg.cutoff,
         "num_interactions": cfg.num_interactions,
