@@ -54,6 +54,10 @@ class IndexConflictError(OmniFlowsError, RuntimeError):
     """An existing index on the same fields with other options (e.g. not unique)."""
 
 
+class MigrationNeededError(OmniFlowsError, RuntimeError):
+    """A database written by an earlier omni-flows: ``omni-flows db migrate`` brings it up."""
+
+
 class InvalidSettingsError(OmniFlowsError, ValueError):
     """A setting from the environment or the config file that does not validate."""
 

@@ -30,8 +30,8 @@ from omni_flows.db_schemas.indexes import (
     RESULT_DOCUMENTS,
     document_for_class,
 )
-from omni_flows.errors import DatabaseUnavailableError, IndexConflictError
-from omni_flows.migrate import migrate_settings_ids
+from omni_flows.errors import DatabaseUnavailableError, IndexConflictError, MigrationNeededError
+from omni_flows.migrate import documents_to_migrate, migrate_settings_ids
 from omni_flows.server import ensure_server
 from omni_flows.settings import Settings, load_settings, redact
 
@@ -114,11 +114,33 @@ def _ready_uri(settings: Settings) -> str:
     check_connection(uri)
     client = mongo_client(uri)
     try:
-        migrate_settings_ids(client[settings.database])  # before the keys' indexes change
-        ensure_indexes(client[settings.database])
+        db = client[settings.database]
+        pending = documents_to_migrate(db)  # before the keys' indexes change
+        if pending:
+            listed = ", ".join(f"{n} in {name}" for name, n in pending.items())
+            raise MigrationNeededError(
+                f"database {settings.database} holds documents of an earlier omni-flows "
+                f"without settings ids ({listed}): run `omni-flows db migrate` once; it gives "
+                "them the ids of what they stored, keeps every document and changes no number")
+        ensure_indexes(db)
     finally:
         client.close()
     return uri
+
+
+def migrate_database(settings: Settings | None = None) -> int:
+    """Bring a database of an earlier omni-flows up to today's documents
+    (``omni_flows.migrate``), then build its indexes; the number of documents changed."""
+    settings = settings or load_settings()
+    uri = ensure_server(settings)
+    check_connection(uri)
+    client = mongo_client(uri)
+    try:
+        changed = migrate_settings_ids(client[settings.database])
+        ensure_indexes(client[settings.database])
+    finally:
+        client.close()
+    return changed
 
 
 def connect_database(settings: Settings | None = None) -> Database:

@@ -358,9 +358,9 @@ def _pt_orr_docs():
     best = [_doc("Pt", n, g[n.strip("*")] - 0.3, g[n.strip("*")], slab="Pt-111",
                  coverage_ml=1 / 9) for n in ("*OOH", "O", "OH")]
     validations = [{"slab_id": "Pt-111", "adsorbate": "O", "screen_settings_id": "a1b2c3d4e5",
-                    "dft_code": "gpaw"},
+                    "dft_code": "gpaw", "settings_id": "9f8e7d6c5b"},
                    {"slab_id": "Pt-111", "adsorbate": "OH", "screen_settings_id": "0000000000",
-                    "dft_code": "gpaw"}]
+                    "dft_code": "gpaw", "settings_id": "9f8e7d6c5b"}]
     return g, best, validations
 
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from bson import json_util
+from typer.testing import CliRunner
 
 from omni_flows.db_schemas import BestAdsorptionDoc, ReferenceScheme
 from omni_flows.db_schemas.indexes import collection_spec
 from omni_flows.engines.local import run_local
 from omni_flows.engines.status import campaign_status, find_campaigns
-from omni_flows.stores import connect_database, job_store, mongo_client
+from omni_flows.cli import app
+from omni_flows.errors import MigrationNeededError
+from omni_flows.stores import connect_database, job_store, migrate_database, mongo_client
 from omni_flows.workflows import MLIPSettings, PlacementSettings, SlabSpec, SurfaceCampaign
 
 LEGACY = Path(__file__).parent / "data" / "legacy_db"
@@ -44,13 +47,40 @@ def load_legacy(settings, folder: Path = LEGACY) -> dict[str, int]:
 
 @pytest.fixture
 def legacy(settings):
-    return settings, load_legacy(settings)
+    """The legacy database, migrated as a user does it (`omni-flows db migrate`)."""
+    counts = load_legacy(settings)
+    migrate_database(settings)
+    return settings, counts
 
 
-def test_legacy_database_opens_keeps_every_document_and_reads_old_names(legacy):
-    settings, counts = legacy
+def _cli_env(settings) -> dict:
+    return {"OMNI_FLOWS_HOME": str(settings.home), "OMNI_FLOWS_DB_PORT": str(settings.db_port),
+            "OMNI_FLOWS_DATABASE": settings.database, "OMNI_FLOWS_MONGODB_URI": None,
+            "OMNI_FLOWS_CONFIG": None}
+
+
+def test_legacy_database_opens_keeps_every_document_and_reads_old_names(settings):
+    """Refused with the advice until `omni-flows db migrate` has run (nothing changes
+    a stored document unasked), then every document opens with its old numbers."""
+    counts = load_legacy(settings)
     assert counts["adsorption_best"] == 2 and counts["adsorption_placements"] == 3
-    db = connect_database(settings)  # migrates settings ids, rebuilds the unique indexes
+    results = {name: n for name, n in counts.items()
+               if collection_spec(name) is not None and collection_spec(name).document}
+    with pytest.raises(MigrationNeededError, match=r"holds documents of an earlier omni-flows "
+                       r"without settings ids \(.*2 in adsorption_best.*\): run `omni-flows "
+                       r"db migrate` once"):
+        connect_database(settings)
+    refused = CliRunner().invoke(app, ["query", "slabs"], env=_cli_env(settings))
+    assert isinstance(refused.exception, MigrationNeededError)
+    client = mongo_client(settings.uri)
+    assert client[settings.database]["adsorption_best"].count_documents(
+        {"settings_id": {"$exists": True}}) == 0  # the refusal changed nothing
+    client.close()
+    done = CliRunner().invoke(app, ["db", "migrate"], env=_cli_env(settings))
+    assert done.exit_code == 0, done.output
+    assert f"{sum(results.values())} documents given the settings id" in done.output
+    assert migrate_database(settings) == 0  # once is enough
+    db = connect_database(settings)  # the unique indexes rebuilt on the new keys
     for name, n in counts.items():
         assert db[name].count_documents({}) == n, name
         spec = collection_spec(name)

@@ -1,4 +1,5 @@
-"""``omni-flows db start | stop | status | schema | publish``: the database and its documents."""
+"""``omni-flows db start | stop | status | schema | migrate | publish``: the database and its
+documents."""
 
 import json
 from pathlib import Path
@@ -99,6 +100,18 @@ def schema(
         print("\n".join(str(p) for p in paths))  # plain: paths must not be wrapped
         return
     print(json.dumps(schemas[collection] if collection else schemas, indent=2))
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Give the documents of an earlier omni-flows their settings ids (keeps every one)."""
+    from omni_flows.settings import load_settings
+    from omni_flows.stores import migrate_database
+
+    settings = load_settings()
+    n = migrate_database(settings)
+    Console().print(f"{n} documents given the settings id of what they stored; database "
+                    f"{settings.database} is up to date")
 
 
 @app.command("publish")
