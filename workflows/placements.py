@@ -484,6 +484,18 @@ def _candidates(slab: Structure, adsorbate: Adsorbate, spots: list, rng,
     return out
 
 
+def placement_bound(slab: Structure, adsorbate: Adsorbate,
+                    settings: PlacementSettings = PlacementSettings()) -> int:
+    """At most this many placements of ``adsorbate`` on ``slab``: the candidates of
+    :func:`make_placements` before symmetry duplicates are dropped, capped by
+    ``max_placements``, found without placing any (a screen's plan sizes its batches by
+    it; the placements themselves are made once, on the relaxed slab)."""
+    spots = heuristic_sites(slab) + [("random", np.zeros(3))] * settings.n_random
+    n = len(_candidates(slab, adsorbate, spots, np.random.default_rng(settings.seed),
+                        settings.orientations))
+    return n if settings.max_placements is None else min(n, settings.max_placements)
+
+
 def make_placements(
     slab: Structure,
     fixed: list[int],

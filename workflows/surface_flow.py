@@ -65,7 +65,7 @@ from .free_energy_flow import (
     gas_thermochemistry,
 )
 from .identity import keyed
-from .placements import PlacementSettings, check_coverage, make_placements
+from .placements import PlacementSettings, check_coverage, make_placements, placement_bound
 from .provenance import provenance_of
 from .references import adsorbate_references, energy_reference, reference_molecules
 from .relax import get_calculator, relax
@@ -290,7 +290,8 @@ class PlannedSlab:
     shift: float
     slab_id: str
     n_atoms: int
-    n_placements: int  # of the first adsorbate (batch sizes only); 0 when not batching
+    # at most this many placements per adsorbate (batch sizes only); () when not batching
+    n_placements: tuple[int, ...]
 
     @property
     def system(self) -> dict:
@@ -400,14 +401,14 @@ class SurfaceAdsorptionMaker(Maker):
 
     def plan(self, bulks) -> SurfacePlan:
         """Check every input and decide the screen: slabs cut once per facet and
-        termination, batches sized from the first adsorbate's placements."""
+        termination, batches sized by each adsorbate's bound on its placements."""
         bulks = bulks if isinstance(bulks, list | tuple) else [bulks]
         adsorbates, planned, slabs = None, {}, []
         for bulk in bulks:
             structure = bulk_structure(bulk)
             self.mlip.check_elements([el.symbol for el in structure.composition],
                                      f"bulk {structure.composition.reduced_formula}")
-            if adsorbates is None:  # checked after the first bulk, as the screen reads
+            if adsorbates is None:  # once, after the first bulk (the order errors come in)
                 adsorbates = [get_adsorbate(a) for a in self.adsorbates]
                 for ads in adsorbates:
                     self.mlip.check_elements(ads.symbols, f"adsorbate {ads.label}")
@@ -418,9 +419,9 @@ class SurfaceAdsorptionMaker(Maker):
             planned[entry.bulk_id] = entry
             slabs += self._slabs(entry, adsorbates)
         adsorbates = adsorbates or [get_adsorbate(a) for a in self.adsorbates]
-        sizes = [slab.n_placements * (slab.n_atoms + self.placements.coverage
-                                      * len(ads.symbols))
-                 for slab in slabs for ads in adsorbates]
+        sizes = [n * (slab.n_atoms + self.placements.coverage * len(ads.symbols))
+                 for slab in slabs for n, ads in zip(slab.n_placements or
+                                                     [0] * len(adsorbates), adsorbates)]
         return SurfacePlan(
             bulks=tuple(planned.values()), adsorbates=tuple(adsorbates),
             millers=tuple(tuple(m) for m in self.miller_indices), slabs=tuple(slabs),
@@ -435,16 +436,15 @@ class SurfaceAdsorptionMaker(Maker):
                 warnings.simplefilter("ignore")
                 cut = facet_slabs(bulk.structure, miller, self.slab_spec,
                                   first_only=not self.all_terminations)
-                for shift, (structure, fixed) in cut.items():
+                for shift, (structure, _) in cut.items():
                     check_coverage(structure, self.placements.coverage)
-                    # batch sizes only: the relaxed slab gets the same placements' count
-                    n_placements = len(make_placements(
-                        structure, fixed, adsorbates[0], self.placements)) \
-                        if self.batch_atoms and adsorbates else 0
+                    # batch sizes only, no placement made: they are made once, at run time
+                    bounds = tuple(placement_bound(structure, ads, self.placements)
+                                   for ads in adsorbates) if self.batch_atoms else ()
                     out.append(PlannedSlab(
                         bulk, miller, shift, slab_name(bulk.bulk_id, miller, shift,
                                                        self.slab_spec),
-                        len(structure), n_placements))
+                        len(structure), bounds))
         return out
 
     def make(self, bulks) -> Flow:
