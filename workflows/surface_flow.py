@@ -20,8 +20,9 @@ under the screen's reference with :func:`~omni_flows.db_schemas.adsorption_energ
 so a screen with another ``reference`` relaxes nothing.
 
 Batching (``batch_atoms``): pairs are grouped, in order, into relaxation jobs of at
-most ``batch_atoms`` atoms of placements (estimated from the unrelaxed slab; a pair
-is never split, so a pair larger than the cap is a job of its own), across the
+most ``batch_atoms`` atoms of placements (bounded from the unrelaxed slab by
+:func:`.placements.placement_bound`, nothing placed; a pair is never split, so a pair
+larger than the cap is a job of its own), across the
 slabs and bulks of a screen; 0 makes every pair its own job. Batching is an
 execution choice: the documents, their natural keys and settings id are the same
 batched or not.
