@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 from jobflow import Flow, JobStore, job
 from pymongo import MongoClient
@@ -233,6 +234,14 @@ def test_benchmark_lists_are_written_as_the_screen_writes_them(monkeypatch):
         assert seen["models"] == ["7net-0", "7net-mf-0/PBE"]
 
 
+def test_remote_config_hides_the_database_password(settings):
+    """Reference: the credential file the server wrote; `db status` hides it the same way."""
+    password = json.loads(settings.credentials_file.read_text())["password"]
+    result = invoke(["remote-config"], settings)
+    assert password not in result.output
+    assert "mongodb://omni-flows:***@" in result.stdout
+
+
 def test_user_error_is_one_line_and_exit_code_2():
     code = "import sys; from omni_flows.cli import main; sys.argv[0] = 'omni-flows'; main()"
     done = subprocess.run(
@@ -339,3 +348,18 @@ def test_ctrl_c_says_so_and_exits_130_a_bug_keeps_its_traceback():
     assert done.returncode == 2 and done.stderr == "error: no such engine 'x'; use local\n"
     done = _command("bug")
     assert done.returncode == 1 and "Traceback" in done.stderr and "ValueError: a bug" in done.stderr
+
+
+def test_ctrl_c_while_the_command_loads_is_not_a_traceback():
+    """Reference: the shell's 128 + SIGINT. The CLI's modules take seconds to load (torch):
+    a Ctrl-C then printed a traceback (issue 28)."""
+    code = ("import sys; sys.argv[0] = 'omni-flows'; print('ready', flush=True); "
+            "from omni_flows.cli import main; main()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "status", "x"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(0.2)  # past the first lines of omni_flows/__init__.py; the CLI loads for seconds
+    proc.send_signal(signal.SIGINT)  # while `from omni_flows.cli import main` runs
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == "interrupted (Ctrl-C)\n"

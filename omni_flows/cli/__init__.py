@@ -1,5 +1,6 @@
 """The ``omni-flows`` command line. Each sub-command group lives in its own module."""
 
+import signal
 import sys
 import warnings
 
@@ -7,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+import omni_flows
 from omni_flows.errors import EXIT_CALCULATION_FAILED, exit_code, user_error_message
 
 from . import benchmark as benchmark_cmd
@@ -80,6 +82,10 @@ def run(command, model_command: bool | None = None) -> None:
     # jobflow's own deprecation notice, printed once per job, drowns the progress display
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    # loaded: Ctrl-C is Python's KeyboardInterrupt again (omni_flows/__init__.py exited
+    # quietly while the modules loaded), so that commands can say how to resume
+    if signal.getsignal(signal.SIGINT) is getattr(omni_flows, "_interrupted_while_loading", 0):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if model_command is None:
             _opt_in_process_settings(sys.argv[1:])

@@ -69,7 +69,21 @@ def remote_config(
         path = write_project(load_settings(), folder, name)
         Console().print(f"jobflow-remote project written and checked: {path}")
         return
-    print(yaml.safe_dump(project_config(load_settings(), name), sort_keys=False), end="")
+    shown = _redacted(project_config(load_settings(), name))
+    print(yaml.safe_dump(shown, sort_keys=False), end="")
+    Console(stderr=True).print("passwords shown as ***; `--write` writes the project with them")
+
+
+def _redacted(config):
+    """``config`` with every MongoDB URI's password hidden, as `db status` shows URIs."""
+    from omni_flows.settings import redact
+
+    if isinstance(config, dict):
+        return {k: "***" if "password" in str(k).lower() and v else _redacted(v)
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [_redacted(v) for v in config]
+    return redact(config) if isinstance(config, str) else config
 
 
 def status(
