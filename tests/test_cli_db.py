@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from jobflow import Flow, JobStore, job
 from pymongo import MongoClient
 from pymatgen.core import Lattice, Structure
@@ -240,6 +241,27 @@ def test_remote_config_hides_the_database_password(settings):
     result = invoke(["remote-config"], settings)
     assert password not in result.output
     assert "mongodb://omni-flows:***@" in result.stdout
+
+
+def test_the_resume_hint_is_a_command_a_shell_reads_back(settings, monkeypatch):
+    """Reference: shlex, the shell's own word splitting. An unquoted *OOH in the hint
+    was expanded by zsh (issue 28)."""
+    import shlex
+
+    from omni_flows.cli import screen
+    from omni_flows.engines import Engine
+
+    words = ["--bulk", "Pt", "--adsorbates", "*OOH", "O"]
+    monkeypatch.setattr(sys, "argv", ["omni-flows", "screen", "surfaces", *words])
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(screen, "run_with_progress", interrupted)
+    with pytest.raises(KeyboardInterrupt) as hint:
+        screen.run_or_submit(Flow([double(1)]), "s", "", Engine.LOCAL, settings,
+                             screen.Console(), "screen surfaces")
+    command = str(hint.value).split("same command: ")[1]
+    assert shlex.split(command) == ["omni-flows", "screen", "surfaces", *words]
 
 
 def test_user_error_is_one_line_and_exit_code_2():

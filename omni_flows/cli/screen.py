@@ -11,6 +11,7 @@ next option; repeating it works too).
 
 import logging
 import re
+import shlex
 import sys
 import threading
 import time
@@ -164,7 +165,7 @@ def run_or_submit(flow, settings_id: str, what: str, engine, settings, console: 
         submit_campaign(flow, engine, settings, console, command)
         return False
     run_campaign(flow, settings, console, settings_id, f"omni-flows {command} "
-                 + " ".join(sys.argv[3:] if len(sys.argv) > 3 else []))
+                 + shlex.join(sys.argv[3:]))  # quoted: zsh would expand *OOH
     return True
 
 
