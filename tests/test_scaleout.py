@@ -89,6 +89,33 @@ def test_free_energies_vibrate_each_gas_molecule_once_for_every_pair():
     assert len(best) == 4 and all(gas & set(parents) for parents in best)
 
 
+def test_one_plan_cuts_each_slab_once_and_places_nothing(monkeypatch):
+    """Reference: the screen before it had one plan (0440d4b) ran SlabGenerator 3 times per
+    facet to build the Flow and once more to select its table, and placed the first
+    adsorbate on every slab to size its batches. Counted on pymatgen's own class."""
+    import pymatgen.core.surface as surface
+
+    from omni_flows.workflows import placements
+
+    counted = {"SlabGenerator": 0, "Placement": 0}
+    for owner, name in ((surface.SlabGenerator, "SlabGenerator"),
+                        (placements.Placement, "Placement")):
+        original = owner.__init__
+
+        def init(self, *args, _original=original, _name=name, **kwargs):
+            counted[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, "__init__", init)
+    campaign = tiny_campaign(52)  # Pt and Cu, (111): two facets of two bulks
+    plan = campaign.plan()
+    flow = campaign.make(plan)
+    plan.select([], campaign.settings_id)
+    assert counted == {"SlabGenerator": 2, "Placement": 0}
+    assert [len(batch) for batch in plan.batches] == [2, 2]  # 26-atom pairs, sized alike
+    assert len(flow.output) == 4
+
+
 def test_negative_batch_atoms_is_refused_before_any_job():
     with pytest.raises(WorkflowInputError, match="--batch-atoms must be 0"):
         tiny_campaign(-1).make()
