@@ -196,7 +196,8 @@ def test_cli_json_prints_one_object_and_the_run_is_stored(pt_cu_oxygen, db_serve
     assert list(metrics) == ["7net-mf-0/PBE"]
     assert metrics["7net-mf-0/PBE"]["site_difference_mae"] == pytest.approx(
         expected["site_difference_mae"], abs=1e-6)
-    assert (tmp_path / "xu_kitchin_parity.png").stat().st_size > 0
+    (plot,) = tmp_path.glob("xu_kitchin_parity-*.png")  # named by the run: never overwritten
+    assert plot.stat().st_size > 0
 
     db = connect_database(db_server.model_copy(update={"database": database}))
     (stored,) = db[BenchmarkRunDoc.collection].find({}, {"_id": 0})

@@ -7,7 +7,8 @@ option (``--metals Pt Cu``), separated by commas (``--adsorbates O,N,C,H``) or t
 repeated (``--model 7net-0 --model 7net-mf-0:PBE``).
 
 Every run prints a table (metrics x models), writes a parity plot with one series per
-model to ``--out`` and stores one ``BenchmarkRunDoc`` per model in the database
+model to ``--out`` (``<benchmark>_parity-<run tag>.png``: another run never overwrites
+it) and stores one ``BenchmarkRunDoc`` per model in the database
 (``--no-store`` to skip). ``--json`` prints one JSON object ``{model: metrics}`` and
 nothing else on stdout.
 """
@@ -95,7 +96,8 @@ def run_benchmark(
         series[model.label] = entries
         docs.append(benchmark_doc(model, dataset, quantity, entries, metrics, parameters,
                                   units=units, device=device))
-    png = parity_plot(series, out / f"{name}_parity.png", title, plotted, units)
+    png = parity_plot(series, out / f"{name}_parity-{_run_tag(docs)}.png", title, plotted,
+                      units)
     if as_json:
         typer.echo(json.dumps(results))
     else:
@@ -110,6 +112,15 @@ def run_benchmark(
         store_runs(docs, settings)
         err.print(f"stored {len(docs)} run(s) in {settings.database}.{docs[0].collection}")
     return results
+
+
+def _run_tag(docs) -> str:
+    """8 hex of what the plotted runs are (models with their checkpoints, data selection,
+    quantity, parameters): another run's plot gets another file, the same run its own."""
+    from omni_flows.db_schemas.fingerprint import content_hash
+
+    return content_hash([[d.provenance.model_name, d.provenance.task, d.provenance.checkpoint_hash,
+                          d.dataset, d.dataset_hash, d.quantity, d.parameters] for d in docs])[:8]
 
 
 @app.command("xu-kitchin", cls=ListOptions)
