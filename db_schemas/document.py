@@ -3,7 +3,9 @@
 A result document knows the collection it lives in, the fields that identify
 it (its natural key, so that re-running a flow replaces rather than
 duplicates), the extra indexes its queries need and the columns a table of it
-shows.
+shows. The natural key is the system's fields and the settings id: the id hashes
+the model, task and checkpoint with every other setting (and a legacy id hashes
+them too), so they are stored once, in ``provenance``, not again in the key.
 """
 
 from datetime import datetime
@@ -16,15 +18,11 @@ from .anomaly import Anomaly
 from .identity import SETTINGS_ID_LENGTH, legacy_settings_id
 from .provenance import Provenance, utcnow
 
-# the same input computed with another model, task or checkpoint is another result
-MODEL_KEY = ("provenance.model_name", "provenance.task", "provenance.checkpoint_hash")
-
-
 class ResultDoc(BaseModel):
     """Fields shared by all results; subclasses set the class variables."""
 
     collection: ClassVar[str]
-    key_fields: ClassVar[tuple[str, ...]]  # what identifies the result, besides MODEL_KEY
+    key_fields: ClassVar[tuple[str, ...]]  # what identifies the system, besides settings_id
     index_fields: ClassVar[tuple[str, ...]] = ()  # single-field indexes for common queries
     summary_fields: ClassVar[tuple[str, ...]] = ()  # default columns of `omni-flows query`
 
@@ -45,7 +43,7 @@ class ResultDoc(BaseModel):
     @classmethod
     def natural_key(cls) -> tuple[str, ...]:
         """Dotted field paths whose values identify one result in its collection."""
-        return cls.key_fields + ("settings_id",) + MODEL_KEY
+        return cls.key_fields + ("settings_id",)
 
     @classmethod
     def with_settings_id(cls, doc: dict[str, Any]) -> dict[str, Any]:
