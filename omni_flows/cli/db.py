@@ -8,11 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from omni_flows.cli.output import print_table
+
 app = typer.Typer(help="The database: local server, document schemas.", no_args_is_help=True)
 
 
 def _info_table(info: dict) -> Table:
-    table = Table("property", "value", show_header=False)
+    table = Table(show_header=False)
+    table.add_column("property", no_wrap=True)
+    table.add_column("value", no_wrap=True)  # URIs and paths are copied: whole
     for key, value in info.items():
         table.add_row(key, str(value))
     return table
@@ -76,7 +80,7 @@ def status(
     if as_json:
         print(json.dumps(data))
         return
-    Console().print(_info_table({**data, "uri": redact(data["uri"])}))
+    print_table(Console(), _info_table({**data, "uri": redact(data["uri"])}))
 
 
 @app.command("schema")

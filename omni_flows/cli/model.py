@@ -6,6 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from omni_flows.cli.output import print_table
+
 app = typer.Typer(help="Pretrained and local MLIP models.", no_args_is_help=True)
 
 
@@ -14,10 +16,13 @@ def list_models() -> None:
     """Pretrained models installed on this machine (resolved offline)."""
     from omni_flows.model.pretrained import available_models
 
-    table = Table("name", "aliases", "description")
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for m in available_models():
-        table.add_row(m.name, ", ".join(m.aliases), m.description)
-    Console().print(table)
+        table.add_row(m.name, ",".join(m.aliases), m.description)
+    print_table(Console(), table)
 
 
 @app.command("info")
@@ -63,14 +68,16 @@ def info(
     if as_json:
         print(json.dumps(data))
         return
-    table = Table("property", "value", show_header=False)
+    table = Table(show_header=False)
+    table.add_column("property", no_wrap=True)
+    table.add_column("value", no_wrap=True)  # hashes and paths are copied: whole, or as records
     for key, value in data.items():
         if key == "model_card":
             continue
         if key == "elements":
             value = f"{len(value)}: {' '.join(value)}"
         table.add_row(key, str(value))
-    Console().print(table)
+    print_table(Console(), table)
     if card is not None:
         from rich.markdown import Markdown
 
