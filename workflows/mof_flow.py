@@ -32,7 +32,7 @@ from pymatgen.core import Element, Structure
 from .adsorbates import Adsorbate, get_adsorbate
 from .anomaly import ADSORBATE_MULT, _fragments, bond_matrix, changed_bonds
 from .geometry import to_atoms, to_pymatgen
-from .errors import WorkflowInputError
+from .errors import FrameworkError, WorkflowInputError
 from .frameworks import check_framework, insert_guest, load_framework, supercell_for_cutoff
 from omni_flows.db_schemas import MLIPCalculationDoc
 from omni_flows.db_schemas.identity import result_identity, settings_id
@@ -207,9 +207,31 @@ class MOFAdsorptionMaker(Maker):
         return {name: maker.make(gas_molecule(name), label=f"{name}(g)")
                 for name in dict.fromkeys(get_adsorbate(g).name for g in self.guests)}
 
-    def make(self, framework, framework_id: str | None = None,
+    def make(self, frameworks, framework_id: str | None = None,
              gas_docs: dict | None = None) -> Flow:
-        """The Flow of one framework; with ``gas_docs`` (a campaign's) no gas jobs of its own."""
+        """The Flow of one framework (CIF path or Structure) or of a list of them: one
+        screen, every input checked first, the isolated guests relaxed once for all (a
+        CIF's file name is its framework's id). With ``gas_docs`` (another Flow's) no gas
+        jobs of its own."""
+        if not isinstance(frameworks, list | tuple):
+            return self._framework_flow(frameworks, framework_id, gas_docs)
+        checked = [self.check(f) for f in frameworks]
+        names = [name for name, _, _ in checked]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise FrameworkError(f"several CIF files are named {', '.join(twice)}: rename them, "
+                                 "the file name is the framework's id")
+        gas = self.gas_jobs()
+        gas_docs = {guest: j.output for guest, j in gas.items()}
+        flows = [self._framework_flow(structure, name, gas_docs)
+                 for name, structure, _ in checked]
+        return Flow([*gas.values(), *flows], output=[ref for f in flows for ref in f.output],
+                    name=f"screen {'+'.join(names)} {' '.join(self.guests)}",
+                    metadata={"settings_id": self.settings_id})
+
+    def _framework_flow(self, framework, framework_id: str | None, gas_docs: dict | None
+                        ) -> Flow:
+        """The Flow of one framework; with ``gas_docs`` no gas jobs of its own."""
         name, framework, guests = self.check(framework, framework_id)
         jobs = []
         if gas_docs is None:
