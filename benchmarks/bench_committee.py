@@ -2,6 +2,7 @@
 against one relaxation of the same batch, all measured in the same run.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_committee.py [--structures 5] [--size 4] [--steps 60]
+        [--adapter-rank 4]
 
 The batch: the first ``--structures`` O* geometries of quinary slab 0002 (GPAW RPBE, 46 atoms
 each), omni-ads-0's gpaw_rpbe task with an untrained committee of ``--size`` members (the
@@ -44,12 +45,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--adapter-rank", type=int, default=0,
+                        help="give every task adapters of this rank first (members then differ "
+                             "in adapters: the pass splits each adapted product per member)")
     args = parser.parse_args()
 
     files = sorted((QUINARY / "traj").glob("agirpdptru_0002_fcc_O_*.traj"))[: args.structures]
     final = [read(f, -1) for f in files]
     start = [read(f, 0) for f in files]
     model = load_model("omni-ads-0")
+    if args.adapter_rank:
+        model.add_adapters(args.adapter_rank)
     model.add_committee(TASK, args.size)
     predict(final, model, task=TASK)  # warm-up: first-call set-up is not what is measured
 
@@ -62,7 +68,8 @@ def main() -> None:
     steps = [r.nsteps for r in relaxed]
     converged = sum(r.converged for r in relaxed)
     atoms = sum(len(a) for a in final)
-    print(f"{len(final)} structures, {atoms} atoms, committee of {args.size}, 1 thread each run")
+    print(f"{len(final)} structures, {atoms} atoms, committee of {args.size}, "
+          f"adapter rank {args.adapter_rank}")
     print(f"predict (energy, forces, stress)       {plain:7.3f} s")
     print(f"predict(committee=True)                {both:7.3f} s   ratio {both / plain:.2f}")
     print(f"committee pass alone (energies only)   {members:7.3f} s   "
