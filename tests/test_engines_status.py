@@ -14,6 +14,8 @@ from omni_flows.cli import app
 from omni_flows.engines.fireworks import run_worker, submit_fireworks
 from omni_flows.engines.local import run_local
 from omni_flows.engines.submit import submit_flow
+from omni_flows.db_schemas.indexes import JOB_OUTPUTS
+from omni_flows.stores import connect_database
 from omni_flows.errors import EngineError
 
 cli = CliRunner()
@@ -124,6 +126,14 @@ def test_a_campaign_queued_twice_warns_and_counts_what_another_engine_stored(
     #                               done running failed waiting jobs
     assert status_counts(settings, "twice") == [
         ("local", [2, 0, 0, 0, 2]), ("fireworks", [2, 0, 0, 0, 2]), ("fireworks", [2, 0, 0, 0, 2])]
+
+    # the FireWorks worker completes the queued copies without computing them again
+    outputs = connect_database(settings)[JOB_OUTPUTS]
+    before = {d["uuid"]: d["completed_at"] for d in outputs.find({})}
+    states = run_worker(settings, launch_dir=tmp_path)
+    assert states == {"COMPLETED": 4}
+    assert {d["uuid"]: d["completed_at"] for d in outputs.find({})} == before
+    outputs.database.client.close()
 
 
 def test_status_at_80_columns_keeps_uuid_and_settings_id_whole(settings, tmp_path):

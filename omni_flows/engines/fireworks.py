@@ -17,7 +17,7 @@ import socket
 from collections import Counter
 from pathlib import Path
 
-from fireworks import FWorker, LaunchPad
+from fireworks import FWAction, FWorker, LaunchPad
 from fireworks.core.rocket_launcher import rapidfire
 from jobflow import Flow, Job, JobStore
 from jobflow.core.flow import get_flow
@@ -126,10 +126,37 @@ def run_worker(
     name = name or worker_name()
     launch_dir = Path(launch_dir or Path(settings.home) / "fireworks")
     launch_dir.mkdir(parents=True, exist_ok=True)
+    complete_stored(lpad, settings, FWorker(name=name), launch_dir)
     rapidfire(
         lpad, FWorker(name=name), m_dir=str(launch_dir), nlaunches=nlaunches, strm_lvl="WARNING"
     )
     return fireworks_states(lpad)
+
+
+def complete_stored(lpad: LaunchPad, settings: Settings, fworker: FWorker,
+                    launch_dir: Path) -> list[int]:
+    """Complete, without running them, the READY Fireworks whose job output is stored:
+    the same job of the same campaign run here or on another engine (a screen's job uuids
+    follow from what decides its numbers). Their children become READY and are checked
+    in turn. Returns the Firework ids completed so."""
+    from omni_flows.db_schemas.indexes import JOB_OUTPUTS
+
+    db = connect_database(settings)
+    completed = []
+    try:
+        while True:
+            ready = {fw["spec"]["_tasks"][0]["job"]["uuid"]: fw["fw_id"] for fw in
+                     lpad.fireworks.find({"state": "READY", "spec._tasks.job.uuid": {
+                         "$exists": True}}, {"fw_id": 1, "spec._tasks.job.uuid": 1})}
+            stored = db[JOB_OUTPUTS].distinct("uuid", {"uuid": {"$in": list(ready)}})
+            if not stored:
+                return completed
+            for uuid in stored:  # FireWorks' own path: a launch checked out, then completed
+                _, launch_id = lpad.checkout_fw(fworker, str(launch_dir), fw_id=ready[uuid])
+                lpad.complete_launch(launch_id, FWAction(), "COMPLETED")
+                completed.append(ready[uuid])
+    finally:
+        db.client.close()
 
 
 def fireworks_states(lpad: LaunchPad) -> Counter:
