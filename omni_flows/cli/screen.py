@@ -25,6 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omni_flows.cli.output import check_writable_dir
 from omni_flows.engines.local import run_local
+from omni_flows.model.defaults import (
+    BACKENDS,
+    DEFAULT_FMAX,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_STEPS,
+    OPTIMIZERS,
+)
 from omni_flows.model.errors import OmniFlowsError
 from omni_flows.report import heatmap, ranked_rows, ranked_table, write_csv
 from omni_flows.settings import load_settings
@@ -99,13 +106,15 @@ MODEL = typer.Option(None, help="MLIP name or checkpoint (default: settings, 7ne
 TASK = typer.Option(None, help="task / functional of a multi-task model (default: settings' "
                     "task, PBE; none for a single-task model such as 7net-0)")
 DEVICE = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: settings)")
-BACKEND = typer.Option(None, help="kernels: e3nn, compile, cueq (same numbers) [default: e3nn]")
-OPTIMIZER = typer.Option(None, help="relaxation optimizer: BFGS or FIRE [default: BFGS]")
+BACKEND = typer.Option(None, help=f"kernels: {', '.join(BACKENDS)} (same numbers; default "
+                       f"{BACKENDS[0]})")
+OPTIMIZER = typer.Option(None, help=f"relaxation optimizer: {' or '.join(OPTIMIZERS)} "
+                         f"(default {DEFAULT_OPTIMIZER})")
 FMAX = typer.Option(None, help="eV/A: largest force on a free atom at the end (> 0) "
-                    "[default: 0.05]")
+                    f"(default {DEFAULT_FMAX})")
 STEPS = typer.Option(None, help="optimizer step limit of every relaxation (>= 1) "
-                     "[default: 300]")
-SEED = typer.Option(None, help="seed of the random placements [default: 0]")
+                     f"(default {DEFAULT_STEPS})")
+SEED = typer.Option(None, help="seed of the random placements (default 0)")
 OUT = typer.Option(Path("screen-results"), help="folder of the table and heatmap; files are "
                    "named after the campaign's settings id")
 ENGINE = typer.Option("local", help="local: run here; fireworks or jobflow-remote: queue the "
@@ -242,18 +251,18 @@ def surfaces(
     ),
     n_random: int | None = typer.Option(
         None, help="random placements per adsorbate and slab, after the distinct "
-        "ontop/bridge/hollow sites [default: 2]"),
+        "ontop/bridge/hollow sites (default 2)"),
     max_placements: int | None = typer.Option(None, help="cap on placements per adsorbate "
                                               "and slab (>= 1)"),
     coverage: int | None = typer.Option(
         None, help="adsorbates per cell, placed as far apart as the cell allows; energies are "
-        "per adsorbate and the documents give the coverage in ML too [default: 1]"),
+        "per adsorbate and the documents give the coverage in ML too (default 1)"),
     tilt: float | None = typer.Option(
         None, help="degrees: tip each molecule's axis at random within this cone of the "
-        "surface normal; 0: upright [default: 20, AdsorbML's]"),
-    layers: int | None = typer.Option(None, help="slab layers [default: 4]"),
+        "surface normal; 0: upright (default 20, AdsorbML's)"),
+    layers: int | None = typer.Option(None, help="slab layers (default 4)"),
     fixed_layers: int | None = typer.Option(None, help="bottom layers held fixed (< --layers) "
-                                            "[default: 2]"),
+                                            "(default 2)"),
     supercell: str | None = typer.Option(None, help="lateral cell, e.g. 2x2 (default: >= 8 A)"),
     terminations: str = typer.Option(
         "first", help="first: one termination per facet (pymatgen's first); all: every "
@@ -276,10 +285,10 @@ def surfaces(
         False, "--free-energy", help="vibrate each best placement's adsorbate and its gas "
         "references with the MLIP: store zpe, free_energy_correction, adsorption_free_energy"),
     temperature: float | None = typer.Option(None, help="K, of --free-energy (> 0) "
-                                             "[default: 298.15]"),
+                                             "(default 298.15)"),
     pressure: float | None = typer.Option(None, help="bar, gas references of --free-energy "
                                           "(> 0; water at 0.035 bar, the CHE convention) "
-                                          "[default: 1]"),
+                                          "(default 1)"),
     batch_atoms: int | None = typer.Option(
         None, help="atoms of placements per relaxation job, the placements of several slabs "
         "and adsorbates relaxed together (default 1024; 0: one job per slab and adsorbate; "
