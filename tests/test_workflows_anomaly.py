@@ -5,10 +5,11 @@ an fcc hollow (no anomaly), a CO split into C and O 2.5 A apart, an O 8 A
 above the surface, an H below the top layer, and a slab with a top atom pulled out.
 """
 
+import pytest
 from ase import Atoms
 from ase.build import add_adsorbate, fcc111
 from omni_flows.db_schemas import AnomalyKind
-from omni_flows.workflows.anomaly import detect_anomalies
+from omni_flows.workflows.anomaly import detect_anomalies, stretched_bonds
 
 
 def _slab():
@@ -118,3 +119,40 @@ def test_o_o_stretched_to_1_62_a_is_a_stretched_bond_before_it_dissociates():
     found = detect_anomalies(*_relaxed_to(_ooh(o_h=1.25)))
     assert [a.detail.split(" (")[0] for a in found if a.kind == AnomalyKind.STRETCHED_BOND] \
         == ["H-O 1.25 A > 1.20 A"]
+
+
+def test_ooh_relaxed_by_the_model_on_pt111_stretched_or_intact():
+    """Two real 7net-mf-0/PBE relaxations of OOH on Pt(111) 2x2x4 (a screen with the flat
+    and H-down starts, settings d05c62427e; tests/data/ooh_pt111_7net_mf_0.extxyz):
+    started upright over a hollow, the O-O bond ends at 1.92 A, still one fragment
+    for the covalent-radius check (its neighbour list counts 1.65 A + 0.3 A skin), named
+    stretched_bond; started flat over a Pt, O-O 1.43 and O-H 1.08 A: intact, no anomaly."""
+    from pathlib import Path
+
+    from ase.io import read
+
+    frames = read(Path(__file__).parent / "data" / "ooh_pt111_7net_mf_0.extxyz", ":")
+    (up0, up1), (flat0, flat1) = frames[:2], frames[2:]
+    ads = list(range(len(up0) - 3, len(up0)))
+    assert up1.get_distance(ads[0], ads[1], mic=True) == pytest.approx(1.915, abs=1e-3)
+    found = detect_anomalies(up0, up1, ads)
+    assert [a.kind for a in found] == [AnomalyKind.STRETCHED_BOND]
+    assert found[0].detail.startswith("O-O 1.92 A > 1.60 A")
+    assert flat1.get_distance(ads[1], ads[2], mic=True) == pytest.approx(1.075, abs=1e-3)
+    assert detect_anomalies(flat0, flat1, ads) == []
+
+
+def test_two_copies_started_close_are_no_stretched_bond():
+    """At 2 per cell a copy's O may start within bonding distance of the other copy's;
+    moving apart is no bond of either molecule breaking: checked within each copy only."""
+    initial, _ = _with(Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]]), 2.0, "ontop")
+    n = len(initial)
+    add_adsorbate(initial, Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]]), 2.0, "ontop",
+                  offset=(0.5, 0))
+    ads = list(range(n - 2, n + 2))
+    initial.positions[ads[2]] = initial.positions[ads[0]] + [1.5, 0, 0]
+    initial.positions[ads[3]] = initial.positions[ads[2]] + [0, 0, 0.98]
+    final = initial.copy()
+    final.positions[ads[2:]] += [1.0, 0, 0]  # the second OH moves 2.5 A from the first
+    assert stretched_bonds(initial, final, ads, copies=2) == []
+    assert stretched_bonds(initial, final, ads, copies=1) != []  # as one molecule: it would be
