@@ -6,11 +6,15 @@ Below the memory model (which measures these calls to plan batches) and ``predic
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from ase import Atoms
 
 from .graph import build_graph
-from .network import OmniNet
+
+if TYPE_CHECKING:  # annotations only (network -> committee -> memory_model at run time)
+    from .network import OmniNet
 
 
 def _voigt(s: np.ndarray) -> np.ndarray:

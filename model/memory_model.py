@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import weakref
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -37,7 +37,9 @@ from ase.build import bulk
 
 from .evaluation import evaluate
 from .graph import neighbor_list
-from .network import OmniNet
+
+if TYPE_CHECKING:  # annotations only (network -> committee -> memory_model at run time)
+    from .network import OmniNet
 
 # On CPU the cost per structure is lowest at 100-250 atoms per batch (measured on
 # 28-atom slabs: 8 per batch best, 16 per batch 20% slower).

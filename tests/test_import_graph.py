@@ -2,8 +2,8 @@
 (shared/DESIGN.md: app -> workflows -> (model, db_schemas)).
 
 Reference: the source itself, every import statement (module level or inside a
-function), read with ``ast``; the ``if __name__ == "__main__"`` block of a script is
-not an import of the module.
+function), read with ``ast``; a script's ``if __name__ == "__main__"`` block and an
+``if TYPE_CHECKING`` block (annotations) are not imports of the module.
 """
 
 import ast
@@ -27,10 +27,14 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _is_main_block(node) -> bool:
-    test = getattr(node, "test", None)
-    return (isinstance(node, ast.If) and isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name) and test.left.id == "__name__")
+def _not_run_on_import(node) -> bool:
+    """``if __name__ == "__main__":`` (a script's) or ``if TYPE_CHECKING:`` (annotations)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__")
 
 
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
@@ -41,7 +45,7 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
     stack = list(ast.parse(path.read_text()).body)
     while stack:
         node = stack.pop()
-        if _is_main_block(node):
+        if _not_run_on_import(node):
             continue
         stack.extend(ast.iter_child_nodes(node))
         if isinstance(node, ast.ImportFrom):
