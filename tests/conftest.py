@@ -86,15 +86,41 @@ def gpaw_screen(db_server, tmp_path_factory):
 
 # --- parallel runs (pytest-xdist) -------------------------------------------------------
 
+# the longest files, longest first (seconds alone with OMP_NUM_THREADS=1, measured
+# 2026-12-07 on the 2-core machine while others used it: about 3x a quiet run). Handed out
+# first, so that no long file starts last; the others follow in file order.
+LONGEST_FIRST = [
+    "tests/test_process_state.py",  # 544 (16 fresh processes: 460)
+    "tests/test_parity_sevenn.py",  # 402
+    "tests/test_db_server.py",  # 282
+    "tests/test_gpaw_validation.py",  # 275, and test_train_dft.py on the same worker
+    "tests/test_engines_remote.py",  # 214
+    "tests/test_workflows_validation.py",
+    "tests/test_workflows_mof.py",
+    "tests/test_workflows_identity.py",
+    "tests/test_model_api.py",  # 150
+    "tests/test_free_energy_screen.py",  # 148
+    "tests/test_che.py",  # 82
+    "tests/test_scaleout.py",  # 72
+    "tests/test_engines_fireworks.py",  # 72
+    "tests/test_db_store.py",  # 68
+    "tests/test_bad_input.py",  # 68
+    "tests/test_legacy_db.py",  # 55
+    "tests/test_gpu_suite.py",  # 54
+]
+# files whose tests are handed out one by one (no costly module fixture): a long file
+# then runs on both workers
+PER_TEST = {
+    "tests/test_process_state.py", "tests/test_parity_sevenn.py", "tests/test_db_server.py",
+    "tests/test_engines_remote.py", "tests/test_model_api.py", "tests/test_db_store.py",
+}
 # files that share a session fixture, run by the worker of the file they name
 SAME_WORKER = {"tests/test_train_dft.py": "tests/test_gpaw_validation.py"}  # gpaw_screen
 
-# end-to-end files, longest first (seconds alone, OMP_NUM_THREADS=1, measured 2026-12-07
-# on the shared 2-core machine): handed out first, so that no long file starts last
-END_TO_END = [
-]
-# tests of other files that are end to end too (name contains one of these)
-END_TO_END_TESTS = ("end_to_end",)
+# end to end: a real screen, validation or engine run against the database (marker e2e)
+END_TO_END_FIXTURES = {"tiny_screen", "free_energy_screen", "coverage_screen", "screens",
+                       "two_runs", "pt_screen", "gpaw_screen", "tiny_mof_screen", "legacy"}
+END_TO_END_FILES = {"tests/test_engines_fireworks.py"}
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -113,24 +139,26 @@ def _file(item) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {path: k for k, path in enumerate(END_TO_END)}
     for item in items:
-        if _file(item) in rank or any(name in item.name for name in END_TO_END_TESTS):
+        if (_file(item) in END_TO_END_FILES or "end_to_end" in item.name
+                or END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.e2e)
     if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker orders alike: longest first
+        rank = {path: k for k, path in enumerate(LONGEST_FIRST)}
         order = {path: k for k, path in enumerate(dict.fromkeys(_file(i) for i in items))}
         items.sort(key=lambda item: (rank.get(_file(item), len(rank)), order[_file(item)]))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile``, with the files of :data:`SAME_WORKER` on one worker."""
+    """``--dist loadfile``, with the files of :data:`PER_TEST` test by test and those of
+    :data:`SAME_WORKER` on one worker."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class SharedFixtureScheduling(LoadFileScheduling):
+    class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            return SAME_WORKER.get(path, path)
+            return nodeid if path in PER_TEST else SAME_WORKER.get(path, path)
 
-    return SharedFixtureScheduling(config, log)
+    return Scheduling(config, log)
