@@ -42,14 +42,16 @@ def submit_flow(
         from omni_flows.engines.fireworks import submit_fireworks
 
         ids = submit_fireworks(flow, settings)
-        return warning + (f"added {len(ids)} fireworks ({ids[0]}-{ids[-1]}) for {flow.name!r}; run them "
-                f"with `omni-flows worker`, follow with `omni-flows status {flow.uuid}`")
+        return warning + (
+            f"added {len(ids)} fireworks ({ids[0]}-{ids[-1]}) for {flow.name!r}; run them "
+            f"with `omni-flows worker`, follow with `omni-flows status {flow.uuid}`")
     if engine is Engine.JOBFLOW_REMOTE:
         from omni_flows.engines.remote import submit_jobflow_remote
 
         ids = submit_jobflow_remote(flow, project=_remote_project(settings))
-        return warning + (f"queued {len(ids)} jobs in jobflow-remote for {flow.name!r}; start its runner "
-                f"with `jf runner start`, follow with `omni-flows status {flow.uuid}`")
+        return warning + (
+            f"queued {len(ids)} jobs in jobflow-remote for {flow.name!r}; start its runner "
+            f"with `jf runner start`, follow with `omni-flows status {flow.uuid}`")
     raise EngineError(f"engine {engine.value!r} runs flows here; submit_flow only queues them")
 
 
