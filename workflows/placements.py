@@ -24,9 +24,10 @@ degrees: its axis, and its plane if it has one, parallel to the surface) over ev
 site, then ``h-down`` (an H-bearing molecule with its H towards the surface: the
 heavy-atom axis flat and the H below it, OOH; or the H straight below the binding atom,
 OH, H2O) over every site; random spots take the orientations in turn. Measured on OOH*
-(7net-mf-0/PBE): four upright starts stop 0.13 eV above an intact minimum with the O
-ontop and the H towards a Pt (issue 29's audit); the convergence of the best energy
-with the new starts is in benchmarks/results/placement_convergence_ooh.txt. Upright
+(7net-mf-0/PBE, 2x2, benchmarks/results/placement_convergence_ooh.txt): the upright
+starts alone stop 0.27 eV (Pt(111)), 0.05 eV (Pt3Ni(111)) and 0.003 eV (Pd(111)) above
+the best of all starts, an OOH* ontop with its H towards a Pt; with them the best E_ads
+changes by at most 0.009 eV from k to 2k placements. Upright
 starts come first, so a screen capped at the number of sites places what it did before
 these starts existed (its settings id differs: ``orientations`` is part of it).
 
