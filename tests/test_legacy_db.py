@@ -143,7 +143,8 @@ def test_a_screen_stored_before_reference_free_relaxations_is_found_and_relaxes_
     campaign = SurfaceCampaign(bulks=["Pt"], facets=["111"], adsorbates=["H", "O"],
                                mlip=MLIPSettings(device="cpu"),
                                slab_spec=SlabSpec(n_layers=3, n_fixed_layers=1, supercell=(2, 2)),
-                               placements=PlacementSettings(n_random=0, max_placements=1))
+                               placements=PlacementSettings(n_random=0, max_placements=1,
+                                                            orientations=("up",)))
     flow = campaign.make()
     assert run_local(flow, settings=settings, store=job_store(settings)) == {}
     assert {name: list(db[name].find({}, {"_id": 0})) for name in stored} == before
