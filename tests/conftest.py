@@ -92,21 +92,23 @@ def gpaw_screen(db_server, tmp_path_factory):
 LONGEST_FIRST = [
     "tests/test_process_state.py",  # 544 (16 fresh processes: 460)
     "tests/test_parity_sevenn.py",  # 402
-    "tests/test_db_server.py",  # 282
     "tests/test_gpaw_validation.py",  # 275, and test_train_dft.py on the same worker
+    "tests/test_db_server.py",  # 282
+    "tests/test_workflows_validation.py",  # 239
     "tests/test_engines_remote.py",  # 214
-    "tests/test_workflows_validation.py",
-    "tests/test_workflows_mof.py",
-    "tests/test_workflows_identity.py",
     "tests/test_model_api.py",  # 150
     "tests/test_free_energy_screen.py",  # 148
+    "tests/test_workflows_identity.py",  # 99
     "tests/test_che.py",  # 82
+    "tests/test_workflows_makers.py",  # 76
     "tests/test_scaleout.py",  # 72
     "tests/test_engines_fireworks.py",  # 72
     "tests/test_db_store.py",  # 68
     "tests/test_bad_input.py",  # 68
     "tests/test_legacy_db.py",  # 55
     "tests/test_gpu_suite.py",  # 54
+    "tests/test_thermochemistry.py",  # 52
+    "tests/test_physics.py",  # 52
 ]
 # files whose tests are handed out one by one (no costly module fixture): a long file
 # then runs on both workers
