@@ -166,7 +166,7 @@ def mof_ranked_table(rows: list[dict], title: str = "guest adsorption energies")
     table = Table(title=title)
     for col in ("#", "framework", "guest", "E_ads/eV", "no D3/eV", "chemisorbed", "valid"):
         table.add_column(col, justify="left" if col in ("framework", "guest") else "right",
-                         overflow="fold")
+                         overflow="fold", no_wrap=col not in ("framework", "guest"))
 
     def fmt(e):
         return "-" if e is None else f"{e:.3f}"

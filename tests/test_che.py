@@ -445,3 +445,30 @@ def test_report_che_says_its_convention_and_coverage_everywhere(settings, tmp_pa
     saved = json.loads((folder / "che_orr_viswanathan2012.json").read_text())
     assert saved["solvation"]["name"] == "viswanathan2012"
     assert (folder / "che_orr_viswanathan2012_diagram.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_che_at_80_columns_keeps_surfaces_and_numbers_whole(settings, tmp_path):
+    """Issue 28's reproduction: `COLUMNS=80 omni-flows report che --reaction orr` showed
+    "Pt(…" and ΔG as "-2.…". Every surface name and every number of the JSON report
+    appears whole in the 80-column output."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from omni_flows.cli import app
+    from omni_flows.stores import connect_database
+
+    _, best, _ = _pt_orr_docs()
+    connect_database(settings)["adsorption_best"].insert_many(best)
+    args = ["report", "che", "--reaction", "orr", "--out", str(tmp_path), "--campaign", "c"]
+    runner = CliRunner()
+    narrow = runner.invoke(app, args, env={**_cli_env(settings), "COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    assert "…" not in narrow.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    report = json.loads(runner.invoke(app, args + ["--json"], env=_cli_env(settings)).output)
+    for surface in report["surfaces"]:
+        assert surface["surface"] in narrow.output
+        assert f"{surface['limiting_potential']:.2f}" in narrow.output
+        for dg in surface["delta_g"].values():
+            assert f"{dg:.2f}" in narrow.output

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from omni_flows.cli.output import print_table
+
 app = typer.Typer(help="Reports on stored results: the computational hydrogen electrode.",
                   no_args_is_help=True)
 
@@ -87,7 +89,7 @@ def che(
         console.print(f"[yellow]{surface}: skipped, no valid {', '.join(m + '*' for m in missing)}")
     console.print(f"[bold]{network.title}[/]  ({network.source})")
     console.print(convention.label)
-    console.print(_table(network, results, entries, report))
+    print_table(console, _table(network, results, entries, report))
     textbook = sorted({n for e in entries for n, s in e.sources.items() if s == TEXTBOOK})
     if textbook:
         console.print("[yellow]no stored free energies for "

@@ -33,6 +33,7 @@ from omni_flows.model.defaults import (
     OPTIMIZERS,
 )
 from omni_flows.model.errors import OmniFlowsError
+from omni_flows.cli.output import print_table
 from omni_flows.report import heatmap, ranked_rows, ranked_table, write_csv
 from omni_flows.settings import load_settings
 from omni_flows.stores import job_store
@@ -333,7 +334,7 @@ def surfaces(
         raise ScreenInputError(f"no results of settings {sid} in database {settings.database} "
                                "after the run; see `omni-flows query adsorption_best "
                                f"settings_id={sid}`")
-    console.print(ranked_table(rows, title=f"best valid placements, settings {sid}"))
+    print_table(console, ranked_table(rows, title=f"best valid placements, settings {sid}"))
     stem = _file_stem("surfaces", sid, [*found["bulks"], *(found["facets"] or ["111"]),
                                         *found["adsorbates"]])
     write_table(rows, heatmap, out, stem, f"E_ads (eV), {model_label(mlip)}, settings {sid}",
@@ -406,7 +407,7 @@ def mofs(
         guests = list(found["guests"])
         docs = mof_documents(settings, sid, names, guests)
     rows = mof_ranked_rows(docs)
-    console.print(mof_ranked_table(rows, title=f"best valid placements, settings {sid}"))
+    print_table(console, mof_ranked_table(rows, title=f"best valid placements, settings {sid}"))
     write_table(rows, mof_heatmap, out, _file_stem("mofs", sid, [*names, *guests]),
                 f"E_ads (eV), {model_label(mlip)}" + (" + D3" if d3 else "")
                 + f", settings {sid}", console, start)
