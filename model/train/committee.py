@@ -20,18 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ase import Atoms
-from ase.constraints import FixAtoms
 
 from ..graph import build_graph
 from ..network import OmniNet
-
-
-def _free(atoms: Atoms) -> np.ndarray:
-    free = np.ones(len(atoms), bool)
-    for c in atoms.constraints:
-        if isinstance(c, FixAtoms):
-            free[c.index] = False
-    return free
+from .graph_cache import free_mask
 
 
 def train_committee(
@@ -85,7 +77,7 @@ def train_committee(
             loss = (((out["energy"] - target) / natoms) ** 2).mean()
             if force_weight:
                 ref = np.concatenate([forces[i] for i in index])
-                free = torch.as_tensor(np.concatenate([_free(structures[i]) for i in index]))
+                free = torch.as_tensor(np.concatenate([free_mask(structures[i]) for i in index]))
                 diff = out["forces"] - torch.as_tensor(ref, dtype=param.dtype, device=param.device)
                 loss = loss + force_weight * (diff[free] ** 2).mean()
             optimizer.zero_grad(set_to_none=True)
