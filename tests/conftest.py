@@ -91,10 +91,11 @@ def gpaw_screen(db_server, tmp_path_factory):
 # first, so that no long file starts last; the others follow in file order.
 LONGEST_FIRST = [
     "tests/test_process_state.py",  # 544 (16 fresh processes: 460)
+    "tests/test_workflows_validation.py",  # 239 (its PySCF cluster test: 303 in a full run)
+    "tests/test_bad_input.py",  # 68 (156 in a full run)
     "tests/test_parity_sevenn.py",  # 402
     "tests/test_gpaw_validation.py",  # 275, and test_train_dft.py on the same worker
     "tests/test_db_server.py",  # 282
-    "tests/test_workflows_validation.py",  # 239
     "tests/test_engines_remote.py",  # 214
     "tests/test_model_api.py",  # 150
     "tests/test_free_energy_screen.py",  # 148
@@ -104,7 +105,6 @@ LONGEST_FIRST = [
     "tests/test_scaleout.py",  # 72
     "tests/test_engines_fireworks.py",  # 72
     "tests/test_db_store.py",  # 68
-    "tests/test_bad_input.py",  # 68
     "tests/test_legacy_db.py",  # 55
     "tests/test_gpu_suite.py",  # 54
     "tests/test_thermochemistry.py",  # 52
