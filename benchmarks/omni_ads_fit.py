@@ -19,6 +19,11 @@ MAE, mean error (model - DFT), Spearman rho and n per adsorbate and set, each pu
 errors, and the force MAE on the free atoms of the held-out trajectories (GPAW: quinary
 0002 and HEA 0001, every ``--force-stride``-th frame; OC20: HELD_OUT_OC20 with the oc20 task
 where the model has it) next to the error of predicting zero force.
+
+``--pbe-check`` also compares the model's PBE and R2SCAN tasks with 7net-mf-0's on the Xu &
+Kitchin 0.25 ML slabs (fcc site, 8 adsorbates) and clean slabs of Pt, Ag, Au, Pd, Cu: how
+many energies and force arrays are bitwise equal, and the largest difference (a model
+fine-tuned with frozen universal weights must give 7net-mf-0's numbers exactly).
 """
 
 from __future__ import annotations
@@ -221,6 +226,33 @@ def evaluate(spec: str, force_stride: int, oc20_stride: int) -> dict:
     }
 
 
+def pbe_unchanged(name: str) -> dict:
+    """PBE and R2SCAN of ``name`` against 7net-mf-0 on Xu & Kitchin slabs, bit for bit."""
+    from ase import Atoms
+
+    from omni_flows.model.inference import predict
+    from omni_flows.model.pretrained import load_model
+
+    xk = json.loads((DATA / "xu_kitchin_2014" / "structures.json").read_text())
+    slabs = [
+        Atoms(e["symbols"], positions=e["pos"], cell=e["cell"], pbc=True)
+        for metal in xk.values()
+        for ads, sites in metal.items()
+        for coverage, e in sites["fcc"].items()
+        if coverage == "0.25" or (coverage == "0.0" and ads == "O")
+    ]
+    model, ref = load_model(name), load_model("7net-mf-0")
+    out = {"n": len(slabs)}
+    for task in ("PBE", "R2SCAN"):
+        a, b = predict(slabs, model, task, stress=False), predict(slabs, ref, task, stress=False)
+        out[task] = {
+            "energy_bitwise": sum(x["energy"] == y["energy"] for x, y in zip(a, b)),
+            "forces_bitwise": sum(np.array_equal(x["forces"], y["forces"]) for x, y in zip(a, b)),
+            "max_energy_difference": max(abs(x["energy"] - y["energy"]) for x, y in zip(a, b)),
+        }
+    return out
+
+
 def table(results: dict) -> str:
     lines = []
     for spec, r in results.items():
@@ -243,6 +275,11 @@ def table(results: dict) -> str:
         for label, f in r["forces"].items():
             lines.append(f"forces {label:20s} MAE {f['force_mae']:.3f} eV/A  "
                          f"(zero force {f['zero_force_baseline']:.3f}; {f['n_frames']} frames)")
+        for task, c in r.get("pbe_check", {}).items():
+            if task != "n":
+                lines.append(f"{task} vs 7net-mf-0 on {r['pbe_check']['n']} Xu & Kitchin slabs: "
+                             f"energies bitwise {c['energy_bitwise']}, forces bitwise "
+                             f"{c['forces_bitwise']}, max |dE| {c['max_energy_difference']:.2e} eV")
     return "\n".join(lines)
 
 
@@ -253,12 +290,18 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--force-stride", type=int, default=1)
     p.add_argument("--oc20-stride", type=int, default=10)
+    p.add_argument("--pbe-check", action="store_true",
+                   help="PBE and R2SCAN vs 7net-mf-0 on Xu & Kitchin slabs, bit for bit")
     a = p.parse_args()
     if a.force_stride < 1 or a.oc20_stride < 1:
         sys.exit("error: --force-stride and --oc20-stride must be at least 1")
     if not HEA.is_dir():
         sys.exit(f"error: {HEA} does not exist (the shared CHEAT data)")
     results = {s: evaluate(s, a.force_stride, a.oc20_stride) for s in a.models}
+    if a.pbe_check:
+        for s in a.models:
+            if s.partition(":")[0] != "7net-mf-0":
+                results[s]["pbe_check"] = pbe_unchanged(s.partition(":")[0])
     print(table(results))
     if a.json:
         a.json.write_text(json.dumps(results, indent=1) + "\n")

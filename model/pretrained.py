@@ -38,6 +38,8 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 # content hash of model/weights/omni-ads-0/model.safetensors
 OMNI_ADS_0_HASH = "4f9ac1e602ab46fcbd52c35f3a9251650d07071e70614c211bb07112d224cc99"
+# content hash of model/weights/omni-ads-1/model.safetensors
+OMNI_ADS_1_HASH = "deca8672c4047a361bed8e47577c18257993035ead16a63a3246454619d4484d"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
@@ -54,6 +56,11 @@ PRETRAINED = [
                     "7net-mf-0 fine-tuned for adsorption: tasks PBE, R2SCAN, gpaw_rpbe (CHEAT GPAW "
                     "RPBE), oc20 (OC20 VASP RPBE); model card: `omni-flows model info omni-ads-0`",
                     packaged="omni-ads-0", content_hash=OMNI_ADS_0_HASH),
+    PretrainedModel("omni-ads-1", "",
+                    "7net-mf-0 with rank-8 task adapters, fine-tuned on GPAW RPBE energies and "
+                    "forces: tasks PBE, R2SCAN (7net-mf-0's bit for bit), gpaw_rpbe, oc20; model "
+                    "card: `omni-flows model info omni-ads-1`",
+                    packaged="omni-ads-1", content_hash=OMNI_ADS_1_HASH),
 ]
 
 
