@@ -322,8 +322,6 @@ CATALOGUE = [
     Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --fmax -1", "fmax must be > 0"),
     Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --placements 0",
         "--placements must be at least 1, not 0"),
-    Bad("screen mofs --cif {tmp}/x.cif --guests CO2 --placements 0",
-        "--placements must be at least 1, not 0"),
     Bad(f"{SCREEN} --batch-atoms -1", "--batch-atoms must be 0 (one job per slab and adsorbate)"),
     Bad(f"{SCREEN} --engine slurm",
         "--engine must be one of local, fireworks, jobflow-remote, not 'slurm'"),
