@@ -218,3 +218,27 @@ def test_omni_ads_1_fits_a_training_row_and_beats_omni_ads_0_on_held_out_oh():
     old = np.abs(errors("omni-ads-0", held_out)).mean()
     assert new == pytest.approx(0.095, abs=0.005) and old == pytest.approx(0.114, abs=0.005)
     assert new < old - 0.015
+
+
+def test_a_screen_outside_the_tasks_training_elements_warns_before_it_runs():
+    """omni-ads-1's gpaw_rpbe never saw Au (held out; its card says so): a screen's plan of
+    Au and Pt with H names Au, one of Pt alone names nothing, and a checkpoint that records
+    no training elements (7net-mf-0) says nothing either way."""
+    from rich.console import Console
+
+    from omni_flows.cli.screen import warn_out_of_domain
+    from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceCampaign
+
+    mlip = MLIPSettings(model="omni-ads-1", task="gpaw_rpbe", device="cpu")
+    plan = SurfaceCampaign(bulks=["Au", "Pt"], facets=["111"], adsorbates=["H"], mlip=mlip,
+                           placements=PlacementSettings(max_placements=1)).plan()
+    assert plan.elements() == ["Au", "H", "Pt"]
+    assert out_of_domain(plan.elements(), "omni-ads-1", "gpaw_rpbe") == ["Au"]
+    assert out_of_domain(["H", "Pt"], "omni-ads-1", "gpaw_rpbe") == []
+    assert out_of_domain(plan.elements(), "7net-mf-0", "PBE") is None
+    console = Console(record=True, width=200)
+    warn_out_of_domain(console, plan.elements(), mlip)
+    assert "outside the training data of omni-ads-1/gpaw_rpbe: Au;" in console.export_text()
+    console = Console(record=True, width=200)
+    warn_out_of_domain(console, ["H", "Pt"], mlip)
+    assert console.export_text() == ""

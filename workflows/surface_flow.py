@@ -320,6 +320,11 @@ class SurfacePlan:
     def pairs(self) -> list[tuple[PlannedSlab, Adsorbate]]:
         return [(slab, ads) for slab in self.slabs for ads in self.adsorbates]
 
+    def elements(self) -> list[str]:
+        """Every element of the screen's bulks and adsorbates, sorted (for domain checks)."""
+        return sorted({str(el) for b in self.bulks for el in b.structure.composition.elements}
+                      | {sym for a in self.adsorbates for sym in a.symbols})
+
     def systems(self) -> dict:
         """What the screen's table holds: bulk ids, Miller indices, slab ids (the
         terminations screened), adsorbate ids."""

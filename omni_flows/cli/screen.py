@@ -188,6 +188,16 @@ def write_table(rows, plot, out: Path, stem: str, title: str, console: Console,
     console.print(f"table {csv_path}, heatmap {png} ({time.perf_counter() - start:.0f} s)")
 
 
+def warn_out_of_domain(console: Console, elements: list[str], mlip) -> None:
+    """Say which elements the task never saw in training (checkpoints that record it)."""
+    from omni_flows.model.header import out_of_domain
+
+    outside = out_of_domain(elements, mlip.model, mlip.task)
+    if outside:
+        console.print(f"[yellow]warning:[/] outside the training data of {model_label(mlip)}: "
+                      f"{', '.join(outside)}; treat their results with care (model card)")
+
+
 def _file_stem(kind: str, settings_id: str, systems: list[str]) -> str:
     """``surfaces-<settings id>-<systems>``: one campaign's files never overwrite another's."""
     from omni_flows.db_schemas.fingerprint import content_hash
@@ -325,6 +335,7 @@ def surfaces(
     settings, sid, mlip = load_settings(), campaign.settings_id, campaign.mlip
     with quiet_third_parties():
         plan = campaign.plan()
+        warn_out_of_domain(console, plan.elements(), mlip)
         what = f"model {model_label(mlip)}, fmax {mlip.fmax}, {campaign.reference.value}"
         if not run_or_submit(campaign.make(plan), sid, what, engine, settings, console,
                              "screen surfaces"):
