@@ -82,7 +82,7 @@ def pt111_refs_folder(target: Path, data: Path = DATA) -> Path:
 
 
 def hea_metrics(model: str, task: str | None, folder: Path, gas: Path) -> dict:
-    from omni_flows.benchmarks.hea import run_hea
+    from omni_flows.accuracy.hea import run_hea
 
     rel, _ = run_hea(model, task, folder, slab_ids=[HEA_HELD_OUT_SLAB_ID], device="cpu")
     plain = folder.parent / (folder.name + "-gas")
@@ -127,14 +127,14 @@ def pure_metal_metrics(model: str, task: str | None) -> dict:
 
 
 def oc20_metrics(model: str, task: str | None, stride: int) -> dict:
-    from omni_flows.benchmarks.oc20 import run_oc20
+    from omni_flows.accuracy.oc20 import run_oc20
 
     m, _ = run_oc20(model, task, trajectories=list(HELD_OUT_OC20), stride=stride, device="cpu")
     return m
 
 
 def xu_kitchin_metrics(model: str, task: str | None, base: str = "7net-mf-0") -> dict:
-    from omni_flows.benchmarks.xu_kitchin import ADSORBATES, load_reference
+    from omni_flows.accuracy.xu_kitchin import ADSORBATES, load_reference
     from omni_flows.model.inference import predict
     from omni_flows.workflows.relax import get_calculator
 

@@ -70,10 +70,10 @@ monitoring.register(COUNTER)  # before any client: every client of the process r
 
 
 def campaign(args, batch_atoms: int):
-    from omni_flows.workflows.campaign import SurfaceCampaign
-    from omni_flows.workflows.placements import PlacementSettings
+    from omni_flows.workflows.flows.campaign import SurfaceCampaign
+    from omni_flows.workflows.structures.placements import PlacementSettings
     from omni_flows.workflows.settings import MLIPSettings
-    from omni_flows.workflows.slabs import SlabSpec
+    from omni_flows.workflows.structures.slabs import SlabSpec
 
     return SurfaceCampaign(
         bulks=args.bulks, facets=args.facets, adsorbates=args.adsorbates,

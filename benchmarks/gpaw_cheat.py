@@ -2,7 +2,7 @@
 
 For each chosen adsorbate row of ``hea_example`` and the clean slab with the
 same ``slabId``, a single point at the stored relaxed geometry through
-:func:`omni_flows.workflows.gpaw_runner.run_gpaw` (GPAW in its own process)
+:func:`omni_flows.workflows.dft.gpaw_runner.run_gpaw` (GPAW in its own process)
 at CHEAT's settings (RPBE, PW 400 eV, 4x4x1 Monkhorst-Pack, Fermi-Dirac 0.1 eV,
 spin-paired, no dipole layer; GPAW's default SCF criteria), and then
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ase.db import connect
 from ase.io import read
-from omni_flows.workflows.gpaw_runner import (
+from omni_flows.workflows.dft.gpaw_runner import (
     MOLECULE,
     SLAB,
     GPAWSettings,

@@ -101,7 +101,7 @@ def train_config(settings_id: str, work: Path, epochs: int, free: bool = False) 
 
 def model_adsorption_energies(calc, db, validation: dict, settings_id: str) -> list[float]:
     """E_ads of each validated placement with ``calc``, at the DFT geometries."""
-    from omni_flows.workflows.references import reference_counts
+    from omni_flows.workflows.thermo.references import reference_counts
     from pymatgen.core import Molecule, Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -151,7 +151,7 @@ def main() -> None:
            "OMNI_FLOWS_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     for name in ("OMNI_FLOWS_MONGODB_URI", "OMNI_FLOWS_CONFIG"):
         env.pop(name, None)
-    from omni_flows.workflows.gpaw_runner import gpaw_versions
+    from omni_flows.workflows.dft.gpaw_runner import gpaw_versions
 
     start = time.perf_counter()
     print("# The DFT -> training loop (issue 16), benchmarks/gpaw_loop.py")

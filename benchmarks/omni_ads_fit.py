@@ -53,7 +53,7 @@ from omni_ads_1_data import (  # noqa: E402
     gas_references,
 )
 
-from omni_flows.benchmarks.hea import GAS_REFERENCES, spearman  # noqa: E402
+from omni_flows.accuracy.hea import GAS_REFERENCES, spearman  # noqa: E402
 
 ADSORBATES = ("H", "O", "OH", "CO", "NO")
 # hea_example trajectories: adsN -> adsorbate (the relaxed rows' adsId in its databases)
@@ -210,7 +210,7 @@ def evaluate(spec: str, force_stride: int, oc20_stride: int) -> dict:
         forces[label] = {"force_mae": float(err.mean()), "zero_force_baseline": float(zero.mean()),
                          "n_frames": len(frames)}
     oc20_task = "oc20" if task and "oc20" in (calc.model.config.tasks or []) else task
-    from omni_flows.benchmarks.oc20 import run_oc20
+    from omni_flows.accuracy.oc20 import run_oc20
 
     m, _ = run_oc20(name, oc20_task, trajectories=list(HELD_OUT_OC20), stride=oc20_stride,
                     device="cpu")

@@ -31,9 +31,9 @@ from maggma.stores import MemoryStore
 from pymatgen.core import Structure
 
 from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceAdsorptionMaker
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.placements import DEFAULT_RANDOM, make_placements
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, make_slab, terminations
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.placements import DEFAULT_RANDOM, make_placements
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, make_slab, terminations
 
 # L1_2 Pt3Ni: Ni at the cube corner, Pt at the face centres; a = 3.83 A (experiment ~3.83 A)
 PT3NI = Structure.from_file(Path(__file__).parents[1] / "examples" / "Pt3Ni.cif")

@@ -1,4 +1,4 @@
-"""How many placements the symmetry deduplication removes (workflows/placements.py).
+"""How many placements the symmetry deduplication removes (workflows/structures/placements.py).
 
 For O, CO and *N*NH (bidentate, OC20) on the default Pt(111), (100) and (211) slabs:
 the candidates before and the placements after deduplication with the default
@@ -13,9 +13,9 @@ import warnings
 
 import numpy as np
 
-from omni_flows.workflows import placements as P
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, make_slab, terminations
+from omni_flows.workflows.structures import placements as P
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, make_slab, terminations
 
 
 def candidates(slab, adsorbate, n_random: int) -> int:

@@ -17,10 +17,10 @@ from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
 from pymatgen.core import Structure
 
-import omni_flows.workflows.anomaly as anomaly
-import omni_flows.workflows.placements as placements
-import omni_flows.workflows.relax_maker as relax_maker
-import omni_flows.workflows.surface_flow as surface_flow
+import omni_flows.workflows.structures.anomaly as anomaly
+import omni_flows.workflows.structures.placements as placements
+import omni_flows.workflows.flows.relax_maker as relax_maker
+import omni_flows.workflows.flows.surface_flow as surface_flow
 from omni_flows.workflows import MLIPSettings, PlacementSettings, SlabSpec, SurfaceCampaign
 
 counts: collections.Counter = collections.Counter()

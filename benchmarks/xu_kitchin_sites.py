@@ -24,9 +24,9 @@ from jobflow import JobStore, run_locally
 from maggma.stores import MemoryStore
 from pymatgen.core import Structure
 from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceAdsorptionMaker
-from omni_flows.workflows.slabs import SlabSpec
+from omni_flows.workflows.structures.slabs import SlabSpec
 
-from omni_flows.benchmarks.xu_kitchin import classify_site
+from omni_flows.accuracy.xu_kitchin import classify_site
 
 METALS = ("Pt", "Ag", "Au", "Pd", "Cu")
 ADSORBATES = ("O", "N", "C", "H")

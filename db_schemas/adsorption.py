@@ -183,7 +183,7 @@ class BestAdsorptionDoc(ResultDoc):
     final_structure: Structure | None = None
     n_placements: int
     n_valid: int
-    # --free-energy (workflows/free_energy_flow.py): None when the screen ran without it
+    # --free-energy (workflows/thermo/free_energy_flow.py): None when the screen ran without it
     zpe: float | None = Field(None, description="eV, zero-point energy of the adsorbate's modes "
                                 "(per adsorbate)")
     free_energy_correction: float | None = Field(

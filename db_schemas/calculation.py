@@ -1,7 +1,7 @@
 """One MLIP calculation (static or relaxation) of a structure or molecule.
 
 The stored form of the MLIP Makers' output, atomate2's force-field task
-document (``omni_flows.workflows.relax_maker``): input / output / convergence
+document (``omni_flows.workflows.flows.relax_maker``): input / output / convergence
 flag and provenance, read from the task document's JSON form so that this
 package needs neither atomate2 nor ASE. Trajectories do not go into the
 document: the job saves them to the blob store (jobflow ``data=``) and the
@@ -17,7 +17,7 @@ from pymatgen.core import Molecule, Structure
 from .document import ResultDoc
 from .fingerprint import content_hash, structure_fingerprint
 
-# the task documents of the MLIP Makers (omni_flows.workflows.relax_maker), by class name
+# the task documents of the MLIP Makers (omni_flows.workflows.flows.relax_maker), by class name
 TASK_DOCUMENT_CLASSES = ("OmniTaskDocument", "OmniMoleculeTaskDocument")
 
 # kbar per eV/A^3 (1 eV/A^3 = 160.21766 GPa): atomate2 reports stress in kbar, sign flipped

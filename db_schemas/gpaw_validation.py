@@ -88,7 +88,7 @@ class GPAWValidationDoc(ResultDoc):
     ``lowest_dft_adsorption_energy`` the lowest DFT value among the validated
     placements. ``adsorbml_success``: the first lies within
     ``success_threshold`` (0.1 eV) of, or below, the second (see
-    ``omni_flows.workflows.adsorbml``).
+    ``omni_flows.workflows.dft.adsorbml``).
     """
 
     collection = "dft_validation"

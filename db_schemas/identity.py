@@ -10,7 +10,7 @@ results made with other settings are other documents and never replace one
 another. Tables and queries tell results apart by ``settings_id`` and select by
 any setting through ``provenance.settings``. A setting belongs to a result only if it
 changes that result's number: a placement's relaxation is keyed without the reference
-scheme, its adsorption energy with it (workflows/surface_flow.py).
+scheme, its adsorption energy with it (workflows/flows/surface_flow.py).
 
 Documents written before settings ids existed get one derived from what they
 stored (:func:`legacy_settings_id`), so old and new results coexist too.

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
+from omni_flows.workflows.thermo.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
 
 # eV, dZPE - TdS at 298 K relative to H2O(l) and H2: OH* 0.35, O* 0.05, OOH* 0.40 (Nørskov
 # et al. 2004; Man et al., ChemCatChem 3, 1159 (2011)); H* 0.24 (Nørskov et al.,

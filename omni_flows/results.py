@@ -121,8 +121,8 @@ def validation_targets(db: Database, top: int, adsorbates: list[str] | None,
                        model: str) -> list:
     """The ``top`` valid best placements of lowest E_ads made with ``model``, one adsorbate
     per cell, as r2SCAN :class:`ValidationTarget` s (with their slab and gas molecules)."""
-    from omni_flows.workflows.references import molecules_needed
-    from omni_flows.workflows.validation import ValidationTarget
+    from omni_flows.workflows.thermo.references import molecules_needed
+    from omni_flows.workflows.flows.validation import ValidationTarget
 
     criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
     if adsorbates:
@@ -180,8 +180,8 @@ def gpaw_validation_targets(db: Database, top: int, adsorbates: list[str] | None
     lowest valid placements, lowest best E_ads first; and how many results were asked
     for (every newest result when ``systems`` is None: one without a valid placement
     then counts as a failure of the screen)."""
-    from omni_flows.workflows.gpaw_validation import GPAWValidationTarget
-    from omni_flows.workflows.references import molecules_needed
+    from omni_flows.workflows.dft.gpaw_validation import GPAWValidationTarget
+    from omni_flows.workflows.thermo.references import molecules_needed
 
     criteria = {"provenance.model_name": model, **ONE_PER_CELL}
     if adsorbates:

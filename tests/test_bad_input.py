@@ -64,7 +64,7 @@ _RUNNER = r"""
 import importlib, json, os, sys, time, traceback
 # imported once, before the forks (imports only: no state a command could change)
 for name in ("torch", "omni_flows.model", "omni_flows.stores", "omni_flows.workflows",
-             "omni_flows.engines.local", "omni_flows.benchmarks.xu_kitchin"):
+             "omni_flows.engines.local", "omni_flows.accuracy.xu_kitchin"):
     importlib.import_module(name)
 from omni_flows.cli import main
 

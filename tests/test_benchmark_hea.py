@@ -17,8 +17,8 @@ from ase.io import read
 from omni_flows.model import OmniCalculator
 from typer.testing import CliRunner
 
-from omni_flows.benchmarks.hea import load_sites, run_hea
-from omni_flows.benchmarks.results import DEFAULT_DATA_ROOT, BenchmarkDataError
+from omni_flows.accuracy.hea import load_sites, run_hea
+from omni_flows.accuracy.results import DEFAULT_DATA_ROOT, BenchmarkDataError
 from omni_flows.cli import app
 
 HEA = DEFAULT_DATA_ROOT / "hea_gpaw_rpbe"

@@ -1,4 +1,4 @@
-"""The ODAC benchmark runner (``omni_flows.benchmarks.odac``).
+"""The ODAC benchmark runner (``omni_flows.accuracy.odac``).
 
 References: the ODAC23 "promising" MOF files of fairchem-data-odac (CIF atom
 counts; the DFT PBE-D3 adsorption energies of the paper's table, e.g. CO2 in
@@ -9,13 +9,13 @@ import pytest
 
 pytest.importorskip("fairchem.data.odac")
 
-from omni_flows.benchmarks.odac import (
+from omni_flows.accuracy.odac import (
     STRONG_BINDING,
     odac_frameworks,
     odac_references,
     run_odac,
 )
-from omni_flows.benchmarks.results import BenchmarkInputError
+from omni_flows.accuracy.results import BenchmarkInputError
 
 
 def test_mofs_are_taken_smallest_first_and_refused_cifs_are_skipped():

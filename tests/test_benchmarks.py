@@ -16,16 +16,16 @@ from omni_flows.db_schemas import BenchmarkRunDoc
 from omni_flows.model import OmniCalculator
 from typer.testing import CliRunner
 
-from omni_flows.benchmarks import oc20, xu_kitchin
-from omni_flows.benchmarks.oc20 import frame_indices, run_oc20
-from omni_flows.benchmarks.results import (
+from omni_flows.accuracy import oc20, xu_kitchin
+from omni_flows.accuracy.oc20 import frame_indices, run_oc20
+from omni_flows.accuracy.results import (
     DEFAULT_DATA_ROOT,
     BenchmarkDataError,
     ModelChoice,
     benchmark_doc,
     store_runs,
 )
-from omni_flows.benchmarks.xu_kitchin import (
+from omni_flows.accuracy.xu_kitchin import (
     fit_references,
     metal_trend_mae,
     run_xu_kitchin,

@@ -23,7 +23,7 @@ from omni_flows.che import (
     volcano_plot,
 )
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.reactions import get_reaction, reaction_networks
+from omni_flows.workflows.thermo.reactions import get_reaction, reaction_networks
 
 
 @pytest.mark.parametrize("name, u0", [
@@ -167,7 +167,7 @@ def pt111_orr():
     layers fixed), gas H2 and H2O, all with 7net-mf-0/PBE; free-energy corrections from the
     MLIP's vibrations. Gas references as the screen uses them (O = H2O - H2, ...)."""
     from omni_flows.model import OmniCalculator
-    from omni_flows.workflows.thermochemistry import (
+    from omni_flows.workflows.thermo.thermochemistry import (
         adsorbate_free_energy,
         free_energy_correction,
         gas_free_energy,

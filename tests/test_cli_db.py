@@ -176,9 +176,9 @@ def test_every_setting_of_a_screen_has_its_query_name():
     """Reference: the settings the screens themselves store (surface with free energies,
     MOF): each leaf is reachable by its own name (issue 28: tilt was not)."""
     from omni_flows.db_schemas.query import FIELD_ALIASES, FIELD_CHOICES
-    from omni_flows.workflows.mof_flow import MOFAdsorptionMaker
-    from omni_flows.workflows.surface_flow import SurfaceAdsorptionMaker
-    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+    from omni_flows.workflows.flows.mof_flow import MOFAdsorptionMaker
+    from omni_flows.workflows.flows.surface_flow import SurfaceAdsorptionMaker
+    from omni_flows.workflows.thermo.thermochemistry import FreeEnergySettings
 
     surface = SurfaceAdsorptionMaker(adsorbates=["O"])
     stored = [surface.settings, {"mlip": surface.mlip.identity(),

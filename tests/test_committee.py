@@ -99,7 +99,7 @@ def test_a_shift_of_a_slab_element_cancels_in_a_members_adsorption_energy(pt_co)
 def test_training_moves_only_the_members(tmp_path):
     """Two steps on bootstrap resamples of real GPAW RPBE rows (CHEAT Pt and Pd slabs with
     an adsorbate)."""
-    from omni_flows.benchmarks.results import DEFAULT_DATA_ROOT
+    from omni_flows.accuracy.results import DEFAULT_DATA_ROOT
 
     db = connect(DEFAULT_DATA_ROOT / "hea_gpaw_rpbe" / "pure_metals.db")
     rows = [next(db.select(element=metal)).toatoms() for metal in ("Pt", "Pd")]

@@ -10,12 +10,12 @@ from typer.testing import CliRunner
 
 from omni_flows.cli import app
 from omni_flows.stores import connect_database
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.geometry import to_atoms
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.geometry import to_atoms
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.placements import PlacementSettings, make_placements
-from omni_flows.workflows.sites import site_type
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, make_slab
+from omni_flows.workflows.structures.placements import PlacementSettings, make_placements
+from omni_flows.workflows.structures.sites import site_type
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, make_slab
 from conftest import cli_database
 
 runner = CliRunner()

@@ -133,10 +133,10 @@ def test_runner_finds_supervisord_and_jf_beside_the_interpreter_off_path(
 
 def tiny_surface_flow():
     """The smallest surface screen: Pt(111) 2x2, 3 layers, H, one placement (6 jobs)."""
-    from omni_flows.workflows.campaign import SurfaceCampaign
-    from omni_flows.workflows.placements import PlacementSettings
+    from omni_flows.workflows.flows.campaign import SurfaceCampaign
+    from omni_flows.workflows.structures.placements import PlacementSettings
     from omni_flows.workflows.settings import MLIPSettings
-    from omni_flows.workflows.slabs import SlabSpec
+    from omni_flows.workflows.structures.slabs import SlabSpec
 
     campaign = SurfaceCampaign(
         bulks=["Pt"], facets=["111"], adsorbates=["H"], mlip=MLIPSettings(device="cpu"),

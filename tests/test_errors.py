@@ -19,8 +19,8 @@ from omni_flows.errors import (
 )
 from omni_flows.model.errors import CalculationError, OmniFlowsError
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.gpaw_runner import GPAWMissingError, GPAWRunError
-from omni_flows.workflows.pyscf_r2scan import (
+from omni_flows.workflows.dft.gpaw_runner import GPAWMissingError, GPAWRunError
+from omni_flows.workflows.dft.pyscf_r2scan import (
     PySCFMissingError,
     PySCFSettings,
     SCFConvergenceError,

@@ -1,4 +1,4 @@
-"""workflows.geometry: pymatgen <-> ASE, fixed atoms, lateral images.
+"""workflows.structures.geometry: pymatgen <-> ASE, fixed atoms, lateral images.
 
 References: pymatgen's own ASE adaptor (AseAtomsAdaptor: positions, cell, and
 selective_dynamics <-> FixAtoms), ASE's own constraint handling (the forces a
@@ -13,7 +13,7 @@ from ase.build import fcc111, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms, FixCartesian
 from ase.geometry import get_distances
-from omni_flows.workflows.geometry import (
+from omni_flows.workflows.structures.geometry import (
     MOLECULE_BOX,
     fixed_from_site_properties,
     fixed_indices,

@@ -23,9 +23,9 @@ from ase.build import fcc111, molecule
 from ase.calculators.calculator import kptdensity2monkhorstpack
 from omni_flows.db_schemas.identity import settings_id
 from omni_flows.model.errors import OmniFlowsError
-from omni_flows.workflows.adsorbml import adsorbml_success, campaign_summary
+from omni_flows.workflows.dft.adsorbml import adsorbml_success, campaign_summary
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.gpaw_runner import (
+from omni_flows.workflows.dft.gpaw_runner import (
     MOLECULE,
     SLAB,
     GPAWSettings,
@@ -303,7 +303,7 @@ def test_gpaw_terms_are_stored_with_settings_and_a_rerun_or_other_k_reuses_them(
     def no_gpaw(*args, **kwargs):
         raise AssertionError("a stored GPAW single point ran again")
 
-    monkeypatch.setattr("omni_flows.workflows.gpaw_validation.run_gpaw", no_gpaw)
+    monkeypatch.setattr("omni_flows.workflows.dft.gpaw_validation.run_gpaw", no_gpaw)
     again = runner.invoke(app, ["validate", "--dft", "gpaw", "--top", "2", *LOW, "--json"],
                           env=env)
     assert again.exit_code == 0, f"{again.output}\n{again.exception!r}"

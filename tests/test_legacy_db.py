@@ -135,8 +135,8 @@ def test_a_screen_stored_before_reference_free_relaxations_is_found_and_relaxes_
     def no_relax(*args, **kwargs):
         raise AssertionError("a screen stored before relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     db = connect_database(settings)
     stored = ("adsorption_placements", "adsorption_best", "calculations", "slabs")
     before = {name: list(db[name].find({}, {"_id": 0})) for name in stored}

@@ -8,8 +8,8 @@ from omni_flows.workflows.errors import UnknownAdsorbateError
 oc = pytest.importorskip("fairchem.data.oc.databases.pkls",
                          reason="fairchem-data-oc (the OC20 adsorbate pickle) not installed")
 
-from omni_flows.workflows.adsorbates import get_adsorbate  # noqa: E402
-from omni_flows.workflows.oc20_adsorbates import (  # noqa: E402
+from omni_flows.workflows.structures.adsorbates import get_adsorbate  # noqa: E402
+from omni_flows.workflows.structures.oc20_adsorbates import (  # noqa: E402
     N_OC20,
     oc20_adsorbate,
     oc20_adsorbates,
@@ -70,7 +70,7 @@ def test_unknown_name_suggests_the_oc20_spelling():
 def test_screens_take_oc20_names_and_reference_them_by_formula():
     """``--adsorbates '*OOH'``: the OC20 entry, its E_ads referenced as OOH = 2 H2O - 3/2 H2."""
     from omni_flows.db_schemas import ReferenceScheme
-    from omni_flows.workflows.references import adsorbate_references
+    from omni_flows.workflows.thermo.references import adsorbate_references
 
     ooh = get_adsorbate("*OOH")
     assert ooh.name == "*OOH" and ooh.formula == "OOH"

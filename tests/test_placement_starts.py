@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from ase.data import atomic_numbers, covalent_radii
 from omni_flows.db_schemas.identity import settings_id
-from omni_flows.workflows.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.placements import PlacementSettings, make_placements, starts
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, make_slab, terminations
+from omni_flows.workflows.structures.placements import PlacementSettings, make_placements, starts
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, make_slab, terminations
 from scipy.spatial.distance import pdist
 
 UP = ("up",)

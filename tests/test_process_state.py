@@ -127,7 +127,7 @@ import matplotlib
 matplotlib.use("pdf")  # the host program's choice
 out = Path(sys.argv[1])
 from omni_flows.report import heatmap
-from omni_flows.benchmarks.results import parity_plot
+from omni_flows.accuracy.results import parity_plot
 from omni_flows.db_schemas.benchmark import BenchmarkEntry
 from omni_flows.cli.train import plot_loss_curve
 

@@ -20,11 +20,11 @@ from omni_flows.engines.local import run_local
 from omni_flows.engines.remote import job_controller
 from omni_flows.engines.status import campaign_status, find_campaigns
 from omni_flows.stores import connect_database, job_store
-from omni_flows.workflows.campaign import SurfaceCampaign
+from omni_flows.workflows.flows.campaign import SurfaceCampaign
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.placements import PlacementSettings
+from omni_flows.workflows.structures.placements import PlacementSettings
 from omni_flows.workflows.settings import MLIPSettings
-from omni_flows.workflows.slabs import SlabSpec
+from omni_flows.workflows.structures.slabs import SlabSpec
 
 SMALL = SlabSpec(n_layers=3, n_fixed_layers=1, supercell=(2, 2))
 TWO = PlacementSettings(n_random=0, max_placements=2)
@@ -78,7 +78,7 @@ def test_batching_changes_neither_settings_id_nor_the_keys_of_per_pair_results()
 def test_free_energies_vibrate_each_gas_molecule_once_for_every_pair():
     """Reference: the gas references of O (H2O - H2) and H (1/2 H2) are H2 and H2O; 4 pairs
     (two bulks, O and H) read the same two vibration jobs."""
-    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+    from omni_flows.workflows.thermo.thermochemistry import FreeEnergySettings
 
     campaign = tiny_campaign(0)
     campaign.free_energy = FreeEnergySettings()
@@ -95,7 +95,7 @@ def test_one_plan_cuts_each_slab_once_and_places_nothing(monkeypatch):
     adsorbate on every slab to size its batches. Counted on pymatgen's own class."""
     import pymatgen.core.surface as surface
 
-    from omni_flows.workflows import placements
+    from omni_flows.workflows.structures import placements
 
     counted = {"SlabGenerator": 0, "Placement": 0}
     for owner, name in ((surface.SlabGenerator, "SlabGenerator"),
@@ -176,8 +176,8 @@ def test_a_finished_screen_run_again_with_other_batches_relaxes_nothing(two_runs
     def no_relax(*args, **kwargs):
         raise AssertionError("a finished screen relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     before = list(db["adsorption_placements"].find({}, {"_id": 0}))
     flow = tiny_campaign(1024, ONE).make()
     assert run_local(flow, settings=settings, store=job_store(settings)) == {}
@@ -203,8 +203,8 @@ def test_screen_with_an_engine_submits_the_campaign_without_running_it(
     def no_relax(*args, **kwargs):
         raise AssertionError("a submitted screen relaxed here")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     env = {"OMNI_FLOWS_HOME": str(settings.home), "OMNI_FLOWS_DB_PORT": str(settings.db_port),
            "OMNI_FLOWS_DATABASE": settings.database, "OMNI_FLOWS_MONGODB_URI": None,
            "OMNI_FLOWS_CONFIG": None}

@@ -85,8 +85,8 @@ def test_rerun_reuses_stored_results(tiny_screen, monkeypatch):
     def no_relax(*args, **kwargs):
         raise AssertionError("a finished screen relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     result = runner.invoke(app, ["screen", *TINY, "--out", str(out)], env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     after = {d["uuid"]: d["completed_at"] for d in db["outputs"].find({}, {"uuid": 1,
@@ -122,8 +122,8 @@ def test_bad_input_fails_before_relaxing_and_loses_nothing(
     def no_relax(*a, **k):
         raise AssertionError("relaxation started on bad input")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     db = connect_database(settings)
     counts = {c: db[c].count_documents({}) for c in db.list_collection_names()}
     result = runner.invoke(app, ["screen", *args, "--out", str(out)], env=env)

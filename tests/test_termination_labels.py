@@ -9,7 +9,7 @@ composition (issue 28: both (100) slabs were labelled 'NiPt3(100)').
 from pathlib import Path
 
 from omni_flows.report import ranked_rows
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, facet_slabs, termination_label
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, facet_slabs, termination_label
 
 PT3NI = Path(__file__).parents[1] / "examples" / "Pt3Ni.cif"
 

@@ -9,14 +9,14 @@ from ase.optimize import BFGS
 from ase.vibrations import Vibrations
 
 from omni_flows.model import OmniCalculator
-from omni_flows.workflows.thermochemistry import (
+from omni_flows.workflows.thermo.thermochemistry import (
     FreeEnergySettings,
     adsorbate_free_energy,
     adsorbate_thermo,
     free_energy_correction,
     gas_free_energy,
 )
-from omni_flows.workflows.vibrations import VibrationResult, vibrate
+from omni_flows.workflows.thermo.vibrations import VibrationResult, vibrate
 
 MODEL, TASK = "7net-mf-0", "PBE"
 T = 298.15

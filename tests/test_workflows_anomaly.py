@@ -9,7 +9,7 @@ import pytest
 from ase import Atoms
 from ase.build import add_adsorbate, fcc111
 from omni_flows.db_schemas import AnomalyKind
-from omni_flows.workflows.anomaly import detect_anomalies, stretched_bonds
+from omni_flows.workflows.structures.anomaly import detect_anomalies, stretched_bonds
 
 
 def _slab():

@@ -31,9 +31,9 @@ from omni_flows.workflows import (
     SurfaceAdsorptionMaker,
     SurfaceCampaign,
 )
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.references import adsorbate_references, reference_molecules
-from omni_flows.workflows.sites import site_type
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.thermo.references import adsorbate_references, reference_molecules
+from omni_flows.workflows.structures.sites import site_type
 from conftest import cli_database
 
 DATA = Path(os.environ.get("OMNI_FLOWS_SHARED_DATA",
@@ -188,8 +188,8 @@ def test_another_reference_relaxes_nothing_and_moves_e_ads_by_the_reference_diff
     def no_relax(*args, **kwargs):
         raise AssertionError("another reference relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.surface_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.surface_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     gas_screen = campaigns["files"]
     db = connect_database(settings)
     relaxations = db["outputs"].count_documents({"name": {"$regex": "^placements "}})
@@ -223,7 +223,7 @@ def test_another_reference_relaxes_nothing_and_moves_e_ads_by_the_reference_diff
 def settings_id_of(campaign) -> str:
     """The settings id of a screen's placement documents (its settings, no free energy)."""
     from omni_flows.db_schemas.identity import settings_id
-    from omni_flows.workflows.surface_flow import surface_settings
+    from omni_flows.workflows.flows.surface_flow import surface_settings
 
     return settings_id(surface_settings(campaign.mlip, campaign.slab_spec, campaign.placements,
                                         campaign.reference))

@@ -15,10 +15,10 @@ from omni_flows.workflows import (
     get_adsorbate,
     parse_facet,
 )
-from omni_flows.workflows.frameworks import check_framework, insert_guest, load_framework
-from omni_flows.workflows.placements import PlacementSettings, make_placements
-from omni_flows.workflows.references import gas_coefficients
-from omni_flows.workflows.slabs import bulk_structure, make_slab, terminations
+from omni_flows.workflows.structures.frameworks import check_framework, insert_guest, load_framework
+from omni_flows.workflows.structures.placements import PlacementSettings, make_placements
+from omni_flows.workflows.thermo.references import gas_coefficients
+from omni_flows.workflows.structures.slabs import bulk_structure, make_slab, terminations
 from pymatgen.core import Composition, Lattice, Structure
 
 

@@ -19,9 +19,9 @@ from omni_flows.db_schemas import CalcType, MLIPCalculationDoc
 from omni_flows.model import OmniCalculator
 from omni_flows.model.pretrained import load_model
 from omni_flows.workflows import MLIPSettings, OmniRelaxMaker, OmniStaticMaker
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.geometry import to_atoms
-from omni_flows.workflows.placements import PlacementSettings, make_placements
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.geometry import to_atoms
+from omni_flows.workflows.structures.placements import PlacementSettings, make_placements
 from omni_flows.workflows.relax import get_calculator, relax
 from pymatgen.core import Molecule
 from pymatgen.io.ase import AseAtomsAdaptor

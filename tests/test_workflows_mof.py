@@ -20,15 +20,15 @@ from maggma.stores import MemoryStore
 from omni_flows.db_schemas import MOFAdsorptionDoc
 from omni_flows.model.errors import OmniFlowsError
 from omni_flows.workflows import WorkflowInputError
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.geometry import to_atoms
-from omni_flows.workflows.frameworks import (
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.geometry import to_atoms
+from omni_flows.workflows.structures.frameworks import (
     GUEST_CLEARANCE,
     WALL_CONTACT,
     insert_guest,
     load_framework,
 )
-from omni_flows.workflows.mof_flow import (
+from omni_flows.workflows.flows.mof_flow import (
     MOFAdsorptionMaker,
     d3_energy,
     d3_parameters,
@@ -208,8 +208,8 @@ def test_rerun_of_a_finished_mof_screen_recomputes_nothing(tiny_mof_screen, monk
     def no_relax(*a, **k):
         raise AssertionError("a finished screen relaxed again")
 
-    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.mof_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     after = {d["uuid"]: d["completed_at"] for d in db["outputs"].find({}, {"uuid": 1,
@@ -248,8 +248,8 @@ def test_bad_mof_input_fails_before_relaxing_and_loses_nothing(
     def no_relax(*a, **k):
         raise AssertionError("relaxation started on bad input")
 
-    monkeypatch.setattr("omni_flows.workflows.mof_flow.relax", no_relax)
-    monkeypatch.setattr("omni_flows.workflows.relax_maker.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.mof_flow.relax", no_relax)
+    monkeypatch.setattr("omni_flows.workflows.flows.relax_maker.relax", no_relax)
     db = connect_database(settings)
     counts = {c: db[c].count_documents({}) for c in db.list_collection_names()}
     result = runner.invoke(app, args, env=env)

@@ -18,8 +18,8 @@ from ase.data import atomic_numbers, covalent_radii
 from monty.json import MontyDecoder, jsanitize
 from pymatgen.core import Lattice, Structure
 
-from omni_flows.workflows.adsorbates import get_adsorbate
-from omni_flows.workflows.placements import (
+from omni_flows.workflows.structures.adsorbates import get_adsorbate
+from omni_flows.workflows.structures.placements import (
     DEDUPE_TOLERANCE,
     PlacementSettings,
     all_sites,
@@ -29,8 +29,8 @@ from omni_flows.workflows.placements import (
     place,
     surface_operations,
 )
-from omni_flows.workflows.sites import site_composition, site_type
-from omni_flows.workflows.slabs import SlabSpec, bulk_structure, layers, make_slab, terminations
+from omni_flows.workflows.structures.sites import site_composition, site_type
+from omni_flows.workflows.structures.slabs import SlabSpec, bulk_structure, layers, make_slab, terminations
 
 
 def _l12(a: float, minority: str, majority: str) -> Structure:
@@ -256,7 +256,7 @@ def test_default_placements_lose_nothing_to_deduplication():
     """pymatgen's sites are already symmetry-distinct and seeded random spots land on no
     image of another: O and CO (upright and flat) keep every placement on Pt(111), (100)
     and (211)."""
-    from omni_flows.workflows.placements import starts
+    from omni_flows.workflows.structures.placements import starts
 
     for hkl in ((1, 1, 1), (1, 0, 0), (2, 1, 1)):
         slab, fixed = _slab("Pt", hkl)
@@ -288,7 +288,7 @@ def test_a_multidentate_site_names_every_binding_atoms_site():
     bond from the surface): the geometric label of each N agrees with the site it was put
     over (a pymatgen hollow is fcc or hcp), joined in binding-atom order."""
     pytest.importorskip("fairchem.data.oc.databases.pkls")
-    from omni_flows.workflows.sites import adsorbate_site
+    from omni_flows.workflows.structures.sites import adsorbate_site
 
     nnh = get_adsorbate("*N*NH")
     slab, fixed = _slab("Pt", (1, 1, 1))

@@ -1,4 +1,4 @@
-"""The slab rules of SlabSpec (workflows/slabs.py) measured on real facets.
+"""The slab rules of SlabSpec (workflows/structures/slabs.py) measured on real facets.
 
 References: fcc interlayer spacings a/sqrt(3) (111), a/2 (100), a/(2 sqrt(2)) (110) and
 a/(2 sqrt(6)) (211) with ASE's Pt a = 3.92 A; the nearest-neighbour distance a/sqrt(2).
@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from omni_flows.workflows.slabs import (
+from omni_flows.workflows.structures.slabs import (
     SlabSpec,
     SlabWarning,
     bulk_structure,
@@ -67,8 +67,8 @@ def test_all_terminations_screens_both_cuts_of_hcp_ru_10m10():
     from dataclasses import replace
 
     from omni_flows.workflows import MLIPSettings
-    from omni_flows.workflows.campaign import SurfaceCampaign
-    from omni_flows.workflows.slabs import bulk_structure, terminations
+    from omni_flows.workflows.flows.campaign import SurfaceCampaign
+    from omni_flows.workflows.structures.slabs import bulk_structure, terminations
 
     ru = bulk_structure("Ru")
     shifts = terminations(ru, (1, 0, 0), SlabSpec())
@@ -96,7 +96,7 @@ def test_all_terminations_include_the_face_pymatgen_counts_as_a_flip_on_cu3au_10
     face is screened here, so both faces are terminations (pymatgen's first, as before)."""
     from pymatgen.core import Lattice, Structure
 
-    from omni_flows.workflows.slabs import bulk_structure, layers, terminations
+    from omni_flows.workflows.structures.slabs import bulk_structure, layers, terminations
 
     cu3au = Structure(Lattice.cubic(3.75), ["Au", "Cu", "Cu", "Cu"],
                       [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])

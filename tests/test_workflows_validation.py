@@ -15,14 +15,14 @@ import uuid
 import numpy as np
 import pytest
 from ase.build import fcc111
-from omni_flows.workflows.clusters import ClusterSpec, cut_cluster
+from omni_flows.workflows.structures.clusters import ClusterSpec, cut_cluster
 from omni_flows.workflows.errors import WorkflowInputError
-from omni_flows.workflows.pyscf_r2scan import PySCFSettings, SCFConvergenceError, r2scan_energy
+from omni_flows.workflows.dft.pyscf_r2scan import PySCFSettings, SCFConvergenceError, r2scan_energy
 from omni_flows.db_schemas.identity import legacy_settings_id, settings_id
 from omni_flows.results import validation_targets
 from omni_flows.workflows.settings import MLIPSettings
-from omni_flows.workflows.validation import R2SCANValidationMaker
-from omni_flows.workflows.vasp_r2scan import (
+from omni_flows.workflows.flows.validation import R2SCANValidationMaker
+from omni_flows.workflows.dft.vasp_r2scan import (
     FrameworkR2SCANStaticMaker,
     SlabR2SCANStaticMaker,
     molecule_in_box,
@@ -79,7 +79,7 @@ def test_dft_settings_are_checked_when_made_and_frozen_after():
     made object cannot change under a job that holds it."""
     import dataclasses
 
-    from omni_flows.workflows.gpaw_runner import GPAWSettings
+    from omni_flows.workflows.dft.gpaw_runner import GPAWSettings
 
     settings = PySCFSettings(spins=[0, 2])
     assert settings.spins == (0, 2)

@@ -1,17 +1,24 @@
-"""jobflow Makers and Flows: MLIP static/relax, surface and MOF adsorption, screening campaigns."""
+"""jobflow Makers and Flows: MLIP static/relax, surface and MOF adsorption, screening campaigns.
 
-from .adsorbates import BUILTIN_ADSORBATES, Adsorbate, get_adsorbate
-from .anomaly import detect_anomalies
-from .campaign import SurfaceCampaign, parse_facet
+Rooms: ``flows/`` (Makers, the plan of a screen, campaigns, validation), ``structures/``
+(bulks, slabs, sites, placements, adsorbates, geometry, anomaly checks), ``thermo/``
+(vibrations, free energies, gas references, reactions), ``dft/`` (GPAW, PySCF, VASP, the
+AdsorbML rate); beside them the settings, the one relaxation engine (``relax``), job
+identity, provenance and errors.
+"""
+
 from .errors import FacetError, FrameworkError, UnknownAdsorbateError, WorkflowInputError
-from .mof_campaign import MOFCampaign
-from .mof_flow import MOFAdsorptionMaker
-from .relax_maker import OmniRelaxMaker, OmniStaticMaker
-from .placements import PlacementSettings
 from .settings import MLIPSettings
-from .slabs import SlabSpec
-from .surface_flow import SurfaceAdsorptionMaker
-from .validation import R2SCANValidationMaker, ValidationTarget
+from .structures.adsorbates import BUILTIN_ADSORBATES, Adsorbate, get_adsorbate
+from .structures.anomaly import detect_anomalies
+from .structures.placements import PlacementSettings
+from .structures.slabs import SlabSpec
+from .flows.campaign import SurfaceCampaign, parse_facet
+from .flows.mof_campaign import MOFCampaign
+from .flows.mof_flow import MOFAdsorptionMaker
+from .flows.relax_maker import OmniRelaxMaker, OmniStaticMaker
+from .flows.surface_flow import SurfaceAdsorptionMaker
+from .flows.validation import R2SCANValidationMaker, ValidationTarget
 
 __all__ = [
     "BUILTIN_ADSORBATES",

@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 from threadpoolctl import threadpool_limits
 
-from .geometry import free_mask
+from .structures.geometry import free_mask
 from .settings import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, MLIPSettings
 
 __all__ = ["DEFAULT_FMAX", "DEFAULT_OPTIMIZER", "DEFAULT_STEPS", "RelaxOutcome",

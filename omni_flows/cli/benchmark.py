@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperCommand
 
-from omni_flows.benchmarks.results import (
+from omni_flows.accuracy.results import (
     BenchmarkInputError,
     ModelChoice,
     benchmark_doc,
@@ -144,7 +144,7 @@ def xu_kitchin(
     Site preference (strict and within 0.1 eV), site-difference MAE, metal-trend MAE, and
     absolute MAE after a per-adsorbate reference fitted on Pt Ag Au, tested on Pd Cu.
     """
-    from omni_flows.benchmarks import xu_kitchin as xk
+    from omni_flows.accuracy import xu_kitchin as xk
 
     settings = load_settings()
     device = device or settings.device
@@ -189,7 +189,7 @@ def oc20(
     trajectory's first frame, relaxation energies. The data are RPBE: absolute energies of
     a PBE model are offset, so they are not compared.
     """
-    from omni_flows.benchmarks import oc20 as oc
+    from omni_flows.accuracy import oc20 as oc
 
     settings = load_settings()
     device = device or settings.device
@@ -229,7 +229,7 @@ def hea(
     Per adsorbate at the DFT geometries: MAE of adsorption energies relative to Pt(111)
     (refs/ folder) or to gas molecules, mean error, Spearman rho and the number of sites.
     """
-    from omni_flows.benchmarks import hea as hb
+    from omni_flows.accuracy import hea as hb
 
     settings = load_settings()
     device = device or settings.device
@@ -271,7 +271,7 @@ def odac(
     """
     chosen = split_values(guests) or ["CO2", "H2O"]
     try:
-        from omni_flows.benchmarks.odac import run_odac
+        from omni_flows.accuracy.odac import run_odac
     except ImportError as exc:
         raise BenchmarkInputError(f"the odac benchmark is not available here ({exc})") from None
     settings = load_settings()

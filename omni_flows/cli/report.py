@@ -27,7 +27,7 @@ app = typer.Typer(help="Reports on stored results: the computational hydrogen el
 @app.command("che")
 def che(
     reaction: str = typer.Option(..., "--reaction", "-r",
-                                 help="orr, oer, her, co2rr or nrr (see workflows/reactions.yaml)"),
+                                 help="orr, oer, her, co2rr or nrr (see workflows/thermo/reactions.yaml)"),
     filter_json: str = typer.Option(None, "--filter", "-f",
                                     help="MongoDB filter on adsorption_best, as JSON"),
     potential: float = typer.Option(0.0, "--potential", "-U",
@@ -59,7 +59,7 @@ def che(
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
     from omni_flows.workflows.errors import WorkflowInputError
-    from omni_flows.workflows.reactions import get_reaction
+    from omni_flows.workflows.thermo.reactions import get_reaction
 
     network = get_reaction(reaction)  # an unknown reaction fails before the database
     convention = Solvation.parse(solvation, network)  # so does a bad --solvation

@@ -225,7 +225,7 @@ def quiet_third_parties():
 
 def _show_once(default):
     """Our own warnings (a slab under the slab rules, ...) as one line each, once."""
-    from omni_flows.workflows.slabs import SlabWarning
+    from omni_flows.workflows.structures.slabs import SlabWarning
 
     seen = set()
 
@@ -308,10 +308,10 @@ def surfaces(
 ) -> None:
     """Screen adsorbates on surfaces: build one Flow, run it locally (or queue it on
     --engine), store, rank, plot."""
-    from omni_flows.workflows.campaign import SurfaceCampaign
-    from omni_flows.workflows.placements import PlacementSettings
-    from omni_flows.workflows.slabs import SlabSpec
-    from omni_flows.workflows.thermochemistry import FreeEnergySettings
+    from omni_flows.workflows.flows.campaign import SurfaceCampaign
+    from omni_flows.workflows.structures.placements import PlacementSettings
+    from omni_flows.workflows.structures.slabs import SlabSpec
+    from omni_flows.workflows.thermo.thermochemistry import FreeEnergySettings
 
     console, start, engine = Console(), time.perf_counter(), check_engine(engine)
     check_writable_dir(out, "--out")  # before any compute, not after it
@@ -395,7 +395,7 @@ def mofs(
     """Screen guests in MOFs: build one Flow, run it locally (or queue it on --engine),
     store, rank, plot."""
     from omni_flows.report import mof_heatmap, mof_ranked_rows, mof_ranked_table
-    from omni_flows.workflows.mof_campaign import MOFCampaign
+    from omni_flows.workflows.flows.mof_campaign import MOFCampaign
 
     console, start, engine = Console(), time.perf_counter(), check_engine(engine)
     check_writable_dir(out, "--out")  # before any compute, not after it

@@ -101,12 +101,12 @@ def validate(
     With --dft gpaw, --top is the number K of lowest placements validated per
     (slab, adsorbate)."""
     from omni_flows.settings import load_settings
-    from omni_flows.workflows.validation import DFT_CODES
+    from omni_flows.workflows.flows.validation import DFT_CODES
 
     if top < 1:
         raise ValidateInputError(f"--top must be at least 1, not {top}")
     if dft == "gpaw":
-        from omni_flows.workflows.gpaw_runner import GPAWSettings
+        from omni_flows.workflows.dft.gpaw_runner import GPAWSettings
 
         gpaw = GPAWSettings(**given(xc=xc, ecut=ecut, kpts=parse_kpts(kpts), box=box,
                                     kpt_density=kpt_density, smearing=smearing))
@@ -114,10 +114,10 @@ def validate(
     if dft not in DFT_CODES:  # before the database is reached
         raise ValidateInputError(f"--dft must be one of gpaw, {', '.join(DFT_CODES)}, "
                                  f"not {dft!r}")
-    from omni_flows.workflows.clusters import ClusterSpec
-    from omni_flows.workflows.pyscf_r2scan import PySCFSettings
+    from omni_flows.workflows.structures.clusters import ClusterSpec
+    from omni_flows.workflows.dft.pyscf_r2scan import PySCFSettings
     from omni_flows.workflows.settings import MLIPSettings
-    from omni_flows.workflows.validation import R2SCAN_TASK, R2SCANValidationMaker
+    from omni_flows.workflows.flows.validation import R2SCAN_TASK, R2SCANValidationMaker
 
     settings = load_settings()
     maker = R2SCANValidationMaker(  # every setting checked here, before the database
@@ -186,9 +186,9 @@ def validate_gpaw(gpaw, top: int, adsorbates: list[str] | None, model: str | Non
     from omni_flows.engines.local import run_local
     from omni_flows.results import documents_of_jobs, gpaw_validation_targets
     from omni_flows.stores import connect_database
-    from omni_flows.workflows.adsorbml import campaign_summary
-    from omni_flows.workflows.gpaw_runner import require_gpaw
-    from omni_flows.workflows.gpaw_validation import DOCUMENT_JOB, GPAWValidationMaker
+    from omni_flows.workflows.dft.adsorbml import campaign_summary
+    from omni_flows.workflows.dft.gpaw_runner import require_gpaw
+    from omni_flows.workflows.dft.gpaw_validation import DOCUMENT_JOB, GPAWValidationMaker
 
     if systems is not None and systems < 1:
         raise ValidateInputError(f"--systems must be at least 1, not {systems}")

@@ -22,7 +22,7 @@ def finished_uuids(store: JobStore, uuids: list[str]) -> set[str]:
 
 
 # job metadata of a job that only serves the jobs taking its output (placement relaxations
-# and a pair's adsorption energies, workflows/surface_flow.py)
+# and a pair's adsorption energies, workflows/flows/surface_flow.py)
 EXECUTION_ONLY = "execution_only"
 
 

@@ -28,7 +28,7 @@ from ase import Atoms, units
 from ase.thermochemistry import IdealGasThermo, QuasiHarmonicThermo
 from monty.json import MSONable
 
-from .errors import WorkflowInputError
+from ..errors import WorkflowInputError
 from .references import gas_coefficients
 from .vibrations import DEFAULT_DISPLACEMENT, VibrationResult, vibrate
 

@@ -43,11 +43,11 @@ from omni_flows.db_schemas.gpaw_validation import (
 from pymatgen.core import Molecule, Structure
 
 from .adsorbml import SUCCESS_THRESHOLD, adsorbml_success
-from .errors import WorkflowInputError
+from ..errors import WorkflowInputError
 from .gpaw_runner import MOLECULE, SLAB, GPAWSettings, require_gpaw, run_gpaw
-from .identity import keyed
-from .references import energy_reference, molecules_needed, reference_counts
-from .validation import require_one_per_cell
+from ..identity import keyed
+from ..thermo.references import energy_reference, molecules_needed, reference_counts
+from ..flows.validation import require_one_per_cell
 
 
 def single_point_identity(structure: Structure | Molecule, kind: str,

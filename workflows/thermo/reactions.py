@@ -23,7 +23,7 @@ import yaml
 from ase import units
 from pymatgen.core import Composition
 
-from .errors import WorkflowInputError
+from ..errors import WorkflowInputError
 from .references import BASIS, gas_coefficients
 
 PAIR = "H+ + e-"
@@ -159,7 +159,7 @@ def adsorbate_offset(name: str) -> float:
 @cache
 def reaction_networks() -> dict[str, ReactionNetwork]:
     """Every network of ``reactions.yaml``, checked for balance."""
-    text = resources.files("omni_flows.workflows").joinpath("reactions.yaml").read_text()
+    text = resources.files("omni_flows.workflows.thermo").joinpath("reactions.yaml").read_text()
     networks = {}
     for name, spec in yaml.safe_load(text).items():
         steps = tuple(Step(tuple(map(Species.parse, s["reactants"])),

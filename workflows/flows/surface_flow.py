@@ -55,26 +55,26 @@ from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.db_schemas.identity import result_identity, settings_id
 from pymatgen.core import Structure
 
-from .adsorbates import Adsorbate, get_adsorbate
-from .anomaly import detect_anomalies
-from .geometry import to_atoms, to_pymatgen
-from .errors import WorkflowInputError
-from .free_energy_flow import (
+from ..structures.adsorbates import Adsorbate, get_adsorbate
+from ..structures.anomaly import detect_anomalies
+from ..structures.geometry import to_atoms, to_pymatgen
+from ..errors import WorkflowInputError
+from ..thermo.free_energy_flow import (
     best_placement_free_energy,
     free_energy_settings,
     gas_counts,
     gas_thermochemistry,
 )
-from .identity import keyed
-from .placements import PlacementSettings, check_coverage, make_placements, placement_bound
-from .provenance import provenance_of
-from .references import adsorbate_references, energy_reference, reference_molecules
-from .relax import get_calculator, relax
+from ..identity import keyed
+from ..structures.placements import PlacementSettings, check_coverage, make_placements, placement_bound
+from ..provenance import provenance_of
+from ..thermo.references import adsorbate_references, energy_reference, reference_molecules
+from ..relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
-from .settings import MLIPSettings
-from .sites import adsorbate_site
-from .slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, termination_label, top_layer
-from .thermochemistry import FreeEnergySettings
+from ..settings import MLIPSettings
+from ..structures.sites import adsorbate_site
+from ..structures.slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, termination_label, top_layer
+from ..thermo.thermochemistry import FreeEnergySettings
 
 __all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "SurfacePlan",
            "batch_groups", "gas_reference_jobs", "surface_settings"]

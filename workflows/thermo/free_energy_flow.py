@@ -21,11 +21,11 @@ from omni_flows.db_schemas import BestAdsorptionDoc, MLIPCalculationDoc, Referen
 from omni_flows.db_schemas.identity import settings_id as make_settings_id
 from pymatgen.core import Composition
 
-from .adsorbates import Adsorbate
-from .geometry import to_atoms
+from ..structures.adsorbates import Adsorbate
+from ..structures.geometry import to_atoms
 from .references import adsorbate_references, gas_coefficients
-from .relax import get_calculator
-from .settings import MLIPSettings
+from ..relax import get_calculator
+from ..settings import MLIPSettings
 from .thermochemistry import (
     FreeEnergySettings,
     Thermo,

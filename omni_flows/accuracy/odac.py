@@ -28,9 +28,9 @@ from pymatgen.io.cif import CifParser
 from omni_flows.db_schemas import BenchmarkEntry, MOFAdsorptionDoc
 from omni_flows.engines.local import run_local
 from omni_flows.workflows.errors import FrameworkError
-from omni_flows.workflows.frameworks import check_framework, supercell_for_cutoff
-from omni_flows.workflows.mof_flow import MOFAdsorptionMaker
-from omni_flows.workflows.surface_flow import MLIPSettings
+from omni_flows.workflows.structures.frameworks import check_framework, supercell_for_cutoff
+from omni_flows.workflows.flows.mof_flow import MOFAdsorptionMaker
+from omni_flows.workflows.flows.surface_flow import MLIPSettings
 
 from .results import BenchmarkDataError, BenchmarkInputError
 

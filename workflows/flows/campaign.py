@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from jobflow import Flow
 
-from .errors import FacetError
+from ..errors import FacetError
 from .surface_flow import SurfaceAdsorptionMaker, SurfacePlan
 
 

@@ -31,7 +31,7 @@ from pymatgen.core import Structure
 from pymatgen.core.surface import SlabGenerator
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from .errors import FacetError, WorkflowInputError
+from ..errors import FacetError, WorkflowInputError
 
 # A: atoms closer than this in height belong to one layer (fcc(111) layers are ~2.3 A apart)
 LAYER_TOLERANCE = 0.5

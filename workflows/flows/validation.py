@@ -8,10 +8,10 @@ screen's reference scheme):
    screen's geometries, E_ads = E(slab+ads) - E(slab) - E_ref under the same
    reference scheme as the screen's (PBE-task) value;
 2. ``dft="pyscf"``: r2SCAN with PySCF on a cluster cut around the site
-   (:mod:`.clusters`) and on the gas molecules, one basis and functional for
-   every term (:mod:`.pyscf_r2scan`);
+   (:mod:`..structures.clusters`) and on the gas molecules, one basis and functional for
+   every term (:mod:`..dft.pyscf_r2scan`);
 3. ``dft="vasp"``: atomate2 r2SCAN statics of the slab+adsorbate, the slab and
-   each gas molecule in a box (:mod:`.vasp_r2scan`), for users with VASP.
+   each gas molecule in a box (:mod:`..dft.vasp_r2scan`), for users with VASP.
 
 Each target ends in one :class:`R2SCANValidationDoc` with the three values side by side.
 
@@ -41,16 +41,16 @@ from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from pymatgen.core import Molecule, Structure
 
-from .clusters import ClusterSpec, cut_cluster
-from .geometry import to_atoms
-from .errors import WorkflowInputError
-from .identity import keyed
-from .provenance import provenance_of
-from .pyscf_r2scan import PySCFSettings, r2scan_energy
-from .references import energy_reference, molecules_needed, reference_counts
-from .relax import get_calculator
-from .settings import MLIPSettings
-from .vasp_r2scan import FrameworkR2SCANStaticMaker, SlabR2SCANStaticMaker, molecule_in_box
+from ..structures.clusters import ClusterSpec, cut_cluster
+from ..structures.geometry import to_atoms
+from ..errors import WorkflowInputError
+from ..identity import keyed
+from ..provenance import provenance_of
+from ..dft.pyscf_r2scan import PySCFSettings, r2scan_energy
+from ..thermo.references import energy_reference, molecules_needed, reference_counts
+from ..relax import get_calculator
+from ..settings import MLIPSettings
+from ..dft.vasp_r2scan import FrameworkR2SCANStaticMaker, SlabR2SCANStaticMaker, molecule_in_box
 
 DFT_CODES = ("none", "pyscf", "vasp")
 R2SCAN_TASK = "R2SCAN"  # the r2SCAN task of the multi-task models (7net-mf-0, omni-ads-0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms, units
 
-from .geometry import free_mask
+from ..structures.geometry import free_mask
 
 # A: ASE's Vibrations default; forces of a 0.05 eV/A relaxed structure stay well above
 # float32 noise at this step (checked against ase.vibrations in tests/test_thermochemistry.py)

@@ -17,7 +17,7 @@ from ase.build import molecule
 from omni_flows.db_schemas import EnergyReference, ReferenceScheme
 from pymatgen.core import Composition, Molecule
 
-from .errors import UnknownAdsorbateError
+from ..errors import UnknownAdsorbateError
 
 BASIS = ("H2", "H2O", "N2", "CO")  # spans H, O, N, C
 BASIS_ELEMENTS = ("H", "O", "N", "C")
@@ -57,7 +57,7 @@ def molecules_needed(formulas: list[str], scheme: ReferenceScheme) -> list[str]:
 
 
 def adsorbate_references(adsorbate, scheme: ReferenceScheme) -> dict[str, float]:
-    """``{reference molecule: n}`` of an :class:`~.adsorbates.Adsorbate`: its own molecule
+    """``{reference molecule: n}`` of an :class:`~..structures.adsorbates.Adsorbate`: its own molecule
     (by its adsorbate id) when the user gave it as a file, else by its formula."""
     if scheme == ReferenceScheme.GAS_MOLECULES and adsorbate.own_gas_molecule:
         return {adsorbate.adsorbate_id: 1.0}

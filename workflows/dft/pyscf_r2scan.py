@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from monty.json import MSONable
 from pymatgen.core import Molecule
 
-from .errors import CalculationError, WorkflowInputError
+from ..errors import CalculationError, WorkflowInputError
 
 # eV per Hartree (CODATA 2018), the conversion of every PySCF energy here
 HARTREE_TO_EV = 27.211386245988

@@ -1,4 +1,5 @@
-"""Benchmarks of the MLIP against DFT reference sets.
+"""Accuracy of the MLIP against DFT reference sets (the library behind ``omni-flows benchmark``;
+speed and method benchmark scripts live in the top-level ``benchmarks/`` folder).
 
 Each benchmark is one function ``run_<name>(model, task, ...) -> (metrics, entries)``:
 a dict of error statistics (eV, eV/Angstrom) and the per-system

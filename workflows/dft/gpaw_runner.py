@@ -45,8 +45,8 @@ from monty.json import MSONable
 from ase.data import atomic_numbers, ground_state_magnetic_moments
 from pymatgen.core import Molecule, Structure
 
-from .errors import CalculationError, WorkflowInputError
-from .geometry import to_atoms
+from ..errors import CalculationError, WorkflowInputError
+from ..structures.geometry import to_atoms
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
 INSTALL_STEPS = ("apt-get update && apt-get install -y libxc-dev libopenblas-dev && "

@@ -54,7 +54,7 @@ def coverage_key(coverage: float | str) -> str:
 
 def to_atoms(entry: dict, metal: str) -> Atoms:
     """A structure of the data set, bottom N_FIXED_LAYERS metal layers held by FixAtoms."""
-    from omni_flows.workflows.slabs import layers
+    from omni_flows.workflows.structures.slabs import layers
 
     atoms = Atoms(entry["symbols"], positions=entry["pos"], cell=entry["cell"], pbc=True)
     slab = np.array([i for i, s in enumerate(atoms.get_chemical_symbols()) if s == metal])
@@ -154,7 +154,7 @@ def classify_site(positions: np.ndarray, cell: np.ndarray, ads_index: int = -1,
     """fcc, hcp, bridge or ontop: the ideal (111) site nearest the adsorbate laterally.
 
     ``slab_indices``: the metal atoms (default: every atom but the adsorbate)."""
-    from omni_flows.workflows.slabs import layers
+    from omni_flows.workflows.structures.slabs import layers
 
     pos = np.asarray(positions)
     ads = pos[ads_index]

@@ -65,7 +65,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy.optimize import linear_sum_assignment
 
 from .adsorbates import Adsorbate
-from .errors import WorkflowInputError
+from ..errors import WorkflowInputError
 from .geometry import lateral_images, lateral_shifts
 
 SITE_TYPES = ("hollow", "ontop", "bridge")  # round-robin order: the usual minima first

@@ -17,7 +17,7 @@ from pymatgen.io.cif import CifParser
 from scipy.spatial.transform import Rotation
 
 from .adsorbates import Adsorbate
-from .errors import FrameworkError
+from ..errors import FrameworkError
 
 # A: closer atoms are an overlap (shortest real bond, H-H in H2, is 0.74 A)
 OVERLAP = 0.7

@@ -15,7 +15,7 @@ from ase import Atoms
 from ase.io import read
 
 from omni_flows.db_schemas import BenchmarkEntry
-from omni_flows.workflows.geometry import free_mask
+from omni_flows.workflows.structures.geometry import free_mask
 
 from .results import BenchmarkInputError, data_folder
 

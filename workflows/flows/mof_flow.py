@@ -29,20 +29,20 @@ from omni_flows.db_schemas import (
 from omni_flows.db_schemas.fingerprint import structure_fingerprint
 from pymatgen.core import Element, Structure
 
-from .adsorbates import Adsorbate, get_adsorbate
-from .anomaly import ADSORBATE_MULT, _fragments, bond_matrix, changed_bonds
-from .geometry import to_atoms, to_pymatgen
-from .errors import FrameworkError, WorkflowInputError
-from .frameworks import check_framework, insert_guest, load_framework, supercell_for_cutoff
+from ..structures.adsorbates import Adsorbate, get_adsorbate
+from ..structures.anomaly import ADSORBATE_MULT, _fragments, bond_matrix, changed_bonds
+from ..structures.geometry import to_atoms, to_pymatgen
+from ..errors import FrameworkError, WorkflowInputError
+from ..structures.frameworks import check_framework, insert_guest, load_framework, supercell_for_cutoff
 from omni_flows.db_schemas import MLIPCalculationDoc
 from omni_flows.db_schemas.identity import result_identity, settings_id
 
-from .identity import keyed
-from .provenance import provenance_of
-from .references import gas_molecule
-from .relax import get_calculator, relax
+from ..identity import keyed
+from ..provenance import provenance_of
+from ..thermo.references import gas_molecule
+from ..relax import get_calculator, relax
 from .relax_maker import OmniRelaxMaker
-from .settings import MLIPSettings
+from ..settings import MLIPSettings
 
 log = logging.getLogger(__name__)
 

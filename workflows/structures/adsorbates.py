@@ -14,7 +14,7 @@ from ase.build import molecule
 from monty.json import MSONable
 from omni_flows.db_schemas.fingerprint import content_hash
 
-from .errors import UnknownAdsorbateError
+from ..errors import UnknownAdsorbateError
 
 # A: planar radicals bound by their centre (CH3) are started pyramidal, as they bind
 PYRAMIDAL_LIFT = 0.35
@@ -193,12 +193,12 @@ def get_adsorbate(spec: str | Adsorbate) -> Adsorbate:
         return spec
     if spec in BUILTIN_ADSORBATES:
         return _builtin(spec)
-    if "*" in spec:  # an OC20 name: *OH, *COOH, *N*NH (workflows/oc20_adsorbates.py)
+    if "*" in spec:  # an OC20 name: *OH, *COOH, *N*NH (workflows/structures/oc20_adsorbates.py)
         from .oc20_adsorbates import oc20_adsorbate
 
         entry = oc20_adsorbate(spec)
         # named as OC20 names it, with every binding atom (a multidentate one is placed on
-        # all of them: workflows/placements.py)
+        # all of them: workflows/structures/placements.py)
         return Adsorbate(entry.name, tuple(entry.atoms.get_chemical_symbols()),
                          tuple(map(tuple, entry.atoms.positions.round(6).tolist())),
                          entry.binding_indices[0],

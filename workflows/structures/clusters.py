@@ -19,7 +19,7 @@ import numpy as np
 from monty.json import MSONable
 from pymatgen.core import Molecule, Structure
 
-from .errors import WorkflowInputError
+from ..errors import WorkflowInputError
 from .geometry import lateral_shifts
 
 # A: the site, its in-plane neighbours and the layer below on fcc(111) metals (d_nn ~ 2.5-2.9)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .errors import UnknownAdsorbateError
+from ..errors import UnknownAdsorbateError
 
 N_OC20 = 82  # adsorbates of the OC20 data set: indices 0..81 of the pickle
 _PACKAGE = "fairchem.data.oc.databases.pkls"
@@ -79,7 +79,7 @@ def oc20_adsorbates(path: str | None = None) -> dict[str, OC20Adsorbate]:
 
 def oc20_adsorbate(name: str, path: str | None = None) -> OC20Adsorbate:
     """The entry of an OC20 name, e.g. ``'*OH'`` (the screen's Adsorbate of it:
-    ``workflows.adsorbates.get_adsorbate``)."""
+    ``workflows.structures.adsorbates.get_adsorbate``)."""
     table = oc20_adsorbates(path)
     if name not in table:
         close = [n for n in table if n.replace("*", "") == name.replace("*", "")]

@@ -1,0 +1,1 @@
+"""Thermochemistry: MLIP vibrations, free energies, gas references of adsorption energies and electrochemical reaction networks."""
