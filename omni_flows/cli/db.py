@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omni_flows.cli.output import print_table
+from omni_flows.output import print_table
 
 app = typer.Typer(help="The database: local server, document schemas.", no_args_is_help=True)
 
@@ -89,7 +89,7 @@ def schema(
     out: Path = typer.Option(None, "--out", "-o", help="write <collection>.schema.json here"),
 ) -> None:
     """JSON Schema of the stored documents, with natural keys and indexes."""
-    from omni_flows.cli.output import check_writable_dir
+    from omni_flows.output import check_writable_dir
     from omni_flows.db_schemas.schema import json_schemas, write_json_schemas
     from omni_flows.errors import UnknownCollectionError
 

@@ -90,7 +90,7 @@ def status(
     campaign: str = typer.Argument(..., help="the campaign's flow name or uuid"),
 ) -> None:
     """How many jobs of a campaign are done, running, failed and waiting, on any engine."""
-    from omni_flows.cli.output import print_table
+    from omni_flows.output import print_table
     from omni_flows.engines.status import BUCKETS, campaign_status, find_campaigns
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database

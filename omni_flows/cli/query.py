@@ -82,7 +82,7 @@ def query(
     from bson import json_util
     from pymongo.errors import OperationFailure
 
-    from omni_flows.cli.output import check_output_file, print_table
+    from omni_flows.output import check_output_file, print_table
     from omni_flows.db_schemas.indexes import collection_spec
     from omni_flows.db_schemas.query import QueryError, build_filter
     from omni_flows.results import query as query_results

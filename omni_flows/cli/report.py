@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omni_flows.cli.output import print_table
+from omni_flows.output import print_table
 
 app = typer.Typer(help="Reports on stored results: the computational hydrogen electrode.",
                   no_args_is_help=True)

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from omni_flows.cli.output import check_writable_dir
+from omni_flows.output import check_writable_dir
 from omni_flows.engines.local import run_local
 from omni_flows.model.defaults import (
     BACKENDS,
@@ -33,7 +33,7 @@ from omni_flows.model.defaults import (
     OPTIMIZERS,
 )
 from omni_flows.model.errors import OmniFlowsError
-from omni_flows.cli.output import print_table
+from omni_flows.output import print_table
 from omni_flows.report import heatmap, ranked_rows, ranked_table, write_csv
 from omni_flows.settings import load_settings
 from omni_flows.stores import job_store

@@ -1,4 +1,4 @@
-"""What the CLI writes: tables readable at any width, and files in folders checked first.
+"""What the commands write: tables readable at any width, and files in folders checked first.
 
 Tables: numbers and ids are copied and compared, so they are never wrapped or cut
 ("-2.…" or a settings id over two lines cannot be read back); wide text folds
