@@ -34,6 +34,29 @@ COVERAGE_ML_DESCRIPTION = (
 ENERGY_CONSISTENCY_TOL = 1e-6
 
 
+class AdsorptionUncertainty(BaseModel):
+    """The committee's error bar on an adsorption energy, and the domain flag (issue 27).
+
+    Each member k of the task's committee gives its own E_ads,k = [E_k(slab + N A) -
+    E_k(slab) - N sum_i n_i E_k(gas_i)] / N (:func:`adsorption_energy` member by member, at
+    the final relaxed geometries): what a member shares between slab, adsorbate and gas
+    cancels. sigma = committee_scale x std over the members (ddof 1). All None when the
+    screen ran without ``uncertainty`` (or before it existed).
+    """
+
+    adsorption_energy_members: list[float] | None = Field(
+        None, description="eV per adsorbate, each committee member's own adsorption energy "
+        "(raw, not scaled)")
+    adsorption_energy_std: float | None = Field(
+        None, description="eV, committee_scale x standard deviation (ddof 1) of "
+        "adsorption_energy_members")
+    committee_scale: float | None = Field(
+        None, description="calibration factor of the committee's spread, from the checkpoint")
+    out_of_domain: list[str] = Field(
+        default_factory=list, description="elements of the slab or adsorbate the task was "
+        "never trained on (empty also where the checkpoint does not record them)")
+
+
 def adsorption_energy(energy: float, slab_energy: float, reference_energy: float,
                       copies: int = 1) -> float:
     """E_ads per adsorbate, eV: [E(slab + N A) - E(slab) - N E_ref(A)] / N.
@@ -87,7 +110,7 @@ class PlacementRelaxation(BaseModel):
     device: str = Field("", description="the device that ran the relaxation")
 
 
-class AdsorptionPlacementDoc(ResultDoc):
+class AdsorptionPlacementDoc(AdsorptionUncertainty, ResultDoc):
     """One adsorbate placement on one slab, relaxed, with its adsorption energy."""
 
     collection = "adsorption_placements"
@@ -149,7 +172,7 @@ class AdsorptionPlacementDoc(ResultDoc):
         return not self.anomalies and self.converged
 
 
-class BestAdsorptionDoc(ResultDoc):
+class BestAdsorptionDoc(AdsorptionUncertainty, ResultDoc):
     """The lowest-energy valid placement of one adsorbate on one slab."""
 
     collection = "adsorption_best"
@@ -194,6 +217,10 @@ class BestAdsorptionDoc(ResultDoc):
         None, description="eV, adsorption_energy + free_energy_correction")
     n_imaginary: int | None = Field(None, description="imaginary modes left out of the free "
                                     "energy (not a minimum when > 0)")
+    adsorption_free_energy_std: float | None = Field(
+        None, description="eV, sigma of adsorption_free_energy: the members' E_ads plus the one "
+        "free_energy_correction (made with the task itself, not per member), so equal to "
+        "adsorption_energy_std")
 
     @classmethod
     def from_placements(cls, placements: list[AdsorptionPlacementDoc]) -> "BestAdsorptionDoc":
@@ -226,6 +253,9 @@ class BestAdsorptionDoc(ResultDoc):
             final_structure=best.final_structure if best else None,
             n_placements=len(placements),
             n_valid=len(valid),
+            out_of_domain=first.out_of_domain,
+            **({name: getattr(best, name) for name in AdsorptionUncertainty.model_fields
+                if name != "out_of_domain"} if best else {}),
         )
 
     @model_validator(mode="after")
