@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from omni_flows.che_uncertainty import MemberSpread, SurfaceUncertainty
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.thermo.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
 
@@ -69,10 +70,11 @@ class Solvation:
     source: str = SOLVATION_PRESETS["none"][1]
 
     @classmethod
-    def parse(cls, text: str, network: ReactionNetwork) -> "Solvation":
-        """'none', a preset (:data:`SOLVATION_PRESETS`) or 'OH=-0.5,OOH=-0.25' (eV per
-        intermediate of ``network``); anything else is refused, naming what is wrong."""
-        text = text.strip()
+    def parse(cls, text: str | None, network: ReactionNetwork) -> "Solvation":
+        """'none' (also None: vacuum), a preset (:data:`SOLVATION_PRESETS`) or
+        'OH=-0.5,OOH=-0.25' (eV per intermediate of ``network``); anything else is refused,
+        naming what is wrong."""
+        text = (text or "none").strip()
         if text in SOLVATION_PRESETS:
             shifts, source = SOLVATION_PRESETS[text]
             return cls(text, dict(shifts), source)
@@ -140,6 +142,7 @@ class SurfaceFreeEnergies:
     values: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     coverages: dict[str, float | None] = field(default_factory=dict)
+    spreads: dict[str, MemberSpread | None] = field(default_factory=dict)  # committee, if any
     slab_id: str = ""
     settings_id: str = ""
 
@@ -164,7 +167,8 @@ def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
 
     ``docs``: ``adsorption_best`` documents (adsorbate, slab_id, settings_id, bulk_formula,
     miller_index, adsorption_energy and, when the screen ran with --free-energy,
-    adsorption_free_energy). Results of other settings (another ``settings_id``) are
+    adsorption_free_energy; with a committee, adsorption_energy_members and
+    committee_scale: :class:`MemberSpread`). Results of other settings (another ``settings_id``) are
     another entry, labelled with their settings id; two results of one adsorbate name
     under the same settings (a built-in and a file's) are refused: filter one out.
     """
@@ -212,45 +216,9 @@ def free_energies_from_documents(docs: list[dict], network: ReactionNetwork,
             entry.values[name] = value + adsorbate_offset(name) + solvation.shift(name)
             entry.sources[name] = source
             entry.coverages[name] = doc.get("coverage_ml")
+            entry.spreads[name] = MemberSpread.of(doc)  # a free energy moves with its E_ads
         out.append(entry)
     return out, incomplete
-
-
-def dft_checked(entry: SurfaceFreeEnergies, validations: list[dict]) -> list[str]:
-    """Intermediates of ``entry`` ('O*', ...) with a stored GPAW validation
-    (``dft_validation``) of the same slab and the same screen settings."""
-    names = {adsorbate_key(v["adsorbate"]) for v in validations
-             if v.get("slab_id") == entry.slab_id and v.get("dft_code", "gpaw") == "gpaw"
-             and v.get("screen_settings_id") == entry.settings_id}
-    return [f"{n}*" for n in entry.values if n in names]
-
-
-def report_object(network: ReactionNetwork, solvation: Solvation, results: list,
-                  entries: list[SurfaceFreeEnergies], validations: list[dict],
-                  skipped: dict[str, list[str]]) -> dict:
-    """The report as one JSON-ready object (``report che --json``): per surface dG of every
-    intermediate at U = 0 (eV, solvation included), its coverage (ML), the limiting
-    potential (V vs RHE), the potential-determining step and the DFT-checked ones."""
-    surfaces = []
-    for r, e in zip(results, entries):
-        pds = r.potential_determining_step
-        surfaces.append({
-            "surface": r.surface, "slab_id": e.slab_id, "settings_id": e.settings_id,
-            "delta_g": {f"{n}*": e.values[n] for n in network.intermediates},
-            "coverage_ml": {f"{n}*": e.coverages.get(n) for n in network.intermediates},
-            "free_energy_source": {f"{n}*": e.sources[n] for n in network.intermediates},
-            "steps": [{"step": s.label, "delta_g": g}
-                      for s, g in zip(network.steps, r.step_free_energies)],
-            "limiting_potential": r.limiting_potential,
-            "potential_determining_step": None if pds is None else {
-                "index": pds + 1, "step": network.steps[pds].label},
-            "overpotential": r.overpotential,
-            "dft_checked": dft_checked(e, validations),
-        })
-    return {"reaction": network.name, "title": network.title, "source": network.source,
-            "solvation": solvation.as_dict(), "potential": "U = 0 V vs RHE, pH 0",
-            "surfaces": surfaces,
-            "skipped": {s: [f"{n}*" for n in missing] for s, missing in skipped.items()}}
 
 
 def surface_label(doc: dict) -> str:
@@ -405,9 +373,11 @@ def free_energy_diagram(results: list[CHEResult], potential: float = 0.0, captio
 
 
 def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
-                 fits: dict[str, LinearFit], caption: str = ""):
+                 fits: dict[str, LinearFit], caption: str = "",
+                 uncertainty: list[SurfaceUncertainty] | None = None):
     """Limiting potential of each surface against the descriptor, with the scaling-relation
-    volcano line and U0. A matplotlib Figure (object API)."""
+    volcano line and U0; error bars of 1 sigma (descriptor and U_L) where ``uncertainty``
+    has them. A matplotlib Figure (object API)."""
     from matplotlib.figure import Figure
 
     network = results[0].network
@@ -428,6 +398,10 @@ def volcano_plot(results: list[CHEResult], entries: list[SurfaceFreeEnergies],
                 label="universal: OOH = OH + 3.2, O = 2 OH")
     ax.axhline(results[0].equilibrium_potential, color="grey", ls="--", lw=1, label="U0")
     ax.scatter(xs, ys, zorder=3)
+    for x, y, u in zip(xs, ys, uncertainty or ()):
+        x_err, y_err = u.delta_g_std.get(x_name), u.limiting_potential_std
+        if x_err is not None or y_err is not None:  # no members: no bar (never a fake 0)
+            ax.errorbar(x, y, xerr=x_err, yerr=y_err, fmt="none", ecolor="C0", capsize=3)
     for x, y, r in zip(xs, ys, results):
         ax.annotate(r.surface, (x, y), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)
