@@ -1,5 +1,10 @@
 """Results of a screen as people compare them: a ranked table and an E_ads heatmap (PNG).
 
+A screen with a committee (``uncertainty``) shows each E_ads with its sigma: "-0.512±0.034"
+in the table, ``adsorption_energy_std`` (and ``adsorption_free_energy_std``) in the CSV. A
+row whose elements its task never saw is marked "!" after its E_ads, the caption names
+the elements, the CSV has them in ``out_of_domain``.
+
 A screen with ``--free-energy`` shows its adsorption free energies beside E_ads, where
 the user looks: a dG column in the table, ``adsorption_free_energy``, ``zpe`` and
 ``free_energy_correction`` columns in the CSV, a dG panel beside the E_ads one in the
@@ -7,6 +12,7 @@ heatmap (the numbers otherwise sat in the database, reachable only by a query).
 """
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +54,21 @@ def has_free_energies(rows: list[dict]) -> bool:
     return any(r.get("adsorption_free_energy") is not None for r in rows)
 
 
+def has_uncertainty(rows: list[dict]) -> bool:
+    return any(r.get("adsorption_energy_std") is not None for r in rows)
+
+
+def has_domain_flags(rows: list[dict]) -> bool:
+    return any(r.get("out_of_domain") for r in rows)
+
+
 def ranked_rows(best_docs: list[dict]) -> list[dict]:
     """One row per (surface, adsorbate, settings), strongest binding first; no valid
     placement last. With stored free energies (``--free-energy``) every row also has
-    :data:`FREE_ENERGY_FIELDS` (None where a row has none)."""
-    free = has_free_energies(best_docs)
+    :data:`FREE_ENERGY_FIELDS` (None where a row has none); with sigmas
+    ``adsorption_energy_std`` (and ``adsorption_free_energy_std``); with domain flags
+    ``out_of_domain`` (the elements, space-separated; "" where none)."""
+    free, sigma = has_free_energies(best_docs), has_uncertainty(best_docs)
     rows = [
         {
             "surface": _surface(d),
@@ -66,21 +82,38 @@ def ranked_rows(best_docs: list[dict]) -> list[dict]:
             "settings_id": d.get("settings_id"),
             "slab_id": d["slab_id"],
             **({name: d.get(name) for name in FREE_ENERGY_FIELDS} if free else {}),
+            **({"adsorption_energy_std": d.get("adsorption_energy_std")} if sigma else {}),
+            **({"adsorption_free_energy_std": d.get("adsorption_free_energy_std")}
+               if sigma and free else {}),
+            **({"out_of_domain": " ".join(d.get("out_of_domain") or [])}
+               if has_domain_flags(best_docs) else {}),
         }
         for d in best_docs
     ]
     return strongest_first(rows)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _fmt(value: float | None, sigma: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if sigma is None else f"{value:.3f}±{sigma:.3f}"
+
+
+# marks a row whose elements lie outside its task's training data
+OUT_OF_DOMAIN_MARK = "!"
 
 
 def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
-    """The ranked rows in 80 columns (the settings id goes in the title); a dG/eV column
-    beside E_ads when the rows have free energies."""
+    """The ranked rows in 80 columns (the settings id goes in the title); E_ads ± sigma with
+    a committee, a dG/eV column beside E_ads when the rows have free energies (its sigma is
+    E_ads'), "!" after the E_ads of an out-of-domain row and the elements in the caption."""
     free = has_free_energies(rows)
-    table = Table(title=title)
+    outside = sorted({el for r in rows for el in (r.get("out_of_domain") or "").split()})
+    notes = ["±: sigma of the task's committee"] if has_uncertainty(rows) else []
+    if outside:
+        notes.append(f"{OUT_OF_DOMAIN_MARK}: outside the task's training data "
+                     f"({', '.join(outside)}); treat with care")
+    table = Table(title=title, caption="; ".join(notes) or None)
     numbers = ("#", "E_ads/eV", "dG/eV")
     columns = ("#", "surface", "adsorbate", "E_ads/eV", *(("dG/eV",) if free else ()), "site",
                "valid", "ref")
@@ -89,10 +122,29 @@ def ranked_table(rows: list[dict], title: str = "adsorption energies") -> Table:
                          overflow="fold", no_wrap=col in numbers)
     for i, r in enumerate(rows, 1):
         g = (_fmt(r.get("adsorption_free_energy")),) if free else ()
-        table.add_row(str(i), r["surface"], r["adsorbate"], _fmt(r["adsorption_energy"]), *g,
+        energy = _fmt(r["adsorption_energy"], r.get("adsorption_energy_std"))
+        if outside:  # unmarked rows padded: the numbers stay aligned
+            energy += OUT_OF_DOMAIN_MARK if r.get("out_of_domain") else " "
+        table.add_row(str(i), r["surface"], r["adsorbate"], energy, *g,
                       r["site_type"] or "-", r["valid"],
                       SCHEME_SHORT.get(r["reference"], r["reference"]))
     return table
+
+
+def file_stem(kind: str, settings_id: str, systems: list[str]) -> str:
+    """``surfaces-<settings id>-<systems>``: one campaign's files never overwrite another's."""
+    from omni_flows.db_schemas.fingerprint import content_hash
+
+    names = "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in systems)
+    if len(names) > 40:
+        names = content_hash(systems)[:8]
+    return f"{kind}-{settings_id}-{names}"
+
+
+def write_table(rows: list[dict], plot, out: Path, stem: str, title: str) -> tuple[Path, Path]:
+    """The table as CSV and its heatmap (``plot``), named ``stem`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    return write_csv(rows, out / f"{stem}.csv"), plot(rows, out / f"{stem}.png", title=title)
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:

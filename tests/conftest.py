@@ -121,7 +121,8 @@ SAME_WORKER = {"tests/test_train_dft.py": "tests/test_gpaw_validation.py"}  # gp
 
 # end to end: a real screen, validation or engine run against the database (marker e2e)
 END_TO_END_FIXTURES = {"tiny_screen", "free_energy_screen", "coverage_screen", "screens",
-                       "two_runs", "pt_screen", "gpaw_screen", "tiny_mof_screen", "legacy"}
+                       "two_runs", "pt_screen", "gpaw_screen", "tiny_mof_screen", "legacy",
+                       "uncertainty_screen"}
 END_TO_END_FILES = {"tests/test_engines_fireworks.py"}
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 

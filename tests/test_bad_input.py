@@ -312,6 +312,8 @@ CATALOGUE = [
     Bad(f"{SCREEN} --supercell 1x1 --coverage 2", "--coverage 2: the Pt slab's cell holds 1"),
     Bad(f"{SCREEN} --supercell 2by2", "--supercell '2by2': write NxM, e.g. 2x2"),
     Bad(f"{SCREEN} --free-energy --temperature 0", "--temperature (0.0 K) and --pressure"),
+    Bad(f"{SCREEN} --uncertainty", "--uncertainty: model 7net-mf-0 has no committee for task "
+        "'PBE' (tasks with one: none)"),
     Bad("screen surfaces --bulk {tmp}/Pt.cif --adsorbates O", "Pt.cif not found"),
     Bad("screen surfaces --bulk {tmp}/close.cif --adsorbates O", "atoms 0.01 A apart",
         files={"close.cif": close_atoms_cif}),

@@ -248,7 +248,9 @@ def test_the_resume_hint_is_a_command_a_shell_reads_back(settings, monkeypatch):
     was expanded by zsh (issue 28)."""
     import shlex
 
-    from omni_flows.cli import screen
+    from rich.console import Console
+
+    from omni_flows import screening as screen
     from omni_flows.engines import Engine
 
     words = ["--bulk", "Pt", "--adsorbates", "*OOH", "O"]
@@ -259,7 +261,7 @@ def test_the_resume_hint_is_a_command_a_shell_reads_back(settings, monkeypatch):
     monkeypatch.setattr(screen, "run_with_progress", interrupted)
     with pytest.raises(KeyboardInterrupt) as hint:
         screen.run_or_submit(Flow([double(1)]), "s", "", Engine.LOCAL, settings,
-                             screen.Console(), "screen surfaces")
+                             Console(), "screen surfaces")
     command = str(hint.value).split("same command: ")[1]
     assert shlex.split(command) == ["omni-flows", "screen", "surfaces", *words]
 

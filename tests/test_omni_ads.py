@@ -226,7 +226,7 @@ def test_a_screen_outside_the_tasks_training_elements_warns_before_it_runs():
     no training elements (7net-mf-0) says nothing either way."""
     from rich.console import Console
 
-    from omni_flows.cli.screen import warn_out_of_domain
+    from omni_flows.screening import warn_out_of_domain
     from omni_flows.workflows import MLIPSettings, PlacementSettings, SurfaceCampaign
 
     mlip = MLIPSettings(model="omni-ads-1", task="gpaw_rpbe", device="cpu")

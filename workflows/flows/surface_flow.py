@@ -15,9 +15,12 @@ energies and one choosing the best valid placement.
 Relaxations do not depend on the reference scheme: their jobs are keyed by the
 MLIP settings, the slab and the placement settings only, and their outputs
 (:class:`~omni_flows.db_schemas.PlacementRelaxation`) hold no E_ads. The
-adsorption-energy job of a pair (cheap: no model) makes the placement documents
+adsorption-energy job of a pair (cheap: no relaxation) makes the placement documents
 under the screen's reference with :func:`~omni_flows.db_schemas.adsorption_energy`,
-so a screen with another ``reference`` relaxes nothing.
+so a screen with another ``reference`` relaxes nothing. With ``uncertainty`` (default:
+on where the task has a committee) that job also evaluates the committee at the final
+geometries and stores each member's E_ads and sigma (:mod:`.uncertainty`); every
+document names the elements the task never saw (``out_of_domain``).
 
 Batching (``batch_atoms``): pairs are grouped, in order, into relaxation jobs of at
 most ``batch_atoms`` atoms of placements (bounded from the unrelaxed slab by
@@ -75,6 +78,7 @@ from ..settings import MLIPSettings
 from ..structures.sites import adsorbate_site
 from ..structures.slabs import SlabSpec, bulk_structure, facet_slabs, make_slab, termination_label, top_layer
 from ..thermo.thermochemistry import FreeEnergySettings
+from .uncertainty import domain_flag, member_adsorption_energies, resolve_uncertainty
 
 __all__ = ["DEFAULT_BATCH_ATOMS", "MLIPSettings", "SurfaceAdsorptionMaker", "SurfacePlan",
            "batch_groups", "gas_reference_jobs", "surface_settings"]
@@ -99,10 +103,13 @@ def relaxation_settings(mlip: MLIPSettings, spec: SlabSpec,
 
 
 def surface_settings(mlip: MLIPSettings, spec: SlabSpec, placements: PlacementSettings,
-                     reference: ReferenceScheme) -> dict:
-    """What decides an adsorption energy of a surface screen (its settings id's content)."""
-    return {**relaxation_settings(mlip, spec, placements),
-            "reference": ReferenceScheme(reference).value}
+                     reference: ReferenceScheme, uncertainty: bool = False) -> dict:
+    """What decides an adsorption energy of a surface screen (its settings id's content).
+    ``uncertainty`` is named only when on: results screened without it, or before it
+    existed, keep their settings ids."""
+    settings = {**relaxation_settings(mlip, spec, placements),
+                "reference": ReferenceScheme(reference).value}
+    return {**settings, "uncertainty": True} if uncertainty else settings
 
 
 def _hkl_label(miller) -> str:
@@ -208,9 +215,12 @@ def adsorption_energies(
     mlip: MLIPSettings,
     settings_id: str,
     settings: dict,
+    uncertainty: bool = False,
 ) -> list[AdsorptionPlacementDoc]:
     """The placement documents of ``adsorbate`` on ``slab`` (its relaxations among a
-    batch's) under ``scheme``: E_ads from stored energies, no model needed."""
+    batch's) under ``scheme``: E_ads from stored energies, no model needed; with
+    ``uncertainty`` each committee member's E_ads and sigma too (one energy-only pass at
+    the final geometries, :mod:`.uncertainty`)."""
     scheme = ReferenceScheme(scheme)
     gas = {name: doc.output.energy for name, doc in gas_docs.items()}
     reference = energy_reference(gas, scheme, f"gas molecules relaxed in a box with "
@@ -218,9 +228,19 @@ def adsorption_energies(
     e_ref = reference.energy_of(adsorbate_references(adsorbate, scheme))
     mine = [r for r in relaxations
             if r.slab_id == slab.slab_id and r.adsorbate_id == adsorbate.adsorbate_id]
+    flags = {"out_of_domain": domain_flag(mlip, [str(el) for el in slab.structure.composition]
+                                          + list(adsorbate.symbols))}
+    members = [flags] * len(mine)
+    if uncertainty and mine:
+        energies, sigmas, scale = member_adsorption_energies(
+            mine, slab.structure, {name: doc.output.structure for name, doc in gas_docs.items()},
+            adsorbate, scheme, mlip)
+        members = [{**flags, "adsorption_energy_members": e.tolist(),
+                    "adsorption_energy_std": float(sigma), "committee_scale": scale}
+                   for e, sigma in zip(energies, sigmas)]
     provenance = {}  # one per device (the same for all of a pair's relaxations)
     docs = []
-    for r in mine:
+    for r, uncertain in zip(mine, members):
         if r.device not in provenance:
             provenance[r.device] = provenance_of(mlip, settings, reference, r.device or None)
         docs.append(AdsorptionPlacementDoc(
@@ -231,7 +251,7 @@ def adsorption_energies(
             slab_energy=slab.energy, reference_energy=e_ref,
             adsorption_energy=adsorption_energy(r.energy, slab.energy, e_ref, r.coverage),
             **{name: getattr(r, name) for name in PlacementRelaxation.model_fields
-               if name != "device"},
+               if name != "device"}, **uncertain,
         ))
     return docs
 
@@ -375,6 +395,9 @@ class SurfaceAdsorptionMaker(Maker):
     all_terminations: bool = False
     # T, p and vibration settings of --free-energy; None: no free energies
     free_energy: FreeEnergySettings | None = None
+    # the committee's sigma on every E_ads (.uncertainty); None: on where the task has a
+    # committee. Resolved (True/False) when the Maker is made
+    uncertainty: bool | None = None
     batch_atoms: int = DEFAULT_BATCH_ATOMS
     bulk_maker: OmniRelaxMaker | None = None
 
@@ -390,11 +413,13 @@ class SurfaceAdsorptionMaker(Maker):
                                      f"not {self.reference!r}") from None
         if self.bulk_maker is None:
             self.bulk_maker = OmniRelaxMaker(name="bulk", mlip=self.mlip, relax_cell=True)
+        self.uncertainty = resolve_uncertainty(self.mlip, self.uncertainty)
 
     @property
     def settings(self) -> dict:
         """The settings of the best-placement documents (with free_energy when asked)."""
-        settings = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference)
+        settings = surface_settings(self.mlip, self.slab_spec, self.placements, self.reference,
+                                    self.uncertainty)
         return settings if self.free_energy is None else \
             free_energy_settings(settings, self.free_energy)
 
@@ -460,7 +485,8 @@ class SurfaceAdsorptionMaker(Maker):
         scheme, mlip = self.reference, self.mlip
         slab_set = slab_settings(mlip, self.slab_spec)
         relax_set = relaxation_settings(mlip, self.slab_spec, self.placements)
-        ads_set = {**relax_set, "reference": scheme.value}  # surface_settings, built once
+        ads_set = surface_settings(mlip, self.slab_spec, self.placements, scheme,
+                                   self.uncertainty)
         best_set = ads_set if self.free_energy is None else \
             free_energy_settings(ads_set, self.free_energy)
         ads_id = settings_id(ads_set)
@@ -505,7 +531,8 @@ class SurfaceAdsorptionMaker(Maker):
                 gas = {name: gas_docs[name] for name in
                        (refs if scheme == ReferenceScheme.GAS_MOLECULES else gas_docs)}
                 energies = adsorption_energies(relaxation.output, slab_jobs[slab.slab_id].output,
-                                               ads, gas, scheme, mlip, ads_id, ads_set)
+                                               ads, gas, scheme, mlip, ads_id, ads_set,
+                                               self.uncertainty)
                 energies.name = f"adsorption energies {label}"
                 # the key of the pair's placement job before relaxations were keyed without
                 # the reference: a database screened then finds these documents' job done

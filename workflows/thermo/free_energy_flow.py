@@ -95,5 +95,8 @@ def best_placement_free_energy(
                       free_energy_correction=correction.free_energy_correction,
                       adsorption_free_energy=correction.adsorption_free_energy(
                           best.adsorption_energy),
-                      n_imaginary=correction.n_imaginary)
+                      n_imaginary=correction.n_imaginary,
+                      # the correction is the task's own, the same for every member: the
+                      # members' free energies spread as their E_ads do
+                      adsorption_free_energy_std=best.adsorption_energy_std)
     return best.model_copy(update=update)
