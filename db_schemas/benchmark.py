@@ -14,6 +14,10 @@ class BenchmarkEntry(BaseModel):
     system_id: str
     reference: float = Field(description="DFT value")
     predicted: float = Field(description="model value")
+    sigma: float | None = Field(None, description="the model committee's calibrated sigma of "
+                                "predicted (None: the model's task has no committee)")
+    group: str | None = Field(None, description="the subset it is reported in, e.g. its "
+                              "adsorbate")
 
 
 class BenchmarkRunDoc(ResultDoc):

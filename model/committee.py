@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # numpy and torch are imported where numbers are computed: th
 MEMBER_MARK = "~"  # "gpaw_rpbe~3": member 3 of the committee of gpaw_rpbe
 COVERAGE = 0.95  # share of |error| within 2 sigma that calibration aims at
 WIDTH = 2.0  # ... in units of sigma
+# expected shares of a Gaussian at which a reliability diagram is read
+RELIABILITY_LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99,)
 
 
 def member_name(task: str, k: int) -> str:
@@ -119,6 +121,21 @@ def calibration(errors, sigmas, width: float = WIDTH) -> dict[str, float]:
         "mae": float(errors.mean()),
         "mean_sigma": float(sigmas.mean()),
     }
+
+
+def reliability(errors, sigmas, levels=RELIABILITY_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+    """A reliability diagram's points: for each expected share p of a Gaussian, the observed
+    share of |error| <= z_p sigma with z_p = Phi^-1((1 + p) / 2) (z = 2 at p = 0.954). A
+    calibrated sigma lies on the diagonal; below it, sigma is too small."""
+    from statistics import NormalDist
+
+    import numpy as np
+
+    errors, sigmas = np.abs(np.asarray(errors, float)), np.asarray(sigmas, float)
+    expected = np.asarray(levels, dtype=float)
+    z = np.array([NormalDist().inv_cdf((1 + p) / 2) for p in expected])
+    observed = (errors[None, :] <= z[:, None] * sigmas[None, :]).mean(axis=1)
+    return expected, observed
 
 
 def committee_energies(model: OmniNet, structures: list[Atoms], task: str,

@@ -18,7 +18,10 @@ Adsorption energies, DFT and model alike, at the DFT geometries (single points):
   E_ref(NO) = NO, each computed by the same model (or taken from the DFT files).
 
 Per adsorbate: MAE, mean error (model - DFT), Spearman rho over the sites, and the
-number of sites.
+number of sites. Where the model's task has a committee (``model/committee.py``), each
+site's sigma from the members' own adsorption energies (member by member, as the screen),
+and per adsorbate the share of |error| within 2 sigma and Spearman(sigma, |error|); the
+entries carry sigma, and the run draws a reliability diagram.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from omni_flows.db_schemas import BenchmarkEntry
 from .results import BenchmarkDataError, BenchmarkInputError
 
 DATASET = "hea_adsorption"
+DEFAULT_DATA = "hea_gpaw_rpbe/hea_example"  # under the shared data folder
 CLEAN = "N/A"
 REF_FILES = {
     "slab": "3x3x5_pt111_slab.db",
@@ -198,6 +202,18 @@ def adsorption_energies(
     return out
 
 
+def sigma_metrics(ads: str, errors: np.ndarray, sigmas: np.ndarray) -> dict:
+    """How well the committee's sigma describes the errors of ``ads``: the share of |error|
+    within 2 sigma (a calibrated Gaussian sigma: 0.954), Spearman(sigma, |error|) (None
+    below 3 sites) and the mean sigma, eV."""
+    from omni_flows.model.committee import calibration
+
+    found = calibration(errors, sigmas)
+    return {f"{ads}_within_2sigma": found["share_within"],
+            f"{ads}_spearman_sigma_error": spearman(sigmas, np.abs(errors)),
+            f"{ads}_mean_sigma": found["mean_sigma"]}
+
+
 def run_hea(
     model: str,
     task: str | None,
@@ -208,6 +224,7 @@ def run_hea(
     device: str = "auto",
 ) -> tuple[dict, list[BenchmarkEntry]]:
     """Metrics per adsorbate (eV) and one entry per site (the adsorption energy)."""
+    from omni_flows.model.committee import spread
     from omni_flows.model.inference import predict
     from omni_flows.workflows.relax import get_calculator
 
@@ -222,16 +239,26 @@ def run_hea(
     dft = {id(s.atoms): s.energy for s in sites} | {id(s.slab): s.slab_energy for s in sites}
     dft |= {id(a): a.info["dft_energy"] for a in extra}
     calc = get_calculator(model, task, device)
+    committee = calc.model.config.committees.get(task) if task else None
     keys = list(structures)
-    results = predict([structures[k] for k in keys], calc.model, task, stress=False)
+    results = predict([structures[k] for k in keys], calc.model, task, stress=False,
+                      committee=committee is not None)
     pred = {k: r["energy"] for k, r in zip(keys, results)}
     e_dft = adsorption_energies(sites, dft, refs, gas)
     e_model = adsorption_energies(sites, pred, refs, gas)
+    sigma = {}
+    if committee is not None:  # each member's own E_ads: what slab and adsorbate share cancels
+        members = [adsorption_energies(sites, {k: r["committee_energies"][m] for k, r in
+                                               zip(keys, results)}, refs, gas)
+                   for m in range(len(committee["members"]))]
+        sigma = {i: float(spread([e[i] for e in members], committee["scale"])) for i in e_model}
     if not e_dft:
         raise BenchmarkInputError(
             f"{data_dir}: no adsorbate has a Pt(111) reference in refs/ (O, OH)"
         )
     metrics: dict = {"reference": "Pt(111)" if refs is not None else "gas molecules"}
+    if committee is not None:
+        metrics["committee_scale"] = committee["scale"]
     entries = []
     errors_all = []
     by_ads: dict[str, list[str]] = {}
@@ -247,7 +274,10 @@ def run_hea(
         metrics[f"{ads}_mean_error"] = float(err.mean())
         metrics[f"{ads}_spearman"] = spearman(x, y)
         metrics[f"{ads}_n_sites"] = len(ids)
-        entries += [BenchmarkEntry(system_id=i, reference=float(a), predicted=float(b))
+        if sigma:
+            metrics |= sigma_metrics(ads, err, np.array([sigma[i] for i in ids]))
+        entries += [BenchmarkEntry(system_id=i, reference=float(a), predicted=float(b),
+                                   sigma=sigma.get(i), group=ads)
                     for i, a, b in zip(ids, x, y)]
     metrics["mae"] = float(np.abs(np.concatenate(errors_all)).mean())
     metrics["n_sites"] = len(entries)

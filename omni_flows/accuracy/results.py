@@ -150,3 +150,36 @@ def parity_plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     return path
+
+
+def reliability_plot(series: dict[str, list[BenchmarkEntry]], path: Path, title: str) -> Path:
+    """Observed share of |error| <= z sigma against the share a Gaussian expects, one curve
+    per model and group (adsorbate), for the entries with a committee sigma; the diagonal is
+    a calibrated sigma, below it sigma is too small."""
+    from matplotlib.figure import Figure
+
+    from omni_flows.model.committee import reliability
+
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="calibrated")
+    for label, entries in series.items():
+        groups: dict[str, list[BenchmarkEntry]] = {}
+        for e in entries:
+            if e.sigma is not None:
+                groups.setdefault(e.group or "all", []).append(e)
+        for group, members in sorted(groups.items()):
+            expected, observed = reliability([e.predicted - e.reference for e in members],
+                                             [e.sigma for e in members])
+            ax.plot(expected, observed, marker="o", ms=3,
+                    label=f"{label} {group} (n={len(members)})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("expected share within z sigma (Gaussian)")
+    ax.set_ylabel("observed share of |error| <= z sigma")
+    ax.set_title(f"{title}: reliability")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path
