@@ -68,6 +68,19 @@ class QueryError(SchemaError):
     """A query term or JSON filter that cannot be read."""
 
 
+def field_value(doc: Any, path: str) -> Any:
+    """The value at a dotted path of a stored document; through a list, the values of its
+    elements (as MongoDB reads ``a.b`` through an array); None where absent."""
+    for part in path.split("."):
+        if isinstance(doc, list):
+            doc = [item.get(part) for item in doc if isinstance(item, dict)]
+        elif isinstance(doc, dict):
+            doc = doc.get(part)
+        else:
+            return None
+    return doc
+
+
 def parse_value(text: str) -> Any:
     """JSON if it parses (3, -0.5, true, null, ["CO","OH"]), the raw string otherwise."""
     try:

@@ -182,3 +182,42 @@ def load_model(
         return apply_backend(name_or_path, backend)
     model = load_checkpoint(resolve(name_or_path, cache_dir))
     return apply_backend(model.to(device=device, dtype=dtype).eval(), backend)
+
+
+def model_info(name: str) -> dict:
+    """What ``omni-flows model info`` shows of a pretrained name or checkpoint path:
+    architecture, tasks, elements, parameter counts, checkpoint hash and model card."""
+    from .checkpoint import read_metadata
+    from .committee import public_tasks
+
+    path = resolve(name)
+    model = load_model(path)
+    groups = model.parameter_groups()
+    cfg = model.config
+    pretrained = {m.name: m.name for m in available_models()}
+    pretrained.update({a: m.name for m in available_models() for a in m.aliases})
+    info = {
+        # a packaged model by its registered name; a file by its config's name
+        "name": pretrained.get(name, cfg.name or name),
+        "architecture": cfg.name,
+        "checkpoint": str(path),
+        "checkpoint_hash": read_metadata(path)["content_hash"],
+        "tasks": public_tasks(cfg.tasks),  # committee members are rows of their task
+        "committees": cfg.committees,  # task -> members and calibration scale (docs/uncertainty.md)
+        "task_elements": cfg.task_elements,  # task -> the elements of its training data
+        "elements": cfg.species,
+        "cutoff": cfg.cutoff,
+        "num_interactions": cfg.num_interactions,
+        "lmax_edge": cfg.lmax_edge,
+        "parity": cfg.edge_parity,
+        "node_irreps": cfg.node_irreps,
+        "self_connection": cfg.self_connection,
+        "parameters": {
+            "universal": sum(p.numel() for p in groups["universal"]),
+            "task_specific": sum(p.numel() for p in groups["task_specific"]),
+        },
+    }
+    card = model_card(name)  # packaged models ship a model card (data, recipe, metrics, use)
+    if card is not None:
+        info["model_card"] = card
+    return info

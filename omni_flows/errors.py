@@ -19,6 +19,7 @@ USER_ERRORS = (OmniFlowsError, SchemaError)
 # exit codes of the CLI: bad input (as click's usage errors), a calculation that failed
 EXIT_INPUT_ERROR = 2
 EXIT_CALCULATION_FAILED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 # MongoDB's error codes for a client without (valid) credentials
 _AUTH_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
 
@@ -99,3 +100,14 @@ def user_error_message(exc: BaseException) -> str | None:
 def exit_code(exc: BaseException) -> int:
     """The CLI's exit code for an error that :func:`user_error_message` accepts."""
     return EXIT_CALCULATION_FAILED if isinstance(exc, CalculationError) else EXIT_INPUT_ERROR
+
+
+def keyboard_interrupt(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind an exception (typer turns it into a silent exit 130), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -12,15 +12,21 @@ before any work: a screen that ran for an hour must not end in a traceback
 because its folder cannot be written.
 """
 
+import csv
+import io
+import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from omni_flows.db_schemas.query import field_value
 from omni_flows.errors import OutputPathError
 
 
@@ -84,6 +90,16 @@ def print_table(console: Console, table: Table) -> None:
         print_records(console, table)
 
 
+def print_properties(console: Console, properties: dict) -> None:
+    """One "property  value" row per key; values (URIs, hashes, paths) are copied: whole."""
+    table = Table(show_header=False)
+    table.add_column("property", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    for key, value in properties.items():
+        table.add_row(key, str(value))
+    print_table(console, table)
+
+
 def print_records(console: Console, table: Table) -> None:
     """``table`` as one block of "column: value" lines per row, for a narrow terminal."""
     if table.title:
@@ -118,3 +134,69 @@ def _rendered_width(console: Console, table: Table) -> int:
     segments = console.render(table, console.options)
     return max((Segment.get_line_length(line) for line in Segment.split_lines(segments)),
                default=0)
+
+
+# --- stored documents as a table, CSV or JSON (``omni-flows query``) --------------------
+
+# longest text that counts as an id or a name (kept whole) rather than prose (folded)
+WHOLE_TEXT = 40
+
+
+def cell(value: Any) -> str:
+    """A value as one table cell: floats to 4 decimals, lists joined, dicts as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _whole(value: Any) -> bool:
+    """A number, or one word (an id, a formula, a name, a Miller index): shown whole."""
+    text = cell(value)
+    return len(text) <= WHOLE_TEXT and not any(c.isspace() for c in text)
+
+
+def documents_table(docs: list[dict], columns: list[str], title: str) -> Table:
+    """One row per document; numbers and ids never cut or split, prose folded."""
+    table = Table(title=title)
+    for column in columns:
+        if all(_whole(field_value(doc, column)) for doc in docs):
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
+    for doc in docs:
+        table.add_row(*(cell(field_value(doc, c)) for c in columns))
+    return table
+
+
+def _csv_value(value: Any) -> Any:
+    """Numbers and strings as they are (full precision), dates in ISO 8601, anything else
+    as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return json.dumps(value, default=str)
+
+
+def documents_csv(docs: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for doc in docs:
+        writer.writerow([_csv_value(field_value(doc, c)) for c in columns])
+    return buffer.getvalue()
+
+
+def documents_json(docs: list[dict]) -> str:
+    """MongoDB's relaxed extended JSON (dates and ObjectIds readable back)."""
+    from bson import json_util
+
+    return json_util.dumps(docs, json_options=json_util.RELAXED_JSON_OPTIONS, indent=2)

@@ -14,9 +14,12 @@ function here states the rule it applies to the stored documents:
 Every function takes the database (``omni_flows.stores.connect_database``).
 """
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from omni_flows.db_schemas import (
     AdsorptionPlacementDoc,
@@ -26,6 +29,7 @@ from omni_flows.db_schemas import (
     SlabDoc,
 )
 from omni_flows.db_schemas.indexes import JOB_OUTPUTS, collection_spec
+from omni_flows.db_schemas.query import QueryError, build_filter
 from omni_flows.errors import UnknownCollectionError
 from omni_flows.model.errors import OmniFlowsError
 
@@ -35,6 +39,8 @@ ONE_PER_CELL = {"coverage": {"$in": [1, None]}}
 MODEL_FIELDS = ("model_name", "task", "checkpoint_hash")
 # eV: a stored gas molecule is the screen's reference when their energies agree this well
 SAME_ENERGY = 1e-6
+# documents `omni-flows query` shows unless --limit says otherwise
+QUERY_LIMIT = 50
 
 
 class ResultsNotFoundError(OmniFlowsError, LookupError):
@@ -114,7 +120,46 @@ def query(db: Database, collection: str, criteria: dict, columns: list[str] | No
     cursor = db[collection].find(criteria, {"_id": 0, **{c: 1 for c in columns or []}})
     if sort:
         cursor = cursor.sort(sort.lstrip("-"), -1 if sort.startswith("-") else 1)
-    return list(cursor.limit(limit))
+    try:
+        return list(cursor.limit(limit))
+    except OperationFailure as exc:
+        if exc.code in (13, 18):  # no or wrong credential: the database's own message
+            raise
+        reason = (exc.details or {}).get("errmsg") or str(exc)
+        raise QueryError(f"the database cannot run the filter {json.dumps(criteria)}: "
+                         f"{reason}") from None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What ``omni-flows query`` found: the documents, the columns to show (the
+    collection's summary fields unless asked), the filter and the limit applied."""
+
+    docs: list[dict]
+    columns: list[str]
+    criteria: dict
+    limit: int
+
+
+def find_documents(collection: str, terms: list[str] | None = None, filter_json: str | None = None,
+                   fields: str | None = None, sort: str | None = None, limit: int | None = None,
+                   settings=None) -> Found:
+    """Documents of ``collection`` matching the terms (``FIELD OP VALUE``) and a JSON filter
+    (AND), ``fields`` comma-separated dotted paths, at most ``limit`` (None:
+    :data:`QUERY_LIMIT`, 0: all); the input checked before the database is reached."""
+    from omni_flows.stores import connect_database
+
+    limit = QUERY_LIMIT if limit is None else limit
+    if limit < 0:
+        raise QueryError(f"--limit must be 0 (all documents) or more, not {limit}")
+    criteria = build_filter(terms or [], filter_json)
+    columns = [f.strip() for f in fields.split(",")] if fields else None
+    docs = query(connect_database(settings), collection, criteria, columns, sort, limit)
+    if columns is None:
+        spec = collection_spec(collection)
+        summary = spec.document.summary_fields if spec and spec.document else ()
+        columns = list(summary) or list(dict.fromkeys(k for d in docs for k in d))
+    return Found(docs, columns, criteria, limit)
 
 
 def validation_targets(db: Database, top: int, adsorbates: list[str] | None,

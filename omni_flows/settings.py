@@ -42,6 +42,16 @@ def redact(uri: str) -> str:
     return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
+def redact_config(config):
+    """``config`` (dicts, lists, strings) with every password and MongoDB URI password hidden."""
+    if isinstance(config, dict):
+        return {k: "***" if "password" in str(k).lower() and v else redact_config(v)
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [redact_config(v) for v in config]
+    return redact(config) if isinstance(config, str) else config
+
+
 def user_data_dir() -> Path:
     """The per-user data folder of the platform, e.g. ~/.local/share/omni-flows on Linux."""
     if sys.platform == "win32":

@@ -143,6 +143,25 @@ def migrate_database(settings: Settings | None = None) -> int:
     return changed
 
 
+def database_status(settings: Settings | None = None) -> dict:
+    """Where the database is: the local server (running, pid, uri, data folder) or the
+    configured URI, and the database name. A server that does not answer raises
+    :class:`DatabaseUnavailableError`; the URI carries the local server's credential."""
+    from omni_flows.server import server_status
+
+    settings = settings or load_settings()
+    if settings.uses_local_server:
+        info = server_status(settings)
+        if info is not None:
+            check_connection(info.uri)
+        status = ({"running": True, **info.as_dict()} if info
+                  else {"running": False, "uri": settings.uri, "pid": None})
+    else:  # a user's MongoDB: not ours to start or stop, but it must answer
+        check_connection(settings.uri)
+        status = {"running": True, "uri": settings.uri, "pid": None}
+    return {**status, "database": settings.database}
+
+
 def connect_database(settings: Settings | None = None) -> Database:
     """The platform's database, reachable and indexed (starts the local server if needed)."""
     settings = settings or load_settings()
@@ -240,6 +259,16 @@ class OmniJobStore(JobStore):
         uuids = [_field(d, "uuid") for d in docs if _is_result(_field(d, "output"))]
         if uuids:
             publish_results(self, {"uuid": {"$in": uuids}})
+
+
+def publish_job_outputs(settings: Settings | None = None) -> int:
+    """:func:`publish_results` of every job output of the configured JobStore."""
+    store = job_store(settings)
+    store.connect()
+    try:
+        return publish_results(store)
+    finally:
+        store.close()
 
 
 def job_store(settings: Settings | None = None) -> OmniJobStore:

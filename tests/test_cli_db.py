@@ -219,11 +219,14 @@ def test_benchmark_lists_are_written_as_the_screen_writes_them(monkeypatch):
     """Reference: the screen's own list reader (split_lists) on the same words: values after
     one option, commas, or the option repeated all give the same list (issue 28)."""
     import omni_flows.cli.benchmark as benchmark
+    from omni_flows.accuracy.results import parse_models
     from omni_flows.cli.screen import split_lists
+    from omni_flows.settings import load_settings
 
     seen = {}
-    monkeypatch.setattr(benchmark, "run_benchmark", lambda name, title, run, models, **kw:
-                        seen.update(kw["parameters"], models=[m.label for m in models]))
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda bench, models, task, *rest:
+                        seen.update(bench.parameters, models=[
+                            m.label for m in parse_models(models, task, load_settings())]))
     screen_style = split_lists(["--bulk", "Pt", "Cu", "--adsorbates", "O,N", "H"])
     for words in (["--metals", "Pt", "Cu", "--adsorbates", "O,N", "H"],
                   ["--metals", "Pt,Cu", "--adsorbates", "O", "--adsorbates", "N,H"]):

@@ -129,7 +129,7 @@ out = Path(sys.argv[1])
 from omni_flows.report import heatmap
 from omni_flows.accuracy.results import parity_plot
 from omni_flows.db_schemas.benchmark import BenchmarkEntry
-from omni_flows.cli.train import plot_loss_curve
+from omni_flows.training import plot_loss_curve
 
 heatmap([{"surface": "Cu(111)", "adsorbate": "O", "adsorption_energy": -1.2},
          {"surface": "Cu(100)", "adsorbate": "O", "adsorption_energy": None}], out / "map.png")

@@ -21,9 +21,11 @@ from .results import BenchmarkInputError, data_folder
 
 DATASET = "oc20_relaxations"
 REFERENCE_FUNCTIONAL = "RPBE"
+DEFAULT_STRIDE = 1  # every frame
 
 
-def frame_indices(n_frames: int, stride: int = 1, limit_frames: int | None = None) -> list[int]:
+def frame_indices(n_frames: int, stride: int = DEFAULT_STRIDE,
+                  limit_frames: int | None = None) -> list[int]:
     """Every ``stride``-th frame, then at most ``limit_frames`` of them evenly spread;
     the first and last frames are always kept (they define the relaxation energy)."""
     if stride < 1 or (limit_frames is not None and limit_frames < 2):
@@ -35,7 +37,8 @@ def frame_indices(n_frames: int, stride: int = 1, limit_frames: int | None = Non
     return picked
 
 
-def load_trajectories(data_dir: Path | None, names: list[str] | None = None, stride: int = 1,
+def load_trajectories(data_dir: Path | None, names: list[str] | None = None,
+                      stride: int = DEFAULT_STRIDE,
                       limit_frames: int | None = None) -> dict[str, list[Atoms]]:
     """name -> selected frames (with their DFT energy and forces; ``info["frame"]`` their
     number), in trajectory order."""
@@ -63,7 +66,7 @@ def run_oc20(
     task: str | None,
     data_dir: Path | None = None,
     *,
-    stride: int = 1,
+    stride: int = DEFAULT_STRIDE,
     limit_frames: int | None = None,
     trajectories: list[str] | None = None,
     device: str = "auto",

@@ -36,6 +36,9 @@ ISSUE_ADSORBATES = ("O", "N", "C", "H")  # the set of the issue and of benchmark
 SITES = ("fcc", "hcp", "bridge", "ontop")
 COVERAGES = ("0.25", "0.5", "0.75", "1.0")  # ML; "0.0" is the clean slab
 SITES_PER_CELL = 4  # 2x2 (111) cell
+MODES = ("single-point", "relaxed")  # at the DFT geometries, or relaxed from them
+DEFAULT_MODE = "single-point"
+DEFAULT_COVERAGE = 0.25  # ML
 # the split of the per-adsorbate reference fit: 3 metals to fit, 2 to test
 TRAIN_METALS = ("Pt", "Ag", "Au")
 TEST_METALS = ("Pd", "Cu")
@@ -50,6 +53,12 @@ def coverage_key(coverage: float | str) -> str:
     if key not in COVERAGES:
         raise BenchmarkInputError(f"--coverage {coverage}: the data hold {', '.join(COVERAGES)} ML")
     return key
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise BenchmarkInputError(f"--mode {mode!r}: choose single-point or relaxed")
+    return mode
 
 
 def to_atoms(entry: dict, metal: str) -> Atoms:
@@ -211,8 +220,8 @@ def run_xu_kitchin(
     task: str | None,
     data_dir: Path | None = None,
     *,
-    mode: str = "single-point",
-    coverage: float | str = 0.25,
+    mode: str = DEFAULT_MODE,
+    coverage: float | str = DEFAULT_COVERAGE,
     adsorbates=ADSORBATES,
     metals=METALS,
     device: str = "auto",
@@ -220,8 +229,7 @@ def run_xu_kitchin(
 ) -> tuple[dict, list[BenchmarkEntry]]:
     """Metrics and per-site entries (system_id ``metal/adsorbate/site/coverage``, E_ads in eV,
     the model's with the fitted mu_X) of ``model`` on the selection."""
-    if mode not in ("single-point", "relaxed"):
-        raise BenchmarkInputError(f"--mode {mode!r}: choose single-point or relaxed")
+    check_mode(mode)
     cov = coverage_key(coverage)
     n = round(float(cov) * SITES_PER_CELL)
     dft, adsorbed, clean = load_reference(data_dir, cov, list(adsorbates), list(metals))

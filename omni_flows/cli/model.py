@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omni_flows.output import print_table
+from omni_flows.output import print_properties, print_table
 
 app = typer.Typer(help="Pretrained and local MLIP models.", no_args_is_help=True)
 
@@ -31,54 +31,16 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Architecture, tasks, elements, parameter counts and checkpoint hash of a model."""
-    from omni_flows.model.checkpoint import read_metadata
-    from omni_flows.model.committee import public_tasks
-    from omni_flows.model.pretrained import available_models, load_model, model_card, resolve
+    from rich.markdown import Markdown
 
-    path = resolve(name)
-    model = load_model(path)
-    groups = model.parameter_groups()
-    cfg = model.config
-    pretrained = {m.name: m.name for m in available_models()}
-    pretrained.update({a: m.name for m in available_models() for a in m.aliases})
-    data = {
-        # a packaged model by its registered name; a file by its config's name
-        "name": pretrained.get(name, cfg.name or name),
-        "architecture": cfg.name,
-        "checkpoint": str(path),
-        "checkpoint_hash": read_metadata(path)["content_hash"],
-        "tasks": public_tasks(cfg.tasks),  # committee members are rows of their task
-        "committees": cfg.committees,  # task -> members and calibration scale (docs/uncertainty.md)
-        "task_elements": cfg.task_elements,  # task -> the elements of its training data
-        "elements": cfg.species,
-        "cutoff": cfg.cutoff,
-        "num_interactions": cfg.num_interactions,
-        "lmax_edge": cfg.lmax_edge,
-        "parity": cfg.edge_parity,
-        "node_irreps": cfg.node_irreps,
-        "self_connection": cfg.self_connection,
-        "parameters": {
-            "universal": sum(p.numel() for p in groups["universal"]),
-            "task_specific": sum(p.numel() for p in groups["task_specific"]),
-        },
-    }
-    card = model_card(name)  # packaged models ship a model card (data, recipe, metrics, use)
-    if card is not None:
-        data["model_card"] = card
+    from omni_flows.model.pretrained import model_info
+
+    data = model_info(name)
     if as_json:
         print(json.dumps(data))
         return
-    table = Table(show_header=False)
-    table.add_column("property", no_wrap=True)
-    table.add_column("value", no_wrap=True)  # hashes and paths are copied: whole, or as records
-    for key, value in data.items():
-        if key == "model_card":
-            continue
-        if key == "elements":
-            value = f"{len(value)}: {' '.join(value)}"
-        table.add_row(key, str(value))
-    print_table(Console(), table)
+    card = data.pop("model_card", None)
+    elements = data["elements"]
+    print_properties(Console(), {**data, "elements": f"{len(elements)}: {' '.join(elements)}"})
     if card is not None:
-        from rich.markdown import Markdown
-
         Console().print(Markdown(card))

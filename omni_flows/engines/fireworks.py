@@ -92,10 +92,10 @@ def _dead_worker_launches(lpad: LaunchPad) -> list[int]:
     return dead
 
 
-def recover_lost_runs(
-    lpad: LaunchPad, expiration_s: float = LOST_RUN_EXPIRATION_S
-) -> list[int]:
-    """Rerun the lost runs (see the module's doc); return their Firework ids."""
+def recover_lost_runs(lpad: LaunchPad, expiration_s: float | None = None) -> list[int]:
+    """Rerun the lost runs (see the module's doc); return their Firework ids.
+    ``expiration_s``: None is :data:`LOST_RUN_EXPIRATION_S`."""
+    expiration_s = LOST_RUN_EXPIRATION_S if expiration_s is None else expiration_s
     lost: set[int] = set()
     dead = _dead_worker_launches(lpad)
     if dead:
@@ -110,15 +110,16 @@ def recover_lost_runs(
 
 def run_worker(
     settings: Settings | None = None,
-    nlaunches: int = 0,
+    nlaunches: int | None = None,
     launch_dir: str | Path | None = None,
     name: str | None = None,
-    lost_after_s: float = LOST_RUN_EXPIRATION_S,
+    lost_after_s: float | None = None,
 ) -> Counter:
     """Rerun lost runs, then run ready Fireworks (``rapidfire``) until none is left.
 
-    ``nlaunches`` > 0 stops after that many. Returns the count of Fireworks per
-    state afterwards.
+    ``nlaunches`` > 0 stops after that many (None or 0: all); ``launch_dir`` None is
+    <home>/fireworks; ``lost_after_s`` None is :data:`LOST_RUN_EXPIRATION_S`. Returns
+    the count of Fireworks per state afterwards.
     """
     settings = settings or load_settings()
     lpad = launchpad(settings)
@@ -127,9 +128,8 @@ def run_worker(
     launch_dir = Path(launch_dir or Path(settings.home) / "fireworks")
     launch_dir.mkdir(parents=True, exist_ok=True)
     complete_stored(lpad, settings, FWorker(name=name), launch_dir)
-    rapidfire(
-        lpad, FWorker(name=name), m_dir=str(launch_dir), nlaunches=nlaunches, strm_lvl="WARNING"
-    )
+    rapidfire(lpad, FWorker(name=name), m_dir=str(launch_dir), nlaunches=nlaunches or 0,
+              strm_lvl="WARNING")
     return fireworks_states(lpad)
 
 

@@ -104,9 +104,11 @@ def _jobstore_spec(database: str, uri: str) -> dict[str, Any]:
     return store.as_dict()
 
 
-def project_config(settings: Settings | None = None, name: str = PROJECT_NAME) -> dict[str, Any]:
-    """The jobflow-remote project (as a dict) for ``settings.cluster`` and the platform's DB."""
+def project_config(settings: Settings | None = None, name: str | None = None) -> dict[str, Any]:
+    """The jobflow-remote project (as a dict) for ``settings.cluster`` and the platform's DB;
+    ``name`` None is :data:`PROJECT_NAME`."""
     settings = settings or load_settings()
+    name = name or PROJECT_NAME
     cluster = settings.cluster
     uri, db = ensure_server(settings), settings.database
     if cluster.host:
@@ -151,10 +153,11 @@ def projects_folder() -> Path:
 
 
 def write_project(
-    settings: Settings | None = None, folder: str | Path | None = None, name: str = PROJECT_NAME
+    settings: Settings | None = None, folder: str | Path | None = None, name: str | None = None
 ) -> Path:
     """Write ``<folder>/<name>.yaml`` and check that jobflow-remote loads it."""
     folder = Path(folder) if folder else projects_folder()
+    name = name or PROJECT_NAME
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
     path.touch(mode=0o600)

@@ -140,6 +140,17 @@ def find_campaigns(db: Database, campaign: str) -> list[dict]:
     return found
 
 
+def statuses(campaign: str, settings) -> list[CampaignStatus]:
+    """The status of every recorded campaign whose flow name or uuid is ``campaign``."""
+    from omni_flows.stores import connect_database
+
+    db = connect_database(settings)
+    try:
+        return [campaign_status(db, c, settings) for c in find_campaigns(db, campaign)]
+    finally:
+        db.client.close()
+
+
 def campaign_status(db: Database, campaign: dict, settings=None) -> CampaignStatus:
     """Jobs of a recorded campaign per bucket (done, running, failed, waiting)."""
     engine = Engine(campaign["engine"])
