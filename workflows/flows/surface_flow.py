@@ -230,17 +230,17 @@ def adsorption_energies(
             if r.slab_id == slab.slab_id and r.adsorbate_id == adsorbate.adsorbate_id]
     flags = {"out_of_domain": domain_flag(mlip, [str(el) for el in slab.structure.composition]
                                           + list(adsorbate.symbols))}
-    members = [flags] * len(mine)
+    fields = [flags] * len(mine)  # what each document adds: the domain flag, sigma
     if uncertainty and mine:
         energies, sigmas, scale = member_adsorption_energies(
             mine, slab.structure, {name: doc.output.structure for name, doc in gas_docs.items()},
             adsorbate, scheme, mlip)
-        members = [{**flags, "adsorption_energy_members": e.tolist(),
+        fields = [{**flags, "adsorption_energy_members": e.tolist(),
                     "adsorption_energy_std": float(sigma), "committee_scale": scale}
                    for e, sigma in zip(energies, sigmas)]
     provenance = {}  # one per device (the same for all of a pair's relaxations)
     docs = []
-    for r, uncertain in zip(mine, members):
+    for r, extra in zip(mine, fields):
         if r.device not in provenance:
             provenance[r.device] = provenance_of(mlip, settings, reference, r.device or None)
         docs.append(AdsorptionPlacementDoc(
@@ -251,7 +251,7 @@ def adsorption_energies(
             slab_energy=slab.energy, reference_energy=e_ref,
             adsorption_energy=adsorption_energy(r.energy, slab.energy, e_ref, r.coverage),
             **{name: getattr(r, name) for name in PlacementRelaxation.model_fields
-               if name != "device"}, **uncertain,
+               if name != "device"}, **extra,
         ))
     return docs
 
