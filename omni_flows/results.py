@@ -43,6 +43,16 @@ SAME_ENERGY = 1e-6
 QUERY_LIMIT = 50
 
 
+# how validation orders the stored results: the screen's answer (lowest E_ads) first, or
+# those the committee is least sure of (largest sigma) first, the points DFT teaches most
+SELECTIONS = {"lowest": "lowest E_ads", "uncertain": "largest sigma"}
+DEFAULT_SELECTION = "lowest"
+
+
+class SelectionError(OmniFlowsError, ValueError):
+    """A --select that names no known order, or lacks the count it needs."""
+
+
 class ResultsNotFoundError(OmniFlowsError, LookupError):
     """The stored results a command needs are not in the database."""
 
@@ -162,20 +172,61 @@ def find_documents(collection: str, terms: list[str] | None = None, filter_json:
     return Found(docs, columns, criteria, limit)
 
 
-def validation_targets(db: Database, top: int, adsorbates: list[str] | None,
-                       model: str) -> list:
-    """The ``top`` valid best placements of lowest E_ads made with ``model``, one adsorbate
-    per cell, as r2SCAN :class:`ValidationTarget` s (with their slab and gas molecules)."""
-    from omni_flows.workflows.thermo.references import molecules_needed
-    from omni_flows.workflows.flows.validation import ValidationTarget
+def check_selection(select: str | None, systems: int | None = None,
+                    gpaw: bool = False) -> str:
+    """``select`` (None: :data:`DEFAULT_SELECTION`), refused before any database or compute
+    when unknown; with GPAW, ``uncertain`` needs ``systems`` (how many results)."""
+    select = select or DEFAULT_SELECTION
+    if select not in SELECTIONS:
+        raise SelectionError(f"--select {select!r}: use "
+                             + " or ".join(f"{k} ({v} first)" for k, v in SELECTIONS.items()))
+    if gpaw and select == "uncertain" and systems is None:
+        raise SelectionError("--select uncertain --dft gpaw: give --systems K, how many (slab, "
+                             "adsorbate) of largest sigma to validate (--top is the number of "
+                             "placements of each)")
+    return select
 
+
+def ranked_for_validation(docs: list, select: str, model: str) -> list:
+    """``docs`` (best placements, dicts or documents) in the order ``select`` names:
+    lowest E_ads first, or largest sigma first (results without a sigma left out; none
+    with a sigma is refused: the screen had no committee)."""
+    if select == "lowest":
+        return sorted(docs, key=lambda d: _field(d, "adsorption_energy"))
+    with_sigma = [d for d in docs if _field(d, "adsorption_energy_std") is not None]
+    if docs and not with_sigma:
+        raise ResultsNotFoundError(
+            f"--select uncertain: no stored result of model {model} has a sigma "
+            "(adsorption_energy_std); screen with a model whose task has a committee, or "
+            "use --select lowest")
+    return sorted(with_sigma, key=lambda d: -_field(d, "adsorption_energy_std"))
+
+
+def _field(doc, name: str):
+    return doc.get(name) if isinstance(doc, dict) else getattr(doc, name, None)
+
+
+def validation_results(db: Database, top: int, adsorbates: list[str] | None, model: str,
+                       select: str = DEFAULT_SELECTION) -> list[dict]:
+    """The ``top`` valid best placements made with ``model``, one adsorbate per cell, in
+    the order ``select`` names (:func:`ranked_for_validation`)."""
     criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
     if adsorbates:
         criteria["adsorbate"] = {"$in": list(adsorbates)}
-    found = list(db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0})
-                 .sort("adsorption_energy", 1).limit(top))
+    found = list(db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0}))
     if not found:
         raise _no_results("valid adsorption_best results", model, adsorbates)
+    return ranked_for_validation(found, select, model)[:top]
+
+
+def validation_targets(db: Database, top: int, adsorbates: list[str] | None,
+                       model: str, select: str = DEFAULT_SELECTION) -> list:
+    """The ``top`` results of :func:`validation_results` as r2SCAN
+    :class:`ValidationTarget` s (with their slab and gas molecules)."""
+    from omni_flows.workflows.thermo.references import molecules_needed
+    from omni_flows.workflows.flows.validation import ValidationTarget
+
+    found = validation_results(db, top, adsorbates, model, select)
     targets = []
     for doc in found:
         same_model = _same_model(doc["provenance"])
@@ -220,11 +271,13 @@ def screen_gas_molecule(db: Database, name: str, provenance) -> MLIPCalculationD
 
 
 def gpaw_validation_targets(db: Database, top: int, adsorbates: list[str] | None, model: str,
-                            systems: int | None) -> tuple[list, int]:
+                            systems: int | None, select: str = DEFAULT_SELECTION,
+                            ) -> tuple[list, int]:
     """The (slab, adsorbate) results of ``model`` as GPAW targets, each with its ``top``
-    lowest valid placements, lowest best E_ads first; and how many results were asked
-    for (every newest result when ``systems`` is None: one without a valid placement
-    then counts as a failure of the screen)."""
+    lowest valid placements, in the order ``select`` names (lowest best E_ads or largest
+    sigma first); and how many results were asked for (every newest result when
+    ``systems`` is None: one without a valid placement then counts as a failure of the
+    screen)."""
     from omni_flows.workflows.dft.gpaw_validation import GPAWValidationTarget
     from omni_flows.workflows.thermo.references import molecules_needed
 
@@ -237,7 +290,7 @@ def gpaw_validation_targets(db: Database, top: int, adsorbates: list[str] | None
     if not stored:
         raise _no_results("adsorption_best results", model, adsorbates)
     chosen = newest_per_result(stored)
-    valid = sorted((d for d in chosen if d.valid), key=lambda d: d.adsorption_energy)
+    valid = ranked_for_validation([d for d in chosen if d.valid], select, model)
     asked = len(chosen) if systems is None else min(systems, len(valid))
     targets = []
     for doc in valid[:asked]:

@@ -366,4 +366,10 @@ CATALOGUE = [
         env=UNREACHABLE),
     Bad("validate --dft pyscf --cluster-radius 0 --device cpu",
         "cluster radius must be > 0 A", env=UNREACHABLE),
+    Bad("validate --select best --device cpu", "--select 'best': use lowest (lowest E_ads "
+        "first) or uncertain (largest sigma first)", env=UNREACHABLE),
+    Bad("validate --select uncertain --top 0", "--top must be at least 1, not 0",
+        env=UNREACHABLE),
+    Bad("validate --dft gpaw --select uncertain --top 2", "--select uncertain --dft gpaw: give "
+        "--systems K", env=UNREACHABLE),
 ]
