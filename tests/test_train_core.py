@@ -93,7 +93,7 @@ def config(data, tmp_path, **over):
     for key, value in over.items():
         section, _, name = key.partition("__")
         if name:
-            cfg[section][name] = value
+            cfg.setdefault(section, {})[name] = value
         else:
             cfg[section] = value
     return TrainConfig.from_dict(cfg)
@@ -293,6 +293,27 @@ def test_train_energy_only_batches_skip_forces_and_match_energy_loss(data, tmp_p
         e = trainer.model(graph, compute_forces=False)["energy"]
     expected = float((((e - labels.energy) / labels.num_atoms) ** 2).mean())
     assert info["force_loss"] == 0 and info["data_loss"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_train_total_energy_loss_is_the_mse_of_total_energies(data, tmp_path):
+    """loss.energy_per_atom false: the energy term is the mean squared error of the total
+    energies (eV^2), N^2 times the per-atom term of a structure of N atoms."""
+    cfg = config(
+        data,
+        tmp_path,
+        data__train=[{"path": str(data / "bulk.extxyz"), "task": "A", "force_weight": 0.0,
+                      "stress_weight": 0.0}],
+        loss__energy_per_atom=False,
+    )
+    trainer = Trainer(cfg)
+    batch = trainer.sampler.epoch_batches(0)[0]
+    graph, labels = trainer.make_batch(batch)
+    info = trainer.loss_and_backward(batch)
+    with torch.no_grad():
+        e = trainer.model(graph, compute_forces=False)["energy"]
+    expected = float(((e - labels.energy) ** 2).mean())
+    assert info["data_loss"] == pytest.approx(expected, rel=1e-9)
+    assert expected > 1.5 * float((((e - labels.energy) / labels.num_atoms) ** 2).mean())
 
 
 def test_train_regularization_of_chosen_task_rows(data, tmp_path):

@@ -29,13 +29,17 @@ def row_loss(kind: str, diff: torch.Tensor, delta: float) -> torch.Tensor:
 
 
 def differences(
-    out: dict, graph: AtomGraph, labels: Labels
+    out: dict, graph: AtomGraph, labels: Labels, energy_per_atom: bool = True
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """term -> (diff rows, their data-set weights, their task index), labelled rows only."""
+    """term -> (diff rows, their data-set weights, their task index), labelled rows only.
+    The energy row is per atom, or the total energy's error with ``energy_per_atom=False``."""
     e = labels.energy_mask
+    diff_e = out["energy"] - labels.energy
+    if energy_per_atom:
+        diff_e = diff_e / labels.num_atoms
     res = {
         "energy": (
-            ((out["energy"] - labels.energy) / labels.num_atoms)[e].unsqueeze(-1),
+            diff_e[e].unsqueeze(-1),
             labels.weights[e, 0],
             labels.task[e],
         )

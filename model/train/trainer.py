@@ -226,7 +226,7 @@ class Trainer:
         # a batch without force or stress labels needs no second-order backward pass
         forces = bool(counts[1] > 0 or counts[2] > 0)
         out = self.ddp(graph, compute_forces=forces, compute_stress=bool(counts[2] > 0))
-        diffs = differences(out, graph, labels)
+        diffs = differences(out, graph, labels, self.cfg.loss.energy_per_atom)
         data, terms = data_loss(diffs, counts, self.cfg.loss)
         reg = self.regularization()
         loss = data * self.world + (reg if reg is not None else 0.0)
