@@ -6,6 +6,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from .document import ResultDoc
+from .errors import SchemaError
+from .identity import settings_id
 
 
 class BenchmarkEntry(BaseModel):
@@ -55,9 +57,17 @@ class BenchmarkRunDoc(ResultDoc):
 
     @classmethod
     def from_entries(cls, entries: list[BenchmarkEntry], **fields) -> "BenchmarkRunDoc":
-        """Compute n, MAE, RMSE and the largest error from the entries."""
+        """Compute n, MAE, RMSE and the largest error from the entries. The settings id is
+        that of ``provenance.settings`` (model, task, checkpoint and the run's parameters):
+        a new run names what made it, it gets no legacy id."""
         if not entries:
             raise ValueError("a benchmark run needs at least one entry")
+        if "settings_id" not in fields:
+            settings = fields["provenance"].settings
+            if not settings:
+                raise SchemaError("a new benchmark run needs provenance.settings (model, task, "
+                                  "checkpoint, parameters): its settings id is made of them")
+            fields["settings_id"] = settings_id(settings)
         errors = [e.predicted - e.reference for e in entries]
         return cls(
             entries=entries,

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 from monty.json import jsanitize
 from pydantic import BaseModel, Field, computed_field, model_validator
 
+from . import legacy
 from .anomaly import Anomaly
-from .identity import SETTINGS_ID_LENGTH, legacy_settings_id
+from .identity import SETTINGS_ID_LENGTH
 from .provenance import Provenance, utcnow
 
 class ResultDoc(BaseModel):
@@ -45,18 +46,11 @@ class ResultDoc(BaseModel):
         """Dotted field paths whose values identify one result in its collection."""
         return cls.key_fields + ("settings_id",)
 
-    @classmethod
-    def with_settings_id(cls, doc: dict[str, Any]) -> dict[str, Any]:
-        """A stored dict with its settings id: one derived from its provenance for
-        documents written before settings ids existed (db_schemas.identity)."""
-        if not doc.get("settings_id"):
-            doc = {**doc, "settings_id": legacy_settings_id(doc)}
-        return doc
-
     @model_validator(mode="before")
     @classmethod
     def _legacy_settings_id(cls, data: Any) -> Any:
-        return cls.with_settings_id(data) if isinstance(data, dict) else data
+        """A document stored before settings ids existed reads with its legacy id."""
+        return legacy.with_settings_id(data) if isinstance(data, dict) else data
 
     def to_document(self) -> dict[str, Any]:
         """The BSON-ready dict stored in MongoDB (pymatgen objects as their dicts)."""

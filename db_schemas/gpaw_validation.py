@@ -18,8 +18,8 @@ their ``settings_id``, which is part of the natural key: the same geometry
 computed with other settings is another document, never a replacement. For a
 DFT calculation ``provenance`` names the code where an MLIP result names its
 model (``provenance.dft_provenance``): ``model_name`` 'GPAW', ``task`` the
-functional, ``checkpoint_hash`` '' (a DFT code has no checkpoint; documents
-written before 2026-12 hold the settings id there). For a validation ``provenance`` is the screen's model (whose
+functional, ``checkpoint_hash`` '' (a DFT code has no checkpoint; older documents:
+``db_schemas.legacy``). For a validation ``provenance`` is the screen's model (whose
 placements were validated), with the DFT gas references in
 ``energy_reference``; its settings are the DFT settings, K and the screen's
 settings id.

@@ -13,7 +13,7 @@ changes that result's number: a placement's relaxation is keyed without the refe
 scheme, its adsorption energy with it (workflows/flows/surface_flow.py).
 
 Documents written before settings ids existed get one derived from what they
-stored (:func:`legacy_settings_id`), so old and new results coexist too.
+stored (:func:`.legacy.legacy_settings_id`), so old and new results coexist too.
 """
 
 from dataclasses import dataclass
@@ -47,20 +47,3 @@ def result_identity(kind: str, system: Any, settings: dict) -> ResultIdentity:
         settings_id=settings_id(settings),
         settings=settings,
     )
-
-
-def legacy_settings_id(doc: dict) -> str:
-    """The settings id of a document stored without one: from its model and reference.
-
-    Before settings ids, a store held one result per (system, model, task, checkpoint,
-    reference scheme) at most; these are what the id is made of.
-    """
-    p = doc.get("provenance") or {}
-    if not isinstance(p, dict):  # a Provenance given to a document's constructor
-        p = p.model_dump(mode="json")
-    reference = p.get("energy_reference") or {}
-    if not isinstance(reference, dict):
-        reference = reference.model_dump(mode="json")
-    return settings_id({"legacy": True, "model": p.get("model_name"), "task": p.get("task"),
-                        "checkpoint": p.get("checkpoint_hash"),
-                        "reference": reference.get("scheme")})

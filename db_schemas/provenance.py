@@ -61,7 +61,9 @@ class ReferenceScheme(str, Enum):
 
     @classmethod
     def _missing_(cls, value):
-        return cls.OC20_ELEMENTAL if value == "atomic" else None  # the name before 2026-12
+        from .legacy import SCHEME_NAMES  # a name of earlier versions
+
+        return cls(SCHEME_NAMES[value]) if value in SCHEME_NAMES else None
 
 
 class EnergyReference(BaseModel):

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from .errors import SchemaError
+from .legacy import LEFT_OUT_AT
 
 MONGO_OPERATORS = {
     "=": "$eq",
@@ -50,9 +51,6 @@ FIELD_ALIASES = {
 }
 # a name that stands for a field in either screen's settings: a match in any counts
 FIELD_CHOICES = {"seed": ("provenance.settings.placements.seed", "provenance.settings.seed")}
-# settings left out of provenance.settings at the value they always had before they
-# existed, so that older results keep their settings id: a missing field is this value
-LEFT_OUT_AT = {"provenance.settings.placements.tilt": 0.0}
 # ordering operators compare numbers (or ISO dates given as strings that parse as such)
 _ORDERING = ("<", "<=", ">", ">=")
 

@@ -1,7 +1,7 @@
 """Bring a database written by an earlier omni-flows up to today's documents, keeping all.
 
 Documents stored before settings ids existed get the id derived from what they
-stored (``db_schemas.identity.legacy_settings_id``: model, task, checkpoint,
+stored (``db_schemas.legacy``: model, task, checkpoint,
 reference scheme) and adsorption documents their adsorbate id (the built-in
 name they were made with), so that their natural keys are complete and new
 results, made with other settings, sit beside them instead of replacing them.
@@ -14,20 +14,16 @@ stored documents unasked.
 
 from pymongo.database import Database
 
-from omni_flows.db_schemas.identity import legacy_settings_id
 from omni_flows.db_schemas.indexes import COLLECTIONS
-
-_WITHOUT_ID = {"$or": [{"settings_id": {"$exists": False}}, {"settings_id": None},
-                       {"settings_id": ""}]}
-_ADSORPTION = ("adsorption_placements", "adsorption_best")
+from omni_flows.db_schemas.legacy import MIGRATION_FIELDS, WITHOUT_SETTINGS_ID, migration_update
 
 
 def documents_to_migrate(db: Database) -> dict[str, int]:
     """The result collections that hold documents without a settings id, and how many."""
     found = {}
     for spec in COLLECTIONS:
-        if spec.document is not None and db[spec.name].find_one(_WITHOUT_ID, {"_id": 1}):
-            found[spec.name] = db[spec.name].count_documents(_WITHOUT_ID)
+        if spec.document is not None and db[spec.name].find_one(WITHOUT_SETTINGS_ID, {"_id": 1}):
+            found[spec.name] = db[spec.name].count_documents(WITHOUT_SETTINGS_ID)
     return found
 
 
@@ -38,11 +34,8 @@ def migrate_settings_ids(db: Database) -> int:
         if spec.document is None:
             continue
         collection = db[spec.name]
-        for doc in list(collection.find(_WITHOUT_ID, {"provenance": 1, "adsorbate": 1,
-                                                      "adsorbate_id": 1})):
-            update = {"settings_id": legacy_settings_id(doc)}
-            if spec.name in _ADSORPTION and not doc.get("adsorbate_id"):
-                update["adsorbate_id"] = doc.get("adsorbate")
-            collection.update_one({"_id": doc["_id"]}, {"$set": update})
+        for doc in list(collection.find(WITHOUT_SETTINGS_ID, MIGRATION_FIELDS)):
+            collection.update_one({"_id": doc["_id"]},
+                                  {"$set": migration_update(spec.name, doc)})
             changed += 1
     return changed

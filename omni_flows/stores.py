@@ -30,6 +30,7 @@ from omni_flows.db_schemas.indexes import (
     RESULT_DOCUMENTS,
     document_for_class,
 )
+from omni_flows.db_schemas.legacy import with_settings_id
 from omni_flows.errors import DatabaseUnavailableError, IndexConflictError, MigrationNeededError
 from omni_flows.migrate import documents_to_migrate, migrate_settings_ids
 from omni_flows.server import ensure_server
@@ -183,7 +184,7 @@ def _stored_form(output: Any) -> tuple[type, dict] | None:
     doc_cls = document_for_class(output["@class"])
     if doc_cls is None or not output.get("@module", "").startswith("omni_flows.db_schemas"):
         return None
-    return doc_cls, doc_cls.with_settings_id(
+    return doc_cls, with_settings_id(
         {k: v for k, v in output.items() if not k.startswith("@") and k != "_id"})
 
 

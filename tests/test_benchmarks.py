@@ -13,6 +13,7 @@ import uuid
 import numpy as np
 import pytest
 from omni_flows.db_schemas import BenchmarkRunDoc
+from omni_flows.db_schemas.identity import settings_id
 from omni_flows.model import OmniCalculator
 from typer.testing import CliRunner
 
@@ -219,6 +220,9 @@ def test_stored_run_round_trips(settings):
     doc = benchmark_doc(ModelChoice("7net-0", None), "toy", "e", entries,
                         {"site_difference_mae": 0.15}, {"mode": "single-point"}, device="cpu")
     assert doc.mae == pytest.approx(0.15) and doc.provenance.task == "default"
+    # keyed by what made it (model, task, checkpoint, parameters), not an invented legacy id
+    assert doc.provenance.settings["parameters"] == {"mode": "single-point"}
+    assert doc.settings_id == settings_id(doc.provenance.settings)
     store_runs([doc], settings)
     stored = connect_database(settings)[BenchmarkRunDoc.collection].find_one({}, {"_id": 0})
     back = BenchmarkRunDoc.model_validate(stored)

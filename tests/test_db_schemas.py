@@ -177,11 +177,40 @@ def test_documents_survive_bson_and_read_back():
         BenchmarkEntry(system_id=str(i), reference=r, predicted=p) for i, (r, p) in enumerate(pairs)
     ]
     run = BenchmarkRunDoc.from_entries(
-        entries, provenance=provenance(), dataset="toy", dataset_hash="x", quantity="e_ads"
+        entries, provenance=provenance(settings={"model": "test-model", "fmax": 0.05}),
+        dataset="toy", dataset_hash="x", quantity="e_ads"
     )
     assert run.mae == pytest.approx((0.1 + 0.3 + 0.0) / 3)
     assert run.rmse == pytest.approx(((0.01 + 0.09) / 3) ** 0.5)
     assert run.max_abs_error == pytest.approx(0.3) and run.n == 3
+
+
+def test_a_new_benchmark_run_is_keyed_by_its_settings_not_an_invented_legacy_id():
+    """Reference: db_schemas.identity.settings_id of the run's own settings. The legacy id
+    (model, task, checkpoint) gave runs with other parameters one key: one replaced the other."""
+    from omni_flows.db_schemas.identity import settings_id
+    from omni_flows.db_schemas.legacy import legacy_settings_id
+
+    entries = [BenchmarkEntry(system_id="a", reference=-1.0, predicted=-0.9)]
+
+    def run(fmax, **extra):
+        settings = {"model": "test-model", "task": "PBE", "checkpoint": "ab" * 32,
+                    "parameters": {"fmax": fmax}}
+        return BenchmarkRunDoc.from_entries(entries, provenance=provenance(settings=settings),
+                                            dataset="toy", dataset_hash="x", quantity="e_ads")
+
+    a, b = run(0.05), run(0.02)
+    assert a.settings_id == settings_id(a.provenance.settings)
+    assert a.settings_id != legacy_settings_id(a.to_document())
+    assert a.settings_id != b.settings_id  # other parameters: another result
+    assert BenchmarkRunDoc.model_validate(a.to_document()).settings_id == a.settings_id
+    with pytest.raises(SchemaError, match="needs provenance.settings"):
+        BenchmarkRunDoc.from_entries(entries, provenance=provenance(), dataset="toy",
+                                     dataset_hash="x", quantity="e_ads")
+    old = a.to_document()  # as stored before settings ids: still read, with its legacy id
+    del old["settings_id"]
+    old["provenance"]["settings"] = {}
+    assert BenchmarkRunDoc.model_validate(old).settings_id == legacy_settings_id(old)
 
 
 def test_every_collection_exports_a_schema_with_its_natural_key():

@@ -37,7 +37,9 @@ def benchmark(b: float, c: float) -> BenchmarkRunDoc:
     ]
     return BenchmarkRunDoc.from_entries(
         entries,
-        provenance=Provenance(model_name="test-model", task="PBE", checkpoint_hash="c0ffee"),
+        provenance=Provenance(model_name="test-model", task="PBE", checkpoint_hash="c0ffee",
+                              settings={"model": "test-model", "task": "PBE",
+                                        "checkpoint": "c0ffee"}),
         dataset="diamond",
         dataset_hash="d1",
         quantity="toy",

@@ -18,7 +18,8 @@ from ase.build import fcc111
 from omni_flows.workflows.structures.clusters import ClusterSpec, cut_cluster
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.dft.pyscf_r2scan import PySCFSettings, SCFConvergenceError, r2scan_energy
-from omni_flows.db_schemas.identity import legacy_settings_id, settings_id
+from omni_flows.db_schemas.identity import settings_id
+from omni_flows.db_schemas.legacy import legacy_settings_id
 from omni_flows.results import validation_targets
 from omni_flows.workflows.settings import MLIPSettings
 from omni_flows.workflows.flows.validation import R2SCANValidationMaker

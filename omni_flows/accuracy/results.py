@@ -96,8 +96,12 @@ def benchmark_doc(
     from omni_flows.workflows.relax import get_calculator
 
     calc = get_calculator(model.name, model.task, device)  # the runner's, cached
-    provenance = Provenance(model_name=model.name, task=model.task or SINGLE_TASK,
-                            checkpoint_hash=calc.checkpoint_hash)
+    task = model.task or SINGLE_TASK
+    # what decides the numbers (the device does not): the settings id is made of them
+    settings = {"model": model.name, "task": task, "checkpoint": calc.checkpoint_hash,
+                "parameters": parameters}
+    provenance = Provenance(model_name=model.name, task=task,
+                            checkpoint_hash=calc.checkpoint_hash, settings=settings)
     return BenchmarkRunDoc.from_entries(
         entries, provenance=provenance, dataset=dataset, dataset_hash=entries_hash(entries),
         quantity=quantity, units=units, metrics=metrics, parameters=parameters,
