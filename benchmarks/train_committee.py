@@ -1,8 +1,16 @@
-"""A real small committee: omni-ads-0's gpaw_rpbe task, K = 4 members, and its calibration
-on held-out GPAW RPBE adsorption energies, against the latent-distance alternative.
+"""A real committee: the gpaw_rpbe task of omni-ads-0 or omni-ads-1, K = 4 members, and its
+calibration on held-out GPAW RPBE adsorption energies, against the latent-distance alternative.
 
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py [--steps 30] [--adapter-rank 4]
         [--json benchmarks/results/committee_calibration.json] [--out PATH]
+    OMP_NUM_THREADS=1 python benchmarks/train_committee.py --model omni-ads-1 --steps 150 \
+        --lr 5e-3 --json benchmarks/results/committee_calibration_omni_ads_1.json --out PATH
+
+omni-ads-1 (its split, recipes/omni_ads_1_data.py): members on its training rows (pure metals
+but Au/Cu/Re, their clean slabs, the gas molecules, the last frames of quinary slabs 0000/0001
+and HEA slab 0000 trajectories), total energies, as the task was trained; calibration split:
+HEA slab 0001 and the metals Au/Cu/Re (H*, O*, OH*, CO*, NO*), never trained on; test: quinary
+slab 0002 (18 O*/OH*), the kind of site the independent check measures.
 
 1. Members: ``train_committee`` on bootstrap resamples of omni-ads-0's own gpaw_rpbe training
    data (recipes/omni-ads-0.yaml: CHEAT pure-metal rows without Au/Cu/Re, the clean slabs,
@@ -26,16 +34,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 from ase.io import read
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "recipes"))
-from omni_ads_0_data import HELD_OUT_METALS  # noqa: E402  (omni-ads-0's split)
+from omni_ads_0_data import HELD_OUT_METALS, clean_slab_energies, gas_references  # noqa: E402
 
 from omni_flows.model import load_model, predict, save_checkpoint  # noqa: E402
 from omni_flows.model.committee import calibration, fit_scale, spread  # noqa: E402
@@ -46,7 +56,8 @@ TASK = "gpaw_rpbe"
 HEA = ROOT.parent / "shared" / "data" / "hea_gpaw_rpbe"
 # HEA example adsorbate files: O (fcc) ads0-1, H (fcc) ads2-3, OH (ontop) ads4-5
 HEA_ADS = {"ads0": "O", "ads1": "O", "ads2": "H", "ads3": "H", "ads4": "OH", "ads5": "OH"}
-GAS = {"O": {"h2o": 1, "h2": -1}, "OH": {"h2o": 1, "h2": -0.5}, "H": {"h2": 0.5}}
+GAS = {"O": {"h2o": 1, "h2": -1}, "OH": {"h2o": 1, "h2": -0.5}, "H": {"h2": 0.5},
+       "CO": {"co": 1}, "NO": {"no": 1}}
 
 
 def training_data() -> list:
@@ -74,10 +85,40 @@ def adsorption_sets() -> dict[str, list[tuple[str, str, str]]]:
             "test_hea_0001": hea}
 
 
+def training_data_omni_ads_1() -> list:
+    """omni-ads-1's gpaw_rpbe training rows (its held-out sets left out), energies."""
+    rows = [r.toatoms() for r in connect(HEA / "pure_metals.db").select()
+            if r.element not in HELD_OUT_METALS]
+    slabs = read(ROOT / "recipes" / "omni-ads-1" / "clean_slabs.extxyz", ":")
+    gas = [read(HEA / "gas" / f"{g}.traj", -1) for g in ("h2", "h2o", "co", "no")]
+    q, h = HEA / "hea_quinary" / "traj", HEA / "hea_example" / "traj"
+    trajs = sorted(q.glob("agirpdptru_000[01]_*.traj")) + sorted(h.glob("example_project_0000_*"))
+    return rows + slabs + gas + [read(p, -1) for p in trajs]
+
+
+def adsorption_sets_omni_ads_1(tmp: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Calibration: HEA slab 0001 and the pure metals Au, Cu, Re (their rows and clean slabs,
+    written to ``tmp`` as one-frame files); test: quinary slab 0002."""
+    sets = adsorption_sets()
+    slabs = clean_slab_energies(HEA / "pure_metals.db", gas_references(HEA / "gas"))
+    metals = []
+    for r in connect(HEA / "pure_metals.db").select():
+        if r.element in HELD_OUT_METALS:
+            row, slab = tmp / f"{r.element}_{r.ads}.extxyz", tmp / f"{r.element}_slab.extxyz"
+            r.toatoms().write(row)
+            if not slab.exists():
+                s = slabs[r.element][1].copy()
+                s.calc = SinglePointCalculator(s, energy=slabs[r.element][0])
+                s.write(slab)
+            metals.append((r.ads, str(row), str(slab)))
+    return {"calibration": sets["test_hea_0001"] + metals,
+            "test_quinary_0002": sets["test_quinary_0002"]}
+
+
 def member_adsorption_energies(model, sets):
     """split -> (adsorbates, DFT E_ads, model E_ads, members' E_ads (n, K), latent score)."""
     files = sorted({f for rows in sets.values() for _, a, s in rows for f in (a, s)})
-    gas = {g: read(HEA / "gas" / f"{g}.traj", -1) for g in ("h2", "h2o")}
+    gas = {g: read(HEA / "gas" / f"{g}.traj", -1) for g in ("h2", "h2o", "co", "no")}
     structures = [read(f, -1) for f in files] + list(gas.values())
     t = time.perf_counter()
     results = predict(structures, model, task=TASK, committee=True, stress=False)
@@ -103,6 +144,7 @@ def member_adsorption_energies(model, sets):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="omni-ads-0", choices=("omni-ads-0", "omni-ads-1"))
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -113,17 +155,20 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "committee_calibration.json"))
     args = parser.parse_args()
 
-    model = load_model("omni-ads-0")
+    model = load_model(args.model)
     if args.adapter_rank:
         model.add_adapters(args.adapter_rank)
-    data = training_data()
+    ads1 = args.model == "omni-ads-1"
+    data = training_data_omni_ads_1() if ads1 else training_data()
     t = time.perf_counter()
-    log = train_committee(model, TASK, data, size=args.size, steps=args.steps, lr=args.lr)
+    log = train_committee(model, TASK, data, size=args.size, steps=args.steps, lr=args.lr,
+                          energy_per_atom=not ads1)
     train_s = time.perf_counter() - t
     print(f"trained {log['members']} on {len(data)} structures, {args.steps} steps in "
           f"{train_s:.0f} s; loss {log['losses'][0]:.4g} -> {np.mean(log['losses'][-5:]):.4g}")
 
-    sets = adsorption_sets()
+    tmp = Path(tempfile.mkdtemp())
+    sets = adsorption_sets_omni_ads_1(tmp) if ads1 else adsorption_sets()
     values, predict_s, n = member_adsorption_energies(model, sets)
     t = time.perf_counter()
     latent = LatentDistance(model, TASK, data)
@@ -136,7 +181,7 @@ def main() -> None:
     scale = fit_scale(main_c - dft_c, raw_c)
     latent_scale = fit_scale(main_c - dft_c, [score[f] for f in files_c])
     model.set_committee_scale(TASK, scale)
-    report = {"steps": args.steps, "size": args.size, "lr": args.lr,
+    report = {"model": args.model, "steps": args.steps, "size": args.size, "lr": args.lr,
               "adapter_rank": args.adapter_rank, "train_seconds": train_s,
               "training_structures": len(data), "predict_committee_seconds": predict_s,
               "predicted_structures": n, "latent_seconds": latent_s,
@@ -157,8 +202,8 @@ def main() -> None:
                 "member_mean_minus_model_eV": float(np.mean(mem[pick].mean(1) - main_e[pick])),
             }
         report["splits"][split] = rows
-    save_checkpoint(model, args.out, extra={"committee": f"benchmarks/train_committee.py "
-                                                         f"--steps {args.steps}"})
+    save_checkpoint(model, args.out, extra={"committee": f"benchmarks/train_committee.py --model "
+                                                         f"{args.model} --steps {args.steps}"})
     print(json.dumps(report, indent=1))
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 

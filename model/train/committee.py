@@ -9,7 +9,7 @@ predicted before. All members train in one batched graph per step (each graph ca
 member's task index); since members share no trainable parameter and Adam is element-wise,
 that equals training each member alone, at one forward/backward pass per step instead of K.
 
-The loss is the mean squared error of the energy per atom, plus ``force_weight`` times the
+The loss is the mean squared error of the energy per atom (or of the total energy), plus ``force_weight`` times the
 mean squared force error on free atoms (0 by default: members only give energies, at final
 geometries, and an energy-only step costs 0.26 s against 1.99 s with forces, batch 4,
 1 thread, recipes/omni-ads-1.yaml).
@@ -36,10 +36,12 @@ def train_committee(
     lr: float = 1e-3,
     seed: int = 0,
     force_weight: float = 0.0,
+    energy_per_atom: bool = True,
 ) -> dict:
     """Add (if it has none) and train ``task``'s committee of ``size`` members on
     ``structures`` (the task's training data, with DFT energies and, for
-    ``force_weight`` > 0, forces), ``steps`` steps of ``batch_size`` structures per member.
+    ``force_weight`` > 0, forces), ``steps`` steps of ``batch_size`` structures per member;
+    ``energy_per_atom=False`` fits total energies, as omni-ads-1's task was trained.
     Records the structures' elements as the task's training elements. Returns the members
     and the loss of every step."""
     if task not in model.config.committees:
@@ -74,7 +76,8 @@ def train_committee(
             out = model(graph, compute_forces=bool(force_weight))
             natoms = torch.bincount(graph.batch, minlength=graph.num_graphs)
             target = torch.as_tensor(energies[index], dtype=param.dtype, device=param.device)
-            loss = (((out["energy"] - target) / natoms) ** 2).mean()
+            diff = out["energy"] - target
+            loss = ((diff / natoms if energy_per_atom else diff) ** 2).mean()
             if force_weight:
                 ref = np.concatenate([forces[i] for i in index])
                 free = torch.as_tensor(np.concatenate([free_mask(structures[i]) for i in index]))
