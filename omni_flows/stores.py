@@ -31,6 +31,7 @@ from omni_flows.db_schemas.indexes import (
     document_for_class,
 )
 from omni_flows.db_schemas.legacy import with_settings_id
+from omni_flows.db_schemas.query import field_value
 from omni_flows.errors import DatabaseUnavailableError, IndexConflictError, MigrationNeededError
 from omni_flows.migrate import documents_to_migrate, migrate_settings_ids
 from omni_flows.server import ensure_server
@@ -169,12 +170,6 @@ def connect_database(settings: Settings | None = None) -> Database:
     return mongo_client(_ready_uri(settings))[settings.database]
 
 
-def _get(doc: dict, path: str) -> Any:
-    for part in path.split("."):
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
-
-
 def _stored_form(output: Any) -> tuple[type, dict] | None:
     """(document class, stored dict) of a job output that is a result, else None."""
     if not isinstance(output, dict) or output.get("@class") not in _RESULT_CLASSES:
@@ -210,7 +205,7 @@ def publish_results(
             doc_cls, doc = stored
             doc["provenance"]["jobflow_uuid"] = (doc["provenance"].get("jobflow_uuid")
                                                  or job_doc["uuid"])
-            key = {field: _get(doc, field) for field in doc_cls.natural_key()}
+            key = {field: field_value(doc, field) for field in doc_cls.natural_key()}
             if missing_only and db[doc_cls.collection].count_documents(key, limit=1):
                 continue
             upserts.setdefault(doc_cls.collection, []).append((key, doc))

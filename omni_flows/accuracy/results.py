@@ -112,15 +112,12 @@ def store_runs(docs: list[BenchmarkRunDoc], settings: Settings) -> int:
     """Upsert the runs on their natural key (a re-run replaces its document)."""
     from omni_flows.stores import connect_database
 
+    from omni_flows.db_schemas.query import field_value
+
     collection = connect_database(settings)[BenchmarkRunDoc.collection]
     for doc in docs:
         stored = doc.to_document()
-        key = {}
-        for path in BenchmarkRunDoc.natural_key():
-            value = stored
-            for part in path.split("."):
-                value = value[part]
-            key[path] = value
+        key = {path: field_value(stored, path) for path in BenchmarkRunDoc.natural_key()}
         collection.replace_one(key, stored, upsert=True)
     return len(docs)
 
