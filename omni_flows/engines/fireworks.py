@@ -12,6 +12,7 @@ runs of that host's dead workers, and anywhere the runs whose worker has not
 pinged the LaunchPad for ``expiration_s`` (FireWorks' ``detect_lostruns``).
 """
 
+import logging
 import os
 import socket
 from collections import Counter
@@ -128,8 +129,15 @@ def run_worker(
     launch_dir = Path(launch_dir or Path(settings.home) / "fireworks")
     launch_dir.mkdir(parents=True, exist_ok=True)
     complete_stored(lpad, settings, FWorker(name=name), launch_dir)
-    rapidfire(lpad, FWorker(name=name), m_dir=str(launch_dir), nlaunches=nlaunches or 0,
-              strm_lvl="WARNING")
+    jobflow_log = logging.getLogger("jobflow")
+    level, handlers = jobflow_log.level, list(jobflow_log.handlers)
+    try:
+        rapidfire(lpad, FWorker(name=name), m_dir=str(launch_dir), nlaunches=nlaunches or 0,
+                  strm_lvl="WARNING")
+    finally:  # jobflow's Firework task sets its logger to the stdout of the moment, per job:
+        # the process keeps its own (a closed stdout broke every later jobflow log line)
+        jobflow_log.setLevel(level)
+        jobflow_log.handlers[:] = handlers
     return fireworks_states(lpad)
 
 
