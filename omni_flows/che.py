@@ -29,9 +29,45 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omni_flows.che_uncertainty import MemberSpread, SurfaceUncertainty
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.thermo.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
+
+@dataclass(frozen=True)
+class MemberSpread:
+    """One stored quantity's committee: ``deviations`` = scale x (x_k - mean x), eV, and
+    the committee they belong to (draws of one committee are correlated)."""
+
+    committee: tuple
+    deviations: np.ndarray
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.deviations, ddof=1))
+
+    @classmethod
+    def of(cls, doc: dict) -> "MemberSpread | None":
+        """From an adsorption document's members and scale; None without them."""
+        members, scale = doc.get("adsorption_energy_members"), doc.get("committee_scale")
+        if not members or len(members) < 2 or scale is None:
+            return None
+        x = np.asarray(members, dtype=float)
+        p = doc.get("provenance") or {}
+        committee = (p.get("model_name"), p.get("task"), p.get("checkpoint_hash"), len(x))
+        return cls(committee, float(scale) * (x - x.mean()))
+
+
+@dataclass(frozen=True)
+class SurfaceUncertainty:
+    """sigma of every dG (None: no members) and, where every intermediate has members,
+    of every step and of U_L; the probabilities that the surface is the campaign's best
+    (None unless every surface has members) and that its PDS is the named one."""
+
+    delta_g_std: dict[str, float | None]
+    step_std: list[float] | None = None
+    limiting_potential_std: float | None = None
+    p_best: float | None = None
+    p_pds: float | None = None
+
 
 # eV, dZPE - TdS at 298 K relative to H2O(l) and H2: OH* 0.35, O* 0.05, OOH* 0.40 (Nørskov
 # et al. 2004; Man et al., ChemCatChem 3, 1159 (2011)); H* 0.24 (Nørskov et al.,

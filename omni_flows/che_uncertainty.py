@@ -35,56 +35,17 @@ U_L of a reduction (ORR, HER, CO2RR, NRR) and the lowest of an oxidation (OER). 
 tied in a draw share its credit.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from omni_flows.che import MemberSpread, SurfaceUncertainty, analyse  # noqa: F401 (re-exported)
 
 DRAWS = 4000  # Monte-Carlo error of a probability <= sqrt(0.25 / 4000) = 0.008
 SEED = 27  # fixed: the same stored results give the same report
 
 
-@dataclass(frozen=True)
-class MemberSpread:
-    """One stored quantity's committee: ``deviations`` = scale x (x_k - mean x), eV, and
-    the committee they belong to (draws of one committee are correlated)."""
-
-    committee: tuple
-    deviations: np.ndarray
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.deviations, ddof=1))
-
-    @classmethod
-    def of(cls, doc: dict) -> "MemberSpread | None":
-        """From an adsorption document's members and scale; None without them."""
-        members, scale = doc.get("adsorption_energy_members"), doc.get("committee_scale")
-        if not members or len(members) < 2 or scale is None:
-            return None
-        x = np.asarray(members, dtype=float)
-        p = doc.get("provenance") or {}
-        committee = (p.get("model_name"), p.get("task"), p.get("checkpoint_hash"), len(x))
-        return cls(committee, float(scale) * (x - x.mean()))
-
-
-@dataclass(frozen=True)
-class SurfaceUncertainty:
-    """sigma of every dG (None: no members) and, where every intermediate has members,
-    of every step and of U_L; the probabilities that the surface is the campaign's best
-    (None unless every surface has members) and that its PDS is the named one."""
-
-    delta_g_std: dict[str, float | None]
-    step_std: list[float] | None = None
-    limiting_potential_std: float | None = None
-    p_best: float | None = None
-    p_pds: float | None = None
-
-
 def step_map(network) -> tuple[np.ndarray, np.ndarray]:
     """(A, c) with step dG = A @ values + c (values in ``network.intermediates`` order):
     the analysis is linear in the values, so A and c come from :func:`analyse` itself."""
-    from omni_flows.che import analyse
-
     names = network.intermediates
     c = np.array(analyse(network, dict.fromkeys(names, 0.0)).step_free_energies)
     columns = [np.array(analyse(network, {m: float(m == n) for m in names}).step_free_energies)
