@@ -8,3 +8,10 @@ base; the application treats :class:`SchemaError` like ``OmniFlowsError``
 
 class SchemaError(ValueError):
     """A query or document a user wrote that cannot be used as it is."""
+
+
+class UnknownCollectionError(SchemaError, KeyError):
+    """A collection name that is neither a result collection nor in the database."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""

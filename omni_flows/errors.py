@@ -11,7 +11,8 @@ bad input, raised before any compute (2), or a calculation that ran and failed (
 
 import sys
 
-from omni_flows.db_schemas.errors import SchemaError
+# a collection is db_schemas' concept; its error is re-exported here for the application
+from omni_flows.db_schemas.errors import SchemaError, UnknownCollectionError  # noqa: F401
 from omni_flows.model.errors import CalculationError, OmniFlowsError
 
 # the errors a user can cause: the message says what is wrong and what to do
@@ -30,13 +31,6 @@ class DatabaseUnavailableError(OmniFlowsError, ConnectionError):
 
 class DatabaseServerError(OmniFlowsError, RuntimeError):
     """The local database server could not be started, or stopped, as asked."""
-
-
-class UnknownCollectionError(OmniFlowsError, KeyError):
-    """A collection name that is neither a result collection nor in the database."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 class EngineError(OmniFlowsError, RuntimeError):

@@ -56,18 +56,13 @@ def schema(
 ) -> None:
     """JSON Schema of the stored documents, with natural keys and indexes."""
     from omni_flows.db_schemas.schema import json_schemas, write_json_schemas
-    from omni_flows.errors import UnknownCollectionError
     from omni_flows.output import check_writable_dir
 
-    schemas = json_schemas()
-    if collection is not None and collection not in schemas:
-        raise UnknownCollectionError(f"no result collection {collection!r}; known: "
-                                     f"{', '.join(schemas)}")
+    schemas = json_schemas([collection] if collection else None)  # an unknown one: refused
     if out is None:
         print(json.dumps(schemas[collection] if collection else schemas, indent=2))
     else:
-        paths = write_json_schemas(check_writable_dir(out, "--out"),
-                                   [collection] if collection else None)
+        paths = write_json_schemas(check_writable_dir(out, "--out"), [*schemas])
         print("\n".join(str(p) for p in paths))  # plain: paths must not be wrapped
 
 
