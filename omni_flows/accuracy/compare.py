@@ -16,7 +16,6 @@ from omni_flows.db_schemas import BenchmarkEntry, BenchmarkRunDoc
 from omni_flows.settings import Settings
 
 from .results import (
-    BenchmarkInputError,
     ModelChoice,
     benchmark_doc,
     data_folder,
@@ -182,10 +181,7 @@ def hea(data: Path | None = None, gas: Path | None = None,
 def odac(guests: list[str] | None = None, limit: int | None = None,
          dispersion: bool | None = None, placements: int | None = None) -> Benchmark:
     """ODAC23 promising MOFs (PBE-D3)."""
-    try:
-        from . import odac as od
-    except ImportError as exc:
-        raise BenchmarkInputError(f"the odac benchmark is not available here ({exc})") from None
+    from . import odac as od
     parameters = {
         "guests": guests or list(od.GUESTS),
         "limit": od.DEFAULT_LIMIT if limit is None else limit,

@@ -1,9 +1,6 @@
-"""``omni-flows benchmark``: the MLIP against DFT reference sets, several models side by side.
-
-Lists as the screen takes them. Each run prints a table (metrics x models), writes a parity
-plot named by the run and stores one ``BenchmarkRunDoc`` per model (``--no-store``: not);
-``--json`` prints ``{model: metrics}`` only. What runs: :mod:`omni_flows.accuracy.compare`.
-"""
+"""``omni-flows benchmark``: the MLIP against DFT reference sets, models side by side: a table
+(metrics x models) or ``--json``, a parity plot named by the run, one stored ``BenchmarkRunDoc``
+per model (``--no-store``: none). What runs: :mod:`omni_flows.accuracy.compare`."""
 
 import json
 from pathlib import Path
@@ -13,14 +10,15 @@ from rich.console import Console
 from typer.core import TyperCommand
 
 from omni_flows.accuracy import compare as bench
+from omni_flows.accuracy import oc20 as oc
+from omni_flows.accuracy import odac as od
 from omni_flows.accuracy import xu_kitchin as xk
 from omni_flows.accuracy.results import parse_models
 from omni_flows.settings import load_settings
 
 app = typer.Typer(help="Benchmarks against DFT reference sets.", no_args_is_help=True)
 
-MODEL = typer.Option(None, "--model", help="NAME[:TASK]; repeat to compare models "
-                     "(default: the settings' model)")
+MODEL = typer.Option(None, "--model", help="NAME[:TASK], repeatable (default: the settings')")
 TASK = typer.Option(None, help="task of models named without one (default: the settings')")
 DEVICE = typer.Option(None, help="cpu, cuda, auto (default: the settings')")
 JSON = typer.Option(False, "--json", help="print one JSON object of metrics per model")
@@ -88,7 +86,8 @@ def xu_kitchin(
 @app.command("oc20", cls=ListOptions)
 def oc20(
     data: Path = typer.Option(None, help=DATA.format("oc20_relaxations")),
-    stride: int = typer.Option(None, help="every N-th frame (the last always kept)"),
+    stride: int = typer.Option(None, help=f"every N-th frame, the last kept (default: "
+                               f"{oc.DEFAULT_STRIDE})"),
     limit_frames: int = typer.Option(None, help="at most N frames per trajectory"),
     trajectories: list[str] = typer.Option(None, help="names, e.g. random1000100 (default: all)"),
     model: list[str] = MODEL, task: str = TASK, device: str = DEVICE, as_json: bool = JSON,
@@ -117,10 +116,11 @@ def hea(
 
 @app.command("odac", cls=ListOptions)
 def odac(
-    guests: list[str] = typer.Option(None, help="CO2, H2O (default: both)"),
-    limit: int = typer.Option(None, help="number of MOFs, smallest first"),
-    dispersion: bool = typer.Option(None, "--dispersion/--no-dispersion", help="D3"),
-    placements: int = typer.Option(None, help="guest placements per MOF"),
+    guests: list[str] = typer.Option(None, help=f"{', '.join(od.GUESTS)} (default: all)"),
+    limit: int = typer.Option(None, help=f"MOFs, smallest first (default: {od.DEFAULT_LIMIT})"),
+    dispersion: bool = typer.Option(None, "--dispersion/--no-dispersion",
+                                    help=f"D3 (default: {od.DEFAULT_DISPERSION})"),
+    placements: int = typer.Option(None, help=f"per MOF (default: {od.DEFAULT_PLACEMENTS})"),
     model: list[str] = MODEL, task: str = TASK, device: str = DEVICE, as_json: bool = JSON,
     out: Path = OUT, store: bool = STORE,
 ) -> None:
