@@ -415,3 +415,14 @@ def test_train_ddp_two_processes_give_single_process_gradients(data, tmp_path):
     assert ddp["loss"] == pytest.approx(info["loss"], rel=1e-12)
     for name, p in single.model.named_parameters():
         torch.testing.assert_close(ddp["grads"][name], p.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_train_records_each_tasks_training_elements(data, tmp_path):
+    """The checkpoint says which elements each task saw (read back here with ASE), so that a
+    screen can flag a result outside them."""
+    from ase.io import read
+
+    trainer = Trainer(config(data, tmp_path))
+    for task, name in (("A", "bulk.extxyz"), ("B", "slab.traj")):
+        symbols = {s for a in read(data / name, ":") for s in a.get_chemical_symbols()}
+        assert trainer.model.config.task_elements[task] == sorted(symbols)

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
+from ase.data import chemical_symbols
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import read_metadata, save_checkpoint
@@ -110,6 +112,7 @@ class Trainer:
             if cfg.model.checkpoint is not None and use_statistics(cfg.model):
                 self.model.to(self.device)
                 self._refit_new_task_shifts([e["name"] for e in cfg.model.append_tasks])
+            self._record_task_elements(n_train)
         else:  # the saved architecture (statistics included) is the one to continue
             self.model = OmniNet(ModelConfig.from_dict(json.loads(state["model_config"]))).to(
                 self.dtype
@@ -164,6 +167,13 @@ class Trainer:
         if self.rank != 0:
             stores = [open_dataset(s, cutoff, cache, build=False) for s in specs]
         return [(store, self.tasks.index(spec.task)) for store, spec in zip(stores, specs)]
+
+    def _record_task_elements(self, n_train: int) -> None:
+        """Each task's training elements go into the checkpoint (``config.task_elements``),
+        so that a screen can say when a result lies outside them (``out_of_domain``)."""
+        for store, task in self.sources[:n_train]:
+            numbers = np.unique(store.arrays["numbers"])
+            self.model.record_task_elements(self.tasks[task], [chemical_symbols[z] for z in numbers])
 
     def _statistics(self, config: ModelConfig):
         n_train = len(self.cfg.data.train)
