@@ -180,6 +180,7 @@ def out_name(free: bool) -> str:
 def report(work, env, log, epochs, start, free=False) -> None:
     import yaml
 
+    from omni_flows.db_schemas.query import stored_once
     from omni_flows.model import OmniCalculator
     from omni_flows.settings import load_settings
     from omni_flows.stores import connect_database
@@ -207,8 +208,8 @@ def report(work, env, log, epochs, start, free=False) -> None:
     before = OmniCalculator("7net-mf-0", task="PBE", device="cpu")
     after = OmniCalculator(str(checkpoint), task=TASK, device="cpu")
     rescreen = {(d["slab_id"].split("-")[0], d["adsorbate"]): d for d in db[
-        "adsorption_best"].find({"provenance.task": TASK,
-                                 "provenance.checkpoint_hash": after.checkpoint_hash},
+        "adsorption_best"].find(stored_once({"provenance.task": TASK,
+                                             "provenance.checkpoint_hash": after.checkpoint_hash}),
                                 {"_id": 0})}
     after_pbe = OmniCalculator(str(checkpoint), task="PBE", device="cpu")
     with open(work / out_name(free) / "steps.csv") as f:  # a re-run appends: the last step

@@ -5,7 +5,7 @@ it (its natural key, so that re-running a flow replaces rather than
 duplicates), the extra indexes its queries need and the columns a table of it
 shows. The natural key is the system's fields and the settings id: the id hashes
 the model, task and checkpoint with every other setting (and a legacy id hashes
-them too), so they are stored once, in ``provenance``, not again in the key.
+them too), so they are stored once, in ``provenance.settings``, not again in the key.
 """
 
 from datetime import datetime

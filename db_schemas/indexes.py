@@ -65,6 +65,9 @@ def _result_spec(doc: type[ResultDoc]) -> CollectionSpec:
     singles = dict.fromkeys(doc.index_fields + COMMON_INDEX_FIELDS)  # ordered, deduplicated
     indexes = (
         IndexSpec(doc.natural_key(), unique=True),
+        # the model and task where they are stored: in the settings, beside them in older
+        # documents (legacy.IDENTITY_BESIDE_SETTINGS); a query matches either (query.py)
+        IndexSpec(("provenance.settings.mlip.model", "provenance.settings.mlip.task")),
         IndexSpec(("provenance.model_name", "provenance.task")),
         *(IndexSpec((field,)) for field in singles),
     )

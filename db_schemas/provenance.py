@@ -4,6 +4,12 @@ Every stored result carries one :class:`Provenance`: the model and task
 (functional) that produced it, the checkpoint's hash, the package versions,
 the adsorption-energy reference scheme with its values, when and by which
 jobflow job it was made.
+
+The model, task, checkpoint and optimizer are stored once: in ``settings`` (hashed into
+the settings id), under ``mlip`` for a workflow's result, at the top for a benchmark's.
+``Provenance.model_name`` and its kin read them from there; they are stored beside
+``settings`` only where ``settings`` does not hold them (a DFT code's provenance, and
+documents written before 2026-12); ``legacy.identity_of`` reads a stored dict.
 """
 
 from datetime import datetime, timezone
@@ -11,9 +17,10 @@ from enum import Enum
 from typing import Any
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from .errors import SchemaError
+from .legacy import IN_SETTINGS, SCHEME_NAMES, in_settings
 
 # the packages whose versions decide a result (read from metadata: nothing is imported)
 TRACKED_PACKAGES = ("omni-flows", "torch", "e3nn", "ase", "pymatgen", "jobflow", "atomate2", "sevenn")
@@ -61,9 +68,7 @@ class ReferenceScheme(str, Enum):
 
     @classmethod
     def _missing_(cls, value):
-        from .legacy import SCHEME_NAMES  # a name of earlier versions
-
-        return cls(SCHEME_NAMES[value]) if value in SCHEME_NAMES else None
+        return cls(SCHEME_NAMES[value]) if value in SCHEME_NAMES else None  # an earlier name
 
 
 class EnergyReference(BaseModel):
@@ -88,7 +93,12 @@ class EnergyReference(BaseModel):
 
 
 class Provenance(BaseModel):
-    """What produced a result."""
+    """What produced a result. ``model_name``, ``task``, ``checkpoint_hash`` and
+    ``optimizer`` are stored in ``settings`` where it holds them (IN_SETTINGS), not again."""
+
+    # in the JSON Schema too, they may be absent: read from settings where they hold them
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: schema.update(required=[
+        name for name in schema.get("required", []) if name not in IN_SETTINGS]))
 
     model_name: str = Field(description="MLIP name, e.g. '7net-mf-0'")
     task: str | None = Field(
@@ -111,6 +121,26 @@ class Provenance(BaseModel):
     optimizer: str | None = Field(None, description="relaxation optimizer that ran")
     jobflow_uuid: str | None = Field(None, description="uuid of the jobflow job that made it")
     created_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity_from_settings(cls, data: Any) -> Any:
+        """A field stored once, in settings, reads from there."""
+        if isinstance(data, dict):
+            found = {field: value for field, name in IN_SETTINGS.items() if field not in data
+                     for held, value in [in_settings(data.get("settings"), name)] if held}
+            data = {**data, **found} if found else data
+        return data
+
+    @model_serializer(mode="wrap")
+    def _stored_once(self, handler):
+        """Stored without the fields that settings hold with the same value."""
+        data = handler(self)
+        for field, name in IN_SETTINGS.items():
+            held, value = in_settings(self.settings, name)
+            if held and value == getattr(self, field):
+                data.pop(field, None)
+        return data
 
 
 def dft_provenance(code: str, functional: str, settings: dict[str, Any],

@@ -10,6 +10,10 @@ under ``provenance.settings`` goes by its own name (``fmax``, ``tilt``, ``n_laye
 left out of older results at the value it then always had (``tilt`` 0) matches them
 at that value: ``tilt=0`` finds the screens made before tilted starts existed. Every
 result has a ``settings_id``; ``settings_id=ab12cd34ef`` selects one screen's.
+``model``, ``task``, ``checkpoint`` and ``optimizer`` match where they are stored: in the
+settings (under ``mlip``, or at the top for a benchmark) and beside them (older
+documents, DFT codes); a JSON filter on ``provenance.model_name`` and its kin is read
+the same way (:func:`stored_once`).
 """
 
 import json
@@ -17,7 +21,7 @@ import re
 from typing import Any
 
 from .errors import SchemaError
-from .legacy import LEFT_OUT_AT
+from .legacy import IDENTITY_BESIDE_SETTINGS, IN_SETTINGS, LEFT_OUT_AT, identity_of
 
 MONGO_OPERATORS = {
     "=": "$eq",
@@ -30,12 +34,8 @@ MONGO_OPERATORS = {
 }
 
 FIELD_ALIASES = {
-    "model": "provenance.model_name",
-    "task": "provenance.task",
-    "checkpoint": "provenance.checkpoint_hash",
     "uuid": "provenance.jobflow_uuid",
     "backend": "provenance.backend",
-    "optimizer": "provenance.optimizer",
     "device": "provenance.device",
     "reference": "provenance.energy_reference.scheme",
     **{name: f"provenance.settings.mlip.{name}" for name in ("dtype", "fmax", "steps")},
@@ -51,6 +51,18 @@ FIELD_ALIASES = {
 }
 # a name that stands for a field in either screen's settings: a match in any counts
 FIELD_CHOICES = {"seed": ("provenance.settings.placements.seed", "provenance.settings.seed")}
+# what made a result, stored once in its settings (legacy.IN_SETTINGS), beside them in
+# older documents: a short name, and the Provenance field's own path, match every place
+IDENTITY_NAMES = {"model": "model_name", "task": "task", "checkpoint": "checkpoint_hash",
+                  "optimizer": "optimizer"}
+FIELD_CHOICES.update({
+    short: (f"provenance.settings.mlip.{IN_SETTINGS[field]}",
+            f"provenance.settings.{IN_SETTINGS[field]}", IDENTITY_BESIDE_SETTINGS[field])
+    for short, field in IDENTITY_NAMES.items()})
+_IDENTITY_PATHS = {IDENTITY_BESIDE_SETTINGS[field]: short
+                   for short, field in IDENTITY_NAMES.items()}
+# conditions a missing field meets: over several fields, every one must meet them
+_NEGATIVE = {"$ne", "$nin", "$not"}
 # ordering operators compare numbers (or ISO dates given as strings that parse as such)
 _ORDERING = ("<", "<=", ">", ">=")
 
@@ -68,7 +80,10 @@ class QueryError(SchemaError):
 
 def field_value(doc: Any, path: str) -> Any:
     """The value at a dotted path of a stored document; through a list, the values of its
-    elements (as MongoDB reads ``a.b`` through an array); None where absent."""
+    elements (as MongoDB reads ``a.b`` through an array); None where absent.
+    ``provenance.model_name`` and its kin are read where they are stored (identity_of)."""
+    if path in _IDENTITY_PATHS and isinstance(doc, dict):
+        return identity_of(doc.get("provenance") or {})[path.removeprefix("provenance.")]
     for part in path.split("."):
         if isinstance(doc, list):
             doc = [item.get(part) for item in doc if isinstance(item, dict)]
@@ -113,6 +128,11 @@ def _any_of(name: str, condition: dict[str, Any]) -> dict[str, Any]:
     """``condition`` on the field ``name`` stands for: on any of its fields, and on a
     missing field where the value it was left out at meets the condition."""
     fields = FIELD_CHOICES.get(name) or (FIELD_ALIASES.get(name, name),)
+    if len(fields) > 1 and set(condition) & _NEGATIVE:
+        return {"$and": [{f: condition} for f in fields]}
+    if len(fields) > 1 and ({"$eq": None}.items() <= condition.items()
+                            or None in (condition.get("$in") or ())):
+        condition = {**condition, "$exists": True}  # null, not absent: one of them is
     clauses = []
     for f in fields:
         if f in LEFT_OUT_AT and _meets(LEFT_OUT_AT[f], condition):
@@ -141,6 +161,29 @@ def _meets(value: Any, condition: dict[str, Any]) -> bool:
         return False
 
 
+def stored_once(criteria: dict[str, Any]) -> dict[str, Any]:
+    """A MongoDB filter whose conditions on ``provenance.model_name``, ``.task``,
+    ``.checkpoint_hash`` or ``.optimizer`` match them where they are stored (in the
+    settings, or beside them in older documents)."""
+    kept, rewritten = {}, []
+    for key, value in criteria.items():
+        if key in ("$and", "$or", "$nor") and isinstance(value, list):
+            kept[key] = [stored_once(c) if isinstance(c, dict) else c for c in value]
+        elif key in _IDENTITY_PATHS:
+            is_operator = isinstance(value, dict) and all(k.startswith("$") for k in value)
+            rewritten.append(_any_of(_IDENTITY_PATHS[key], value if is_operator
+                                     else {"$eq": value}))
+        else:
+            kept[key] = value
+    if not rewritten:
+        return kept
+    if "$and" in kept:
+        kept["$and"] = [*kept["$and"], *rewritten]
+        return kept
+    return {**kept, "$and": rewritten} if len(rewritten) > 1 or "$or" in kept else {
+        **kept, **rewritten[0]}
+
+
 def parse_json_filter(text: str) -> dict[str, Any]:
     """A MongoDB filter given as a JSON object."""
     try:
@@ -149,7 +192,7 @@ def parse_json_filter(text: str) -> dict[str, Any]:
         raise QueryError(f"--filter is not valid JSON ({exc}): {text!r}") from None
     if not isinstance(value, dict):
         raise QueryError(f"--filter must be a JSON object, got {type(value).__name__}")
-    return value
+    return stored_once(value)
 
 
 def build_filter(terms: list[str] = (), json_filter: str | None = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from omni_flows.db_schemas.legacy import identity_of
 from omni_flows.workflows.errors import WorkflowInputError
 from omni_flows.workflows.thermo.reactions import ReactionNetwork, adsorbate_offset, gas_free_energy
 
@@ -51,8 +52,8 @@ class MemberSpread:
         if not members or len(members) < 2 or scale is None:
             return None
         x = np.asarray(members, dtype=float)
-        p = doc.get("provenance") or {}
-        committee = (p.get("model_name"), p.get("task"), p.get("checkpoint_hash"), len(x))
+        p = identity_of(doc.get("provenance") or {})
+        committee = (p["model_name"], p["task"], p["checkpoint_hash"], len(x))
         return cls(committee, float(scale) * (x - x.mean()))
 
 

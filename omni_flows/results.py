@@ -29,7 +29,8 @@ from omni_flows.db_schemas import (
     SlabDoc,
 )
 from omni_flows.db_schemas.indexes import JOB_OUTPUTS, collection_spec
-from omni_flows.db_schemas.query import QueryError, build_filter
+from omni_flows.db_schemas.legacy import identity_of
+from omni_flows.db_schemas.query import QueryError, build_filter, stored_once
 from omni_flows.errors import UnknownCollectionError
 from omni_flows.model.errors import OmniFlowsError
 
@@ -37,6 +38,8 @@ from omni_flows.model.errors import OmniFlowsError
 ONE_PER_CELL = {"coverage": {"$in": [1, None]}}
 # what names the model of a stored result (its settings id hashes more)
 MODEL_FIELDS = ("model_name", "task", "checkpoint_hash")
+# what made a result, stored in its settings (legacy.IN_SETTINGS)
+IDENTITY_FIELDS = (*MODEL_FIELDS, "optimizer")
 # eV: a stored gas molecule is the screen's reference when their energies agree this well
 SAME_ENERGY = 1e-6
 # documents `omni-flows query` shows unless --limit says otherwise
@@ -67,10 +70,11 @@ def latest(db: Database, collection: str, criteria: dict) -> dict | None:
 
 
 def _same_model(provenance) -> dict:
-    """The criteria that select documents made with the model of ``provenance``."""
-    if not isinstance(provenance, dict):
-        provenance = provenance.model_dump()
-    return {f"provenance.{k}": provenance[k] for k in MODEL_FIELDS}
+    """The criteria that select documents made with the model of ``provenance`` (a stored
+    dict or a Provenance), wherever a document stores it (``query.stored_once``)."""
+    made_by = identity_of(provenance) if isinstance(provenance, dict) else {
+        k: getattr(provenance, k) for k in MODEL_FIELDS}
+    return stored_once({f"provenance.{k}": made_by[k] for k in MODEL_FIELDS})
 
 
 def _no_results(what: str, model: str, adsorbates: list[str] | None) -> ResultsNotFoundError:
@@ -119,6 +123,12 @@ def documents_of_jobs(db: Database, collection: str, uuids: list[str]) -> list[d
     return [found[u] for u in uuids if u in found]
 
 
+def _nested(a: str, b: str) -> bool:
+    """Whether one dotted path is the other or inside it (MongoDB refuses both in one
+    projection)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
 def query(db: Database, collection: str, criteria: dict, columns: list[str] | None = None,
           sort: str | None = None, limit: int = 0) -> list[dict]:
     """Documents of any collection: ``columns`` (dotted paths) only if given, ``sort`` a
@@ -127,7 +137,11 @@ def query(db: Database, collection: str, criteria: dict, columns: list[str] | No
     if collection_spec(collection) is None and collection not in db.list_collection_names():
         known = sorted(set(db.list_collection_names()) | {JOB_OUTPUTS})
         raise UnknownCollectionError(f"no collection {collection!r}; known: {', '.join(known)}")
-    cursor = db[collection].find(criteria, {"_id": 0, **{c: 1 for c in columns or []}})
+    projection = {c: 1 for c in columns or []}
+    asks_identity = any(f"provenance.{k}" in projection for k in IDENTITY_FIELDS)
+    if asks_identity and not any(_nested(c, "provenance.settings") for c in projection):
+        projection["provenance.settings"] = 1  # where they are stored (query.field_value)
+    cursor = db[collection].find(criteria, {"_id": 0, **projection})
     if sort:
         cursor = cursor.sort(sort.lstrip("-"), -1 if sort.startswith("-") else 1)
     try:
@@ -210,7 +224,7 @@ def validation_results(db: Database, top: int, adsorbates: list[str] | None, mod
                        select: str = DEFAULT_SELECTION) -> list[dict]:
     """The ``top`` valid best placements made with ``model``, one adsorbate per cell, in
     the order ``select`` names (:func:`ranked_for_validation`)."""
-    criteria = {"valid": True, "provenance.model_name": model, **ONE_PER_CELL}
+    criteria = stored_once({"valid": True, "provenance.model_name": model, **ONE_PER_CELL})
     if adsorbates:
         criteria["adsorbate"] = {"$in": list(adsorbates)}
     found = list(db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0}))
@@ -281,7 +295,7 @@ def gpaw_validation_targets(db: Database, top: int, adsorbates: list[str] | None
     from omni_flows.workflows.dft.gpaw_validation import GPAWValidationTarget
     from omni_flows.workflows.thermo.references import molecules_needed
 
-    criteria = {"provenance.model_name": model, **ONE_PER_CELL}
+    criteria = stored_once({"provenance.model_name": model, **ONE_PER_CELL})
     if adsorbates:
         criteria["adsorbate"] = {"$in": list(adsorbates)}
     found = db[BestAdsorptionDoc.collection].find(criteria, {"_id": 0}).sort(

@@ -51,6 +51,7 @@ from pymatgen.core import Molecule, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymongo.database import Database
 
+from omni_flows.db_schemas.query import stored_once
 from omni_flows.model.train.config import DatasetConfig, TrainConfig, TrainingConfigError
 
 # collection -> (fields of the structure, first present wins; energy; forces; stress)
@@ -206,7 +207,7 @@ def select_dft_documents(db: Database, spec: DatasetConfig, docs: list[dict]) ->
 def read_documents(db: Database, spec: DatasetConfig) -> Iterator[tuple[dict, Atoms]]:
     """(document, labelled Atoms) of every usable document matching ``spec``, in _id order."""
     check_dataset(spec)
-    cursor = db[spec.collection].find(spec.filter).sort("_id", 1)
+    cursor = db[spec.collection].find(stored_once(spec.filter)).sort("_id", 1)
     if spec.collection == DFT:  # hold-out first, then the limit
         docs = select_dft_documents(db, spec, list(cursor))
         cursor = docs[: spec.limit] if spec.limit else docs

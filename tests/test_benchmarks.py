@@ -203,8 +203,8 @@ def test_cli_json_prints_one_object_and_the_run_is_stored(pt_cu_oxygen, db_serve
     db = connect_database(db_server.model_copy(update={"database": database}))
     (stored,) = db[BenchmarkRunDoc.collection].find({}, {"_id": 0})
     assert stored["dataset"] == "xu_kitchin_2014"
-    assert stored["provenance"]["model_name"] == "7net-mf-0"
-    assert stored["provenance"]["task"] == "PBE" and stored["n"] == 8
+    assert stored["provenance"]["settings"]["model"] == "7net-mf-0"  # stored once, there
+    assert stored["provenance"]["settings"]["task"] == "PBE" and stored["n"] == 8
     assert stored["metrics"]["site_difference_mae"] == pytest.approx(
         expected["site_difference_mae"], abs=1e-6)
     # a re-run replaces its document instead of adding a copy

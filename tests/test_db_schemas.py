@@ -34,7 +34,9 @@ from omni_flows.db_schemas import (
     json_schemas,
     parse_term,
 )
-from omni_flows.db_schemas.provenance import MissingReferenceError
+from omni_flows.db_schemas.legacy import identity_of
+from omni_flows.db_schemas.provenance import MissingReferenceError, dft_provenance
+from omni_flows.db_schemas.query import field_value
 from omni_flows.db_schemas.errors import SchemaError
 
 # stated gas-phase references (eV), the numbers the sums below are checked against
@@ -209,7 +211,9 @@ def test_a_new_benchmark_run_is_keyed_by_its_settings_not_an_invented_legacy_id(
                                      dataset_hash="x", quantity="e_ads")
     old = a.to_document()  # as stored before settings ids: still read, with its legacy id
     del old["settings_id"]
-    old["provenance"]["settings"] = {}
+    # before 2026-12 model, task and checkpoint were stored beside the settings
+    old["provenance"].update(settings={}, model_name="test-model", task="PBE",
+                             checkpoint_hash="ab" * 32)
     assert BenchmarkRunDoc.model_validate(old).settings_id == legacy_settings_id(old)
 
 
@@ -240,12 +244,43 @@ def test_every_collection_exports_a_schema_with_its_natural_key():
         ('adsorbate=["CO","OH"]', {"adsorbate": {"$in": ["CO", "OH"]}}),
         ("site_type!=hollow", {"site_type": {"$ne": "hollow"}}),
         ("label~^Cu", {"label": {"$regex": "^Cu"}}),
-        ("model=7net-mf-0", {"provenance.model_name": "7net-mf-0"}),
+        # stored once, in the settings (beside them in older documents): matched everywhere
+        ("model=7net-mf-0", {"$or": [{"provenance.settings.mlip.model": {"$eq": "7net-mf-0"}},
+                                     {"provenance.settings.model": {"$eq": "7net-mf-0"}},
+                                     {"provenance.model_name": {"$eq": "7net-mf-0"}}]}),
         ("output.energy<=-3", {"output.energy": {"$lte": -3}}),
     ],
 )
 def test_query_terms_become_mongodb_filters(term, expected):
     assert parse_term(term) == expected
+
+
+def test_what_made_a_result_is_stored_once_in_its_settings():
+    """Reference: the settings' own values (hashed into the settings id); a document of
+    before 2026-12 (the same facts beside the settings) reads and matches the same."""
+    mlip = {"model": "test-model", "task": "PBE", "checkpoint": "ab" * 32, "optimizer": "FIRE",
+            "fmax": 0.05}
+    made_by = {"model_name": "test-model", "task": "PBE", "checkpoint_hash": "ab" * 32,
+               "optimizer": "FIRE"}
+    stored = provenance(optimizer="FIRE", settings={"mlip": mlip}).model_dump(mode="json")
+    assert not set(made_by) & set(stored)
+    back = Provenance.model_validate(stored)
+    assert {k: getattr(back, k) for k in made_by} == made_by == identity_of(stored)
+    old = {**stored, **made_by, "settings": {}}
+    assert identity_of(old) == made_by
+    for doc in ({"provenance": stored}, {"provenance": old}):
+        assert field_value(doc, "provenance.model_name") == "test-model"
+    # a value other than the settings' is kept (nothing stored is lost); a DFT code's
+    # settings do not name it: stored beside them
+    other = provenance(optimizer=None, settings={"mlip": mlip}).model_dump(mode="json")
+    assert other["optimizer"] is None and Provenance.model_validate(other).optimizer is None
+    dft = dft_provenance("GPAW", "PBE", {"code": "gpaw", "xc": "PBE"}, {}).model_dump()
+    assert (dft["model_name"], dft["task"], dft["checkpoint_hash"]) == ("GPAW", "PBE", "")
+    # over several places: != must hold in every one (a missing field meets $ne), and null
+    # is a stored null, not an absent field
+    assert list(parse_term("model!=x")) == ["$and"]
+    assert all(next(iter(c.values())) == {"$eq": None, "$exists": True}
+               for c in parse_term("task=null")["$or"])
 
 
 def test_query_terms_and_json_filter_combine_with_and():

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from omni_flows.db_schemas import BestAdsorptionDoc, ReferenceScheme
 from omni_flows.db_schemas.indexes import collection_spec
+from omni_flows.db_schemas.query import build_filter
 from omni_flows.engines.local import run_local
 from omni_flows.engines.status import campaign_status, find_campaigns
 from omni_flows.cli import app
@@ -115,6 +116,20 @@ def test_a_new_screen_adds_beside_the_legacy_results(legacy, tmp_path, monkeypat
     # same model, same slab, same single hollow placement: the same number as in 2026-11
     assert new[0]["adsorption_energy"] == pytest.approx(-0.6253, abs=2e-3)
     assert db["adsorption_best"].count_documents({}) == counts["adsorption_best"] + 1
+    # what made a result is stored once today, in its settings; the legacy one stored it
+    # beside them: both read the same and a query on the model or task finds both
+    (old,) = [d for d in best if d["settings_id"] != campaign.settings_id]
+    assert "model_name" not in new[0]["provenance"]
+    assert old["provenance"]["model_name"] == new[0]["provenance"]["settings"]["mlip"]["model"]
+    made_by = {(p.model_name, p.task, p.checkpoint_hash) for p in (
+        BestAdsorptionDoc.model_validate(d).provenance for d in best)}
+    assert made_by == {("7net-mf-0", "PBE", campaign.mlip.checkpoint_hash)}
+    for term in ("model=7net-mf-0", "task=PBE", f"checkpoint={campaign.mlip.checkpoint_hash}"):
+        assert db["adsorption_best"].count_documents(
+            {"adsorbate": "H", **build_filter([term])}) == 2, term
+    assert db["adsorption_best"].count_documents(build_filter(["model!=7net-mf-0"])) == 0
+    assert db["adsorption_best"].count_documents(
+        {"adsorbate": "H", **build_filter([], '{"provenance.task": "PBE"}')}) == 2
     legacy_refs = {d["provenance"]["energy_reference"]["scheme"]
                    for d in db["adsorption_best"].find({}, {"_id": 0})}
     assert {ReferenceScheme(s) for s in legacy_refs} == {ReferenceScheme.GAS_MOLECULES}

@@ -46,7 +46,10 @@ def test_tiny_screen_stores_queryable_best_placements_and_writes_table_and_heatm
     assert sorted(d["adsorbate"] for d in best) == ["H", "O"]
     for d in best:
         assert d["miller_index"] == [1, 1, 1] and d["n_placements"] == 2
-        assert d["provenance"]["model_name"] == "7net-mf-0" and d["provenance"]["task"] == "PBE"
+        # what made it is stored once, in the settings that its settings id hashes
+        mlip = d["provenance"]["settings"]["mlip"]
+        assert mlip["model"] == "7net-mf-0" and mlip["task"] == "PBE"
+        assert not {"model_name", "task", "checkpoint_hash", "optimizer"} & set(d["provenance"])
         assert d["provenance"]["energy_reference"]["scheme"] == "gas_molecules"
     assert db["adsorption_placements"].count_documents({}) == 4
     assert db["slabs"].count_documents({"bulk_formula": "Cu"}) == 1

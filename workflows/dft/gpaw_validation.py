@@ -33,6 +33,7 @@ from omni_flows.db_schemas import (
     adsorption_energy,
 )
 from omni_flows.db_schemas.fingerprint import content_hash, structure_fingerprint
+from omni_flows.db_schemas.legacy import identity_of
 from omni_flows.db_schemas.provenance import dft_provenance
 from omni_flows.db_schemas.identity import ResultIdentity, result_identity
 from omni_flows.db_schemas.gpaw_validation import (
@@ -124,8 +125,8 @@ class GPAWValidationTarget(MSONable):
         system = {"slab_id": self.slab_id, "adsorbate": self.adsorbate,
                   "structures": self.structures_hash(),
                   "mlip": [p["mlip"] for p in self.placements]}
-        source = self.source_provenance
-        screen = {k: source.get(k) for k in ("model_name", "task", "checkpoint_hash")}
+        made_by = identity_of(self.source_provenance)  # stored in its settings, or beside
+        screen = {k: made_by[k] for k in ("model_name", "task", "checkpoint_hash")}
         return result_identity("gpaw validation", system, {
             "dft": settings_key, "top_k": self.top_k,
             "screen": {**screen, "settings_id": self.screen_settings_id}})
