@@ -39,7 +39,7 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 # content hash of model/weights/omni-ads-0/model.safetensors
 OMNI_ADS_0_HASH = "4f9ac1e602ab46fcbd52c35f3a9251650d07071e70614c211bb07112d224cc99"
 # content hash of model/weights/omni-ads-1/model.safetensors
-OMNI_ADS_1_HASH = "deca8672c4047a361bed8e47577c18257993035ead16a63a3246454619d4484d"
+OMNI_ADS_1_HASH = "153bc992dcb6acccfc7fff9201a73b7d0e53c700f5016d7c110b9d4edfb37628"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
@@ -57,9 +57,9 @@ PRETRAINED = [
                     "RPBE), oc20 (OC20 VASP RPBE); model card: `omni-flows model info omni-ads-0`",
                     packaged="omni-ads-0", content_hash=OMNI_ADS_0_HASH),
     PretrainedModel("omni-ads-1", "",
-                    "7net-mf-0 with rank-8 task adapters, fine-tuned on GPAW RPBE energies and "
-                    "forces: tasks PBE, R2SCAN (7net-mf-0's bit for bit), gpaw_rpbe, oc20; model "
-                    "card: `omni-flows model info omni-ads-1`",
+                    "7net-mf-0 with rank-32 task adapters, fine-tuned on GPAW RPBE energies and "
+                    "forces: tasks PBE, R2SCAN (7net-mf-0's bit for bit), gpaw_rpbe (with a "
+                    "committee of 4), oc20; model card: `omni-flows model info omni-ads-1`",
                     packaged="omni-ads-1", content_hash=OMNI_ADS_1_HASH),
 ]
 

@@ -47,7 +47,7 @@ def test_omni_ads_0_is_packaged_with_its_hash_tasks_and_card(tmp_path):
     assert model.checkpoint_hash == entry.content_hash
     assert model.config.tasks == ["R2SCAN", "PBE", "gpaw_rpbe", "oc20"]
     assert "omni-ads-0" in [m.name for m in available_models()]
-    assert path.stat().st_size < 8 << 20
+    assert path.stat().st_size < 12 << 20  # 10.6 MB: rank-32 adapters, 4 committee members
     card = model_card("omni-ads-0")
     for needed in ("gpaw_rpbe", "oc20", "GPAW", "VASP", "Held out", "omni-flows train recipes/",
                    "not for", "benchmarks/ablation_omni_ads.py"):
@@ -151,13 +151,13 @@ def test_omni_ads_1_is_packaged_with_adapters_tasks_elements_and_card(tmp_path):
     assert path == FOLDER_1 / "model.safetensors" and not list(tmp_path.iterdir())
     assert read_metadata(path)["content_hash"] == entry.content_hash != ""
     header = checkpoint_header("omni-ads-1")
-    assert header.tasks == ("R2SCAN", "PBE", "gpaw_rpbe", "oc20") and header.adapter_rank == 8
+    assert header.tasks == ("R2SCAN", "PBE", "gpaw_rpbe", "oc20") and header.adapter_rank == 32
     # the elements each new task was trained on: Au, Cu, Re are held out of gpaw_rpbe
     assert out_of_domain(["Pt", "Au", "Cu", "Re", "O"], "omni-ads-1", "gpaw_rpbe") == [
         "Au", "Cu", "Re"]
     assert out_of_domain(["Pt"], "omni-ads-1", "PBE") is None  # 7net-mf-0's: not recorded
     assert {"omni-ads-0", "omni-ads-1"} <= {m.name for m in available_models()}
-    assert path.stat().st_size < 8 << 20
+    assert path.stat().st_size < 12 << 20  # 10.6 MB: rank-32 adapters, 4 committee members
     card = model_card("omni-ads-1")
     for needed in ("gpaw_rpbe", "oc20", "Held out", "omni-flows train recipes/omni-ads-1.yaml",
                    "benchmarks/omni_ads_fit.py", "not for", "bit for bit", "not reached",
@@ -188,36 +188,40 @@ def test_omni_ads_1_pbe_and_r2scan_are_7net_mf_0_bit_for_bit():
 
 
 @pytest.mark.skipif(not HEA.is_dir(), reason=f"CHEAT data not found at {HEA}")
-def test_omni_ads_1_fits_a_training_row_and_beats_omni_ads_0_on_held_out_oh():
-    """OH* vs the task's own gas references, E(slab+OH) - E(slab) - (E(H2O) - E(H2)/2),
-    against CHEAT's ``e`` (GPAW RPBE); clean slab: the H row's slab without H. Measured at
-    shipping (benchmarks/results/omni_ads_fit.txt): Pt(111) OH*, a training row, +0.062 eV
-    (all training OH* rows: MAE 0.258); held-out Au, Cu, Re OH*: MAE 0.095 eV against
-    omni-ads-0's 0.114 (7net-mf-0/PBE: 0.037)."""
+def test_omni_ads_1_meets_pt111_goal_and_beats_omni_ads_0_on_a_held_out_quinary_slab():
+    """Against GPAW RPBE (CHEAT), single points at the DFT geometries, each model's own gas
+    references (O* vs H2O - H2, OH* vs H2O - H2/2). Pt(111) O* and OH*, the training cell,
+    within the issue's +-0.10 eV (measured at shipping, benchmarks/results/omni_ads_fit.txt:
+    -0.077 / -0.019; omni-ads-0 +0.385 / -0.063). Held-out quinary slab 0002 (never trained
+    on), its 9 OH* sites: MAE 0.060 eV against omni-ads-0's 0.111."""
 
-    def errors(model, metals):
-        calc = OmniCalculator(model=model, task="gpaw_rpbe", device="cpu")
+    def energies(model, structures):
+        return np.array([r["energy"] for r in predict(structures, model, "gpaw_rpbe")])
 
-        def e(atoms):
-            atoms = atoms.copy()
-            atoms.calc = calc
-            return atoms.get_potential_energy()
+    gas = [read(HEA / "gas" / f"{g}.traj", -1) for g in ("h2", "h2o")]
+    refs = {"O": np.array([-1.0, 1.0]), "OH": np.array([-0.5, 1.0])}
 
-        h2 = e(read(HEA / "gas" / "h2.traj", -1))
-        ref = e(read(HEA / "gas" / "h2o.traj", -1)) - 0.5 * h2
-        out = []
-        for metal in metals:
-            rows = {r.ads: r for r in connect(HEA / "pure_metals.db").select(element=metal)}
-            out.append(e(rows["OH"].toatoms()) - e(rows["H"].toatoms()[:45]) - ref - rows["OH"].e)
-        return out
+    def pt_errors(model):
+        rows = {r.ads: r for r in connect(HEA / "pure_metals.db").select(element="Pt")}
+        e = energies(model, [rows["O"].toatoms(), rows["OH"].toatoms(),
+                             rows["H"].toatoms()[:45]] + gas)
+        return [e[i] - e[2] - refs[a] @ e[3:] - rows[a].e for i, a in enumerate(("O", "OH"))]
 
-    (pt,) = errors("omni-ads-1", ["Pt"])
-    assert pt == pytest.approx(0.062, abs=0.005) and abs(pt) < 0.258
-    held_out = ("Au", "Cu", "Re")
-    new = np.abs(errors("omni-ads-1", held_out)).mean()
-    old = np.abs(errors("omni-ads-0", held_out)).mean()
-    assert new == pytest.approx(0.095, abs=0.005) and old == pytest.approx(0.114, abs=0.005)
-    assert new < old - 0.015
+    o, oh = pt_errors("omni-ads-1")
+    assert o == pytest.approx(-0.077, abs=0.005) and oh == pytest.approx(-0.019, abs=0.005)
+    assert abs(o) < 0.10 and abs(oh) < 0.10  # the issue's goal
+    q = HEA / "hea_quinary" / "traj"
+    sites = sorted(q.glob("agirpdptru_0002_ontop_OH_*.traj"))
+    frames = [read(p, -1) for p in sites] + [read(q / "agirpdptru_0002_slab.traj", -1)] + gas
+    dft = np.array([a.get_potential_energy() for a in frames])
+
+    def mae(model):
+        e = energies(model, frames) - dft
+        return float(np.abs(e[:-3] - e[-3] - refs["OH"] @ e[-2:]).mean())
+
+    new, old = mae("omni-ads-1"), mae("omni-ads-0")
+    assert len(sites) == 9
+    assert new == pytest.approx(0.060, abs=0.005) and old == pytest.approx(0.111, abs=0.005)
 
 
 def test_a_screen_outside_the_tasks_training_elements_warns_before_it_runs():
