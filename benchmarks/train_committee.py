@@ -4,7 +4,14 @@ calibration on held-out GPAW RPBE adsorption energies, against the latent-distan
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py [--steps 30] [--adapter-rank 4]
         [--json benchmarks/results/committee_calibration.json] [--out PATH]
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py --model omni-ads-1 --steps 150 \
-        --lr 5e-3 --json benchmarks/results/committee_calibration_omni_ads_1.json --out PATH
+        --lr 5e-3 --json benchmarks/results/committee_calibration_omni_ads_1.json --out PATH \
+        [--reliability benchmarks/results/committee_reliability_omni_ads_1.png]
+    OMP_NUM_THREADS=1 python benchmarks/train_committee.py --model omni-ads-1 --evaluate \
+        --json FILE --reliability PNG   # the shipped committee, measured again (1 min)
+
+Training needs a model without a committee (for omni-ads-1: the recipe's output,
+train_out/omni-ads-1/model.safetensors, given as --model omni-ads-1 while it was packaged);
+``--evaluate`` measures the one a checkpoint has, with its stored scale.
 
 omni-ads-1 (its split, recipes/omni_ads_1_data.py): members on its training rows (pure metals
 but Au/Cu/Re, their clean slabs, the gas molecules, the last frames of quinary slabs 0000/0001
@@ -48,7 +55,7 @@ sys.path.insert(0, str(ROOT / "recipes"))
 from omni_ads_0_data import HELD_OUT_METALS, clean_slab_energies, gas_references  # noqa: E402
 
 from omni_flows.model import load_model, predict, save_checkpoint  # noqa: E402
-from omni_flows.model.committee import calibration, fit_scale, spread  # noqa: E402
+from omni_flows.model.committee import calibration, fit_scale, reliability, spread  # noqa: E402
 from omni_flows.model.latent_distance import LatentDistance  # noqa: E402
 from omni_flows.model.train.committee import train_committee  # noqa: E402
 
@@ -142,6 +149,30 @@ def member_adsorption_energies(model, sets):
     return out, seconds, len(structures)
 
 
+def reliability_png(values: dict, scale: float, path: Path, title: str) -> None:
+    """Observed share of |error| <= z sigma against the Gaussian's share, per split and
+    adsorbate (O*, OH* and all): on the diagonal, sigma is calibrated; above, too wide."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1)
+    for split, (ads, dft, main_e, mem, _) in values.items():
+        err, sigma = main_e - dft, scale * spread(mem)
+        for name in ("all", "O", "OH"):
+            pick = np.array([name in ("all", a) for a in ads])
+            expected, observed = reliability(err[pick], sigma[pick])
+            ax.plot(expected, observed, marker="o", ms=3,
+                    label=f"{split} {name}* (n={pick.sum()})".replace("all*", "all"))
+    ax.set_xlabel("expected share within z sigma (Gaussian)")
+    ax.set_ylabel("observed share")
+    ax.set_title(f"{title} gpaw_rpbe committee (s = {scale:.2f})", fontsize=9)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    print(f"reliability diagram: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="omni-ads-0", choices=("omni-ads-0", "omni-ads-1"))
@@ -152,6 +183,11 @@ def main() -> None:
                         help="give every task adapters of this rank first (B = 0: omni-ads-0's "
                              "numbers unchanged), so that members differ in adapters too")
     parser.add_argument("--out", default="/tmp/omni-ads-0-committee.safetensors")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="measure the committee the model already has (its stored scale), "
+                             "train nothing")
+    parser.add_argument("--reliability", type=Path, default=None,
+                        help="also draw the reliability diagram of every split (PNG)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "committee_calibration.json"))
     args = parser.parse_args()
 
@@ -160,12 +196,17 @@ def main() -> None:
         model.add_adapters(args.adapter_rank)
     ads1 = args.model == "omni-ads-1"
     data = training_data_omni_ads_1() if ads1 else training_data()
-    t = time.perf_counter()
-    log = train_committee(model, TASK, data, size=args.size, steps=args.steps, lr=args.lr,
-                          energy_per_atom=not ads1)
-    train_s = time.perf_counter() - t
-    print(f"trained {log['members']} on {len(data)} structures, {args.steps} steps in "
-          f"{train_s:.0f} s; loss {log['losses'][0]:.4g} -> {np.mean(log['losses'][-5:]):.4g}")
+    has_committee = TASK in model.config.committees
+    if has_committee != args.evaluate:
+        raise SystemExit(f"error: {args.model} has {'a' if has_committee else 'no'} committee on "
+                         f"{TASK}: {'use --evaluate' if has_committee else 'train one first'}")
+    t, train_s = time.perf_counter(), 0.0
+    if not args.evaluate:
+        log = train_committee(model, TASK, data, size=args.size, steps=args.steps, lr=args.lr,
+                              energy_per_atom=not ads1)
+        train_s = time.perf_counter() - t
+        print(f"trained {log['members']} on {len(data)} structures, {args.steps} steps in "
+              f"{train_s:.0f} s; loss {log['losses'][0]:.4g} -> {np.mean(log['losses'][-5:]):.4g}")
 
     tmp = Path(tempfile.mkdtemp())
     sets = adsorption_sets_omni_ads_1(tmp) if ads1 else adsorption_sets()
@@ -178,7 +219,8 @@ def main() -> None:
 
     _, dft_c, main_c, mem_c, files_c = values["calibration"]
     raw_c = spread(mem_c)
-    scale = fit_scale(main_c - dft_c, raw_c)
+    scale = (model.committee(TASK).scale if args.evaluate  # the stored one, not refitted
+             else fit_scale(main_c - dft_c, raw_c))
     latent_scale = fit_scale(main_c - dft_c, [score[f] for f in files_c])
     model.set_committee_scale(TASK, scale)
     report = {"model": args.model, "steps": args.steps, "size": args.size, "lr": args.lr,
@@ -202,8 +244,11 @@ def main() -> None:
                 "member_mean_minus_model_eV": float(np.mean(mem[pick].mean(1) - main_e[pick])),
             }
         report["splits"][split] = rows
-    save_checkpoint(model, args.out, extra={"committee": f"benchmarks/train_committee.py --model "
-                                                         f"{args.model} --steps {args.steps}"})
+    if args.reliability:
+        reliability_png(values, scale, args.reliability, args.model)
+    if not args.evaluate:
+        save_checkpoint(model, args.out, extra={"committee": f"benchmarks/train_committee.py --model "
+                                                             f"{args.model} --steps {args.steps}"})
     print(json.dumps(report, indent=1))
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 
