@@ -156,8 +156,9 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 def heatmap(rows: list[dict], path: Path, title: str = "E_ads (eV)") -> Path:
-    """Surfaces x adsorbates, colour = E_ads; blank where no placement was valid; with free
-    energies a second panel, colour = dG (its title says so)."""
+    """Surfaces x adsorbates, colour = E_ads (± the committee's sigma where there is one);
+    blank where no placement was valid; with free energies a second panel, colour = dG (its
+    title says so)."""
     heatmap_figure(rows, title).savefig(path, dpi=120)
     return path
 
@@ -175,15 +176,22 @@ def heatmap_figure(rows: list[dict], title: str = "E_ads (eV)"):
     fig = Figure(figsize=(width * len(panels), 0.6 * len(surfaces) + 1.8))
     for ax, (field, label) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
         grid = np.full((len(surfaces), len(adsorbates)), np.nan)
+        sigma = np.full_like(grid, np.nan)  # the committee's, where the row has one
         for r in rows:
             if r.get(field) is not None:
-                grid[surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])] = r[field]
+                at = surfaces.index(r["surface"]), adsorbates.index(r["adsorbate"])
+                grid[at] = r[field]
+                if r.get(f"{field}_std") is not None:
+                    sigma[at] = r[f"{field}_std"]
         image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto")
         ax.set_xticks(range(len(adsorbates)), adsorbates)
         ax.set_yticks(range(len(surfaces)), surfaces)
         for (i, j), value in np.ndenumerate(grid):
-            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center",
-                    va="center", color="white" if not np.isnan(value) else "black", fontsize=9)
+            text = "n/a" if np.isnan(value) else f"{value:.2f}"
+            if not np.isnan(sigma[i, j]):
+                text += f"\n±{sigma[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center",
+                    color="white" if not np.isnan(value) else "black", fontsize=9)
         fig.colorbar(image, ax=ax, label=label)
         ax.set_title(title if field == "adsorption_energy" else
                      title.replace("E_ads (eV)", label) if "E_ads (eV)" in title else

@@ -143,6 +143,16 @@ def test_the_table_shows_e_ads_plus_minus_sigma_within_80_columns(uncertainty_sc
         assert cell + ("!" if d["out_of_domain"] else " ") in table
 
 
+def test_the_heatmap_cells_show_e_ads_and_sigma(uncertainty_screen):
+    from omni_flows.report import heatmap_figure, ranked_rows
+
+    settings = uncertainty_screen[0]
+    docs = documents(settings, "adsorption_best")
+    texts = {t.get_text() for t in heatmap_figure(ranked_rows(docs)).axes[0].texts}
+    assert texts == {f"{d['adsorption_energy']:.2f}\n±{d['adsorption_energy_std']:.2f}"
+                     for d in docs}
+
+
 def test_uncertainty_off_is_the_old_settings_id_and_relaxes_nothing(uncertainty_screen,
                                                                     monkeypatch):
     """The settings id without uncertainty is that of the settings as they were before it
