@@ -18,17 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omni_flows.engines.local import run_local
 from omni_flows.model.errors import OmniFlowsError
-from omni_flows.settings import load_settings
+from omni_flows.settings import given, load_settings
 from omni_flows.stores import job_store
 
 
 class ScreenInputError(OmniFlowsError, ValueError):
     """Command-line input of a screen that cannot be run."""
 
-
-def given(**options) -> dict:
-    """The options the user gave: left out, the object's own default decides."""
-    return {name: value for name, value in options.items() if value is not None}
 
 
 def mlip_settings(model, task, device, backend, optimizer, fmax, steps):

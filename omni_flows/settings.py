@@ -157,3 +157,9 @@ def _problem(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return f"{name}{value}: no such setting"
     return f"{name}{value}: {err['msg']} (set by {env} or {name!r} in the config file)"
+
+
+def given(**options) -> dict:
+    """The options a user gave (not None): left out, the settings object's own default
+    decides, so the command line never restates a default."""
+    return {name: value for name, value in options.items() if value is not None}

@@ -17,10 +17,6 @@ class ValidateInputError(OmniFlowsError, ValueError):
     """Command-line input of a validation that cannot be run."""
 
 
-def given(**options) -> dict:
-    """The options the user gave: left out, the settings object's own default decides."""
-    return {name: value for name, value in options.items() if value is not None}
-
 
 def check_top(top: int | None) -> int:
     top = DEFAULT_TOP if top is None else top

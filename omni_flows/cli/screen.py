@@ -20,10 +20,10 @@ from omni_flows.model.defaults import (BACKENDS, DEFAULT_FMAX, DEFAULT_OPTIMIZER
                                        OPTIMIZERS)
 from omni_flows.output import check_writable_dir, print_table
 from omni_flows.report import file_stem, write_table
-from omni_flows.screening import (ScreenInputError, check_engine, given, mlip_settings,
+from omni_flows.screening import (ScreenInputError, check_engine, mlip_settings,
                                   model_label, quiet_third_parties, run_or_submit,
                                   warn_out_of_domain)
-from omni_flows.settings import load_settings
+from omni_flows.settings import given, load_settings
 
 app = typer.Typer(help="Screening campaigns: adsorbates on surfaces, guests in MOFs.",
                   no_args_is_help=True)

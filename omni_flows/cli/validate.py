@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from omni_flows.settings import given
 from omni_flows.validation import DEFAULT_DFT, DEFAULT_TOP
 
 
@@ -54,7 +55,7 @@ def validate(
     if dft == "gpaw":
         from omni_flows.workflows.dft.gpaw_runner import GPAWSettings
 
-        gpaw = GPAWSettings(**v.given(xc=xc, ecut=ecut, kpts=v.parse_kpts(kpts), box=box,
+        gpaw = GPAWSettings(**given(xc=xc, ecut=ecut, kpts=v.parse_kpts(kpts), box=box,
                                       kpt_density=kpt_density, smearing=smearing))
         console = Console(stderr=as_json)
         docs, summary = v.run_gpaw(gpaw, top, adsorbate, model, systems, select,
@@ -74,8 +75,8 @@ def validate(
     maker = R2SCANValidationMaker(  # every setting checked here, before the database
         mlip=MLIPSettings(model=model or settings.model, task=task or R2SCAN_TASK,
                           device=device or settings.device),
-        dft=dft, cluster=ClusterSpec(**v.given(radius=cluster_radius, max_atoms=cluster_atoms)),
-        pyscf=PySCFSettings(**v.given(basis=v.parse_basis(basis), spins=v.parse_spins(spins),
+        dft=dft, cluster=ClusterSpec(**given(radius=cluster_radius, max_atoms=cluster_atoms)),
+        pyscf=PySCFSettings(**given(basis=v.parse_basis(basis), spins=v.parse_spins(spins),
                                       grid_level=grid_level)))
     console = Console()
     console.print(validation_table(v.run_r2scan(maker, top, adsorbate, select, settings,
