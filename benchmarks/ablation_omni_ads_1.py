@@ -1,7 +1,7 @@
 """omni-ads-1's ablation: variants of recipes/omni-ads-1.yaml, trained and measured.
 
     OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py fit [--variants NAME ...]
-    OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py full --variants forces_off
+    OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py full --variants forces_off adapters_off
 
 ``fit`` (the diagnostic of the recipe's header, about 3 CPU-minutes a variant): the recipe's
 45 training pure-metal rows, their 9 clean slabs and the gas molecules, energies only, 20
@@ -10,9 +10,10 @@ OH*, CO*, NO* against the task's own gas references and O*/OH* relative to Pt(11
 the training metals (single points at the DFT geometries). It resolves what the loss, the
 learning rate and the adapters' rank do to the fit; it says nothing of transfer.
 
-``full``: the whole recipe with one change (``forces_off``: every force weight 0, so the
-run is energy-only and ~8x cheaper a step), into train_out/ablation-<variant>; measure it
-with ``benchmarks/omni_ads_fit.py <dir>/model.safetensors:gpaw_rpbe``.
+``full``: the whole recipe with one change (FULL_VARIANTS: ``forces_off``, every force weight
+0, so the run is energy-only and ~8x cheaper a step; or the adapters' rank, or selective
+regularization off, as in ``fit``), into train_out/ablation/<variant>; measure it with
+``benchmarks/omni_ads_fit.py <dir>/model.safetensors:gpaw_rpbe``.
 Results: printed, and appended to benchmarks/results/ablation_omni_ads_1.txt.
 """
 
@@ -54,8 +55,8 @@ FIT_VARIANTS = {
 }
 
 
-def fit_config(name: str, over: dict, out: Path) -> dict:
-    cfg = yaml.safe_load(RECIPE.read_text())
+def fit_config(name: str, over: dict, out: Path, recipe: Path = RECIPE) -> dict:
+    cfg = yaml.safe_load(recipe.read_text())
     keep = ("pure_metals", "clean_slabs", "/gas/")
     cfg["data"]["train"] = [dict(d, force_weight=0.0) for d in cfg["data"]["train"]
                             if any(k in d["path"] for k in keep)]
@@ -69,12 +70,20 @@ def fit_config(name: str, over: dict, out: Path) -> dict:
     return cfg
 
 
-def full_config(name: str, out: Path) -> dict:
-    cfg = yaml.safe_load(RECIPE.read_text())
-    if name != "forces_off":
-        raise SystemExit(f"unknown full variant {name!r}: forces_off")
-    for d in cfg["data"]["train"]:
-        d["force_weight"] = 0.0
+FULL_VARIANTS = ("forces_off", "adapters_off", "r8", "full_rank", "r32_no_selective_reg")
+
+
+def full_config(name: str, out: Path, recipe: Path = RECIPE) -> dict:
+    """The whole recipe with one change: its forces off, or one of FIT_VARIANTS' model or
+    regularization overrides (the same step count, data and seed as the recipe)."""
+    if name not in FULL_VARIANTS:
+        raise SystemExit(f"unknown full variant {name!r}: use one of {', '.join(FULL_VARIANTS)}")
+    cfg = yaml.safe_load(recipe.read_text())
+    if name == "forces_off":
+        for d in cfg["data"]["train"]:
+            d["force_weight"] = 0.0
+    for section, values in FIT_VARIANTS.get(name, {}).items():
+        cfg[section].update(copy.deepcopy(values))
     cfg["output_dir"] = str(out / name)
     return cfg
 
@@ -115,12 +124,13 @@ def main() -> None:
     p.add_argument("scale", choices=("fit", "full"))
     p.add_argument("--variants", nargs="+", default=None)
     p.add_argument("--out", type=Path, default=ROOT / "train_out" / "ablation")
+    p.add_argument("--recipe", type=Path, default=RECIPE, help="the recipe varied (default: %(default)s)")
     args = p.parse_args()
     names = args.variants or (list(FIT_VARIANTS) if args.scale == "fit" else ["forces_off"])
     results = ROOT / "benchmarks" / "results" / "ablation_omni_ads_1.txt"
     for name in names:
-        cfg = (fit_config(name, FIT_VARIANTS[name], args.out) if args.scale == "fit"
-               else full_config(name, args.out))
+        cfg = (fit_config(name, FIT_VARIANTS[name], args.out, args.recipe) if args.scale == "fit"
+               else full_config(name, args.out, args.recipe))
         path = args.out / f"{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
