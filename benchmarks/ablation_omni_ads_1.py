@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py fit [--variants NAME ...]
     OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py full --variants forces_off adapters_off
+    python benchmarks/ablation_omni_ads_1.py table NAME=FIT.json ...   # one row per model
 
 ``fit`` (the diagnostic of the recipe's header, about 3 CPU-minutes a variant): the recipe's
 45 training pure-metal rows, their 9 clean slabs and the gas molecules, energies only, 20
@@ -15,12 +16,16 @@ learning rate and the adapters' rank do to the fit; it says nothing of transfer.
 regularization off, as in ``fit``), into train_out/ablation/<variant>; measure it with
 ``benchmarks/omni_ads_fit.py <dir>/model.safetensors:gpaw_rpbe``.
 Results: printed, and appended to benchmarks/results/ablation_omni_ads_1.txt.
+
+``table``: the card's ablation table (markdown) from ``omni_ads_fit.py --json`` files, one
+row per model (a file's first model): training fit, held-out slabs and metals, Pt(111), held-out forces.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import subprocess
 import sys
 import warnings
@@ -119,7 +124,39 @@ def training_fit(checkpoint: Path) -> dict[str, float]:
     return out
 
 
+TABLE_HEAD = ("| variant | training O* / OH* rel. Pt(111) | held-out quinary 0002 O* MAE / rho "
+              "| OH* MAE / rho | HEA 0001 O* / OH* | Au/Cu/Re O* vs gas | Pt(111) O* / OH* vs GPAW "
+              "| held-out forces quinary / HEA / OC20, eV/A |")
+
+
+def table_row(name: str, fit: dict) -> str:
+    """One markdown row of the ablation table from an omni_ads_fit.py JSON entry."""
+    sets, forces = fit["sets"], fit["forces"]
+
+    def rel(group: str, ads: str, key: str = "mae") -> float:
+        return sets[group]["vs_pt111"][ads][key]
+
+    cells = [
+        f"{rel('all_training_rows', 'O'):.3f} / {rel('all_training_rows', 'OH'):.3f}",
+        f"{rel('quinary_heldout', 'O'):.3f} / {rel('quinary_heldout', 'O', 'spearman'):.2f}",
+        f"{rel('quinary_heldout', 'OH'):.3f} / {rel('quinary_heldout', 'OH', 'spearman'):.2f}",
+        f"{rel('hea_example_heldout', 'O'):.3f} / {rel('hea_example_heldout', 'OH'):.3f}",
+        f"{sets['pure_metals_heldout']['vs_gas']['O']['mae']:.3f}",
+        "{O:+.3f} / {OH:+.3f}".format(**fit["pt111_vs_gas_error"]),
+        " / ".join(f"{forces[k]['force_mae']:.3f}"
+                   for k in ("quinary_heldout", "hea_example_heldout", "oc20_heldout")),
+    ]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["table"]:
+        print(TABLE_HEAD + "\n|" + "---|" * 8)
+        for arg in sys.argv[2:]:
+            name, path = arg.split("=", 1)
+            fit = next(iter(json.loads(Path(path).read_text()).values()))  # its first model
+            print(table_row(name, fit))
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scale", choices=("fit", "full"))
     p.add_argument("--variants", nargs="+", default=None)
