@@ -4,13 +4,14 @@ calibration on held-out GPAW RPBE adsorption energies, against the latent-distan
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py [--steps 30] [--adapter-rank 4]
         [--json benchmarks/results/committee_calibration.json] [--out PATH]
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py --model omni-ads-1 --steps 150 \
-        --lr 5e-3 --json benchmarks/results/committee_calibration_omni_ads_1.json --out PATH \
+        --checkpoint train_out/omni-ads-1/model.safetensors --lr 5e-3 \
+        --json benchmarks/results/committee_calibration_omni_ads_1.json --out PATH \
         [--reliability benchmarks/results/committee_reliability_omni_ads_1.png]
     OMP_NUM_THREADS=1 python benchmarks/train_committee.py --model omni-ads-1 --evaluate \
         --json FILE --reliability PNG   # the shipped committee, measured again (1 min)
 
-Training needs a model without a committee (for omni-ads-1: the recipe's output,
-train_out/omni-ads-1/model.safetensors, given as --model omni-ads-1 while it was packaged);
+Training needs a model without a committee (for omni-ads-1: the recipe's output, given as
+``--checkpoint train_out/omni-ads-1/model.safetensors``);
 ``--evaluate`` measures the one a checkpoint has, with its stored scale.
 
 omni-ads-1 (its split, recipes/omni_ads_1_data.py): members on its training rows (pure metals
@@ -176,6 +177,10 @@ def reliability_png(values: dict, scale: float, path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="omni-ads-0", choices=("omni-ads-0", "omni-ads-1"))
+    parser.add_argument("--checkpoint", default=None,
+                        help="the weights to use instead of the packaged model's (for omni-ads-1: "
+                             "the recipe's output, train_out/omni-ads-1/model.safetensors); "
+                             "--model still picks the data split")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -191,7 +196,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "committee_calibration.json"))
     args = parser.parse_args()
 
-    model = load_model(args.model)
+    model = load_model(args.checkpoint or args.model)
     if args.adapter_rank:
         model.add_adapters(args.adapter_rank)
     ads1 = args.model == "omni-ads-1"
@@ -223,7 +228,7 @@ def main() -> None:
              else fit_scale(main_c - dft_c, raw_c))
     latent_scale = fit_scale(main_c - dft_c, [score[f] for f in files_c])
     model.set_committee_scale(TASK, scale)
-    report = {"model": args.model, "steps": args.steps, "size": args.size, "lr": args.lr,
+    report = {"model": args.model, "checkpoint": args.checkpoint, "steps": args.steps, "size": args.size, "lr": args.lr,
               "adapter_rank": args.adapter_rank, "train_seconds": train_s,
               "training_structures": len(data), "predict_committee_seconds": predict_s,
               "predicted_structures": n, "latent_seconds": latent_s,
