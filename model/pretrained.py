@@ -39,7 +39,7 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 # content hash of model/weights/omni-ads-0/model.safetensors
 OMNI_ADS_0_HASH = "4f9ac1e602ab46fcbd52c35f3a9251650d07071e70614c211bb07112d224cc99"
 # content hash of model/weights/omni-ads-1/model.safetensors
-OMNI_ADS_1_HASH = "153bc992dcb6acccfc7fff9201a73b7d0e53c700f5016d7c110b9d4edfb37628"
+OMNI_ADS_1_HASH = "8ed990321ec14da7e977102068fa3a250eab4d17a69be6587c186a159e988a50"
 
 PRETRAINED = [
     PretrainedModel("7net-0", "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",

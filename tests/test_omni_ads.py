@@ -192,8 +192,9 @@ def test_omni_ads_1_meets_pt111_goal_and_beats_omni_ads_0_on_a_held_out_quinary_
     """Against GPAW RPBE (CHEAT), single points at the DFT geometries, each model's own gas
     references (O* vs H2O - H2, OH* vs H2O - H2/2). Pt(111) O* and OH*, the training cell,
     within the issue's +-0.10 eV (measured at shipping, benchmarks/results/omni_ads_fit.txt:
-    -0.077 / -0.019; omni-ads-0 +0.385 / -0.063). Held-out quinary slab 0002 (never trained
-    on), its 9 OH* sites: MAE 0.060 eV against omni-ads-0's 0.111."""
+    +0.011 / +0.017; omni-ads-0 +0.385 / -0.063). Held-out quinary slab 0002 (never trained
+    on), its 9 O* and 9 OH* sites against gas: MAE 0.148 / 0.065 eV against omni-ads-0's
+    0.648 / 0.111."""
 
     def energies(model, structures):
         return np.array([r["energy"] for r in predict(structures, model, "gpaw_rpbe")])
@@ -208,20 +209,22 @@ def test_omni_ads_1_meets_pt111_goal_and_beats_omni_ads_0_on_a_held_out_quinary_
         return [e[i] - e[2] - refs[a] @ e[3:] - rows[a].e for i, a in enumerate(("O", "OH"))]
 
     o, oh = pt_errors("omni-ads-1")
-    assert o == pytest.approx(-0.077, abs=0.005) and oh == pytest.approx(-0.019, abs=0.005)
+    assert o == pytest.approx(0.011, abs=0.005) and oh == pytest.approx(0.017, abs=0.005)
     assert abs(o) < 0.10 and abs(oh) < 0.10  # the issue's goal
     q = HEA / "hea_quinary" / "traj"
-    sites = sorted(q.glob("agirpdptru_0002_ontop_OH_*.traj"))
-    frames = [read(p, -1) for p in sites] + [read(q / "agirpdptru_0002_slab.traj", -1)] + gas
-    dft = np.array([a.get_potential_energy() for a in frames])
+    slab = read(q / "agirpdptru_0002_slab.traj", -1)
 
-    def mae(model):
-        e = energies(model, frames) - dft
-        return float(np.abs(e[:-3] - e[-3] - refs["OH"] @ e[-2:]).mean())
+    def mae(model, ads, site):
+        sites = sorted(q.glob(f"agirpdptru_0002_{site}_{ads}_*.traj"))
+        frames = [read(p, -1) for p in sites] + [slab] + gas
+        e = energies(model, frames) - np.array([a.get_potential_energy() for a in frames])
+        assert len(sites) == 9
+        return float(np.abs(e[:-3] - e[-3] - refs[ads] @ e[-2:]).mean())
 
-    new, old = mae("omni-ads-1"), mae("omni-ads-0")
-    assert len(sites) == 9
-    assert new == pytest.approx(0.060, abs=0.005) and old == pytest.approx(0.111, abs=0.005)
+    new = [mae("omni-ads-1", "O", "fcc"), mae("omni-ads-1", "OH", "ontop")]
+    old = [mae("omni-ads-0", "O", "fcc"), mae("omni-ads-0", "OH", "ontop")]
+    assert new == pytest.approx([0.148, 0.065], abs=0.005)
+    assert old == pytest.approx([0.648, 0.111], abs=0.005)
 
 
 def test_a_screen_outside_the_tasks_training_elements_warns_before_it_runs():
