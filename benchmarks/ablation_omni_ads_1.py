@@ -1,7 +1,8 @@
 """omni-ads-1's ablation: variants of recipes/omni-ads-1.yaml, trained and measured.
 
     OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py fit [--variants NAME ...]
-    OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py full --variants forces_off adapters_off
+    OMP_NUM_THREADS=1 python benchmarks/ablation_omni_ads_1.py full --variants forces_off r8 \
+        [--recipe FILE]
     python benchmarks/ablation_omni_ads_1.py table NAME=FIT.json ...   # one row per model
 
 ``fit`` (the diagnostic of the recipe's header, about 3 CPU-minutes a variant): the recipe's
@@ -18,7 +19,8 @@ regularization off, as in ``fit``), into train_out/ablation/<variant>; measure i
 Results: printed, and appended to benchmarks/results/ablation_omni_ads_1.txt.
 
 ``table``: the card's ablation table (markdown) from ``omni_ads_fit.py --json`` files, one
-row per model (a file's first model): training fit, held-out slabs and metals, Pt(111), held-out forces.
+row per model (a file's first model): training fit, held-out slabs and metals, Pt(111),
+held-out forces.
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ def main() -> None:
     p.add_argument("scale", choices=("fit", "full"))
     p.add_argument("--variants", nargs="+", default=None)
     p.add_argument("--out", type=Path, default=ROOT / "train_out" / "ablation")
-    p.add_argument("--recipe", type=Path, default=RECIPE, help="the recipe varied (default: %(default)s)")
+    p.add_argument("--recipe", type=Path, default=RECIPE,
+                   help="the recipe varied (default: %(default)s)")
     args = p.parse_args()
     names = args.variants or (list(FIT_VARIANTS) if args.scale == "fit" else ["forces_off"])
     results = ROOT / "benchmarks" / "results" / "ablation_omni_ads_1.txt"

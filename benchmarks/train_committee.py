@@ -228,7 +228,8 @@ def main() -> None:
              else fit_scale(main_c - dft_c, raw_c))
     latent_scale = fit_scale(main_c - dft_c, [score[f] for f in files_c])
     model.set_committee_scale(TASK, scale)
-    report = {"model": args.model, "checkpoint": args.checkpoint, "steps": args.steps, "size": args.size, "lr": args.lr,
+    report = {"model": args.model, "checkpoint": args.checkpoint, "steps": args.steps,
+              "size": args.size, "lr": args.lr,
               "adapter_rank": args.adapter_rank, "train_seconds": train_s,
               "training_structures": len(data), "predict_committee_seconds": predict_s,
               "predicted_structures": n, "latent_seconds": latent_s,
